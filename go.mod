@@ -1,0 +1,3 @@
+module github.com/hestiahealth/hestia
+
+go 1.26
