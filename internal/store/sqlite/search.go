@@ -1,0 +1,568 @@
+package sqlite
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// Search implements store.Store.
+func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
+	return search(ctx, db.read, db.params, q)
+}
+
+// paramLookup resolves parameter keys to ids for a query.
+type paramLookup interface {
+	lookup(ctx context.Context, q querier, key string) (int64, error)
+}
+
+func (w *writeTx) lookup(ctx context.Context, q querier, key string) (int64, error) {
+	if pid, ok := w.newParams[key]; ok {
+		return pid, nil
+	}
+	return w.db.params.lookup(ctx, q, key)
+}
+
+func search(ctx context.Context, q querier, params paramLookup, sq *store.Query) (*store.SearchResult, error) {
+	res := &store.SearchResult{Total: -1, Snapshot: sq.Snapshot}
+	if res.Snapshot == 0 {
+		if err := q.QueryRowContext(ctx, `SELECT coalesce(max(rid), 0) FROM resource`).Scan(&res.Snapshot); err != nil {
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+	}
+	b := &builder{ctx: ctx, q: q, params: params}
+	b.sb.WriteString(` FROM resource r WHERE r.type = ? AND r.deleted = 0 AND r.rid <= ?`)
+	b.args = append(b.args, sq.Type, res.Snapshot)
+	for _, c := range sq.Where {
+		b.sb.WriteString(" AND ")
+		b.clause("r", sq.Type, c)
+	}
+	if b.err != nil {
+		return nil, b.err
+	}
+	from, args := b.sb.String(), b.args
+
+	if sq.Total {
+		if err := q.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
+			return nil, fmt.Errorf("sqlite: search count: %w", err)
+		}
+	}
+	if sq.Count <= 0 {
+		return res, nil
+	}
+	var order strings.Builder
+	ob := &builder{ctx: ctx, q: q, params: params}
+	for _, s := range sq.Sort {
+		ob.sortKey(&order, "r", s)
+	}
+	order.WriteString("r.rid")
+	if ob.err != nil {
+		return nil, ob.err
+	}
+	// ORDER BY terms come after WHERE in the text, so their arguments too.
+	all := append(slices.Clone(args), ob.args...)
+	all = append(all, sq.Count+1, sq.Offset)
+	rows, err := q.QueryContext(ctx, `SELECT r.rid`+from+` ORDER BY `+order.String()+` LIMIT ? OFFSET ?`, all...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	var rids []int64
+	for rows.Next() {
+		var rid int64
+		if err := rows.Scan(&rid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("sqlite: search: %w", err)
+		}
+		rids = append(rids, rid)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: search: %w", err)
+	}
+	if len(rids) > sq.Count {
+		res.More = true
+		rids = rids[:sq.Count]
+	}
+	byRid, err := readByRid(ctx, q, rids)
+	if err != nil {
+		return nil, err
+	}
+	for _, rid := range rids {
+		if r := byRid[rid]; r != nil {
+			res.Matches = append(res.Matches, r.Resource)
+		}
+	}
+	if len(sq.Include) > 0 || len(sq.RevInclude) > 0 {
+		if res.Included, err = includes(ctx, q, params, sq, byRid, rids); err != nil {
+			return nil, err
+		}
+	}
+	return res, nil
+}
+
+type ridResource struct {
+	*store.Resource
+	rid int64
+}
+
+func readByRid(ctx context.Context, q querier, rids []int64) (map[int64]*ridResource, error) {
+	out := make(map[int64]*ridResource, len(rids))
+	for len(rids) > 0 {
+		n := min(len(rids), 500)
+		part := rids[:n]
+		rids = rids[n:]
+		args := make([]any, len(part))
+		for i, r := range part {
+			args[i] = r
+		}
+		rows, err := q.QueryContext(ctx, `SELECT r.rid, r.type, r.id, r.version, v.updated, v.method, r.deleted, v.body
+FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.rid IN (`+placeholders(len(part))+`)`, args...)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search read: %w", err)
+		}
+		for rows.Next() {
+			var rid int64
+			var rr store.Resource
+			var updated int64
+			var method, deleted int
+			if err := rows.Scan(&rid, &rr.Type, &rr.ID, &rr.Version, &updated, &method, &deleted, &rr.Body); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: search read: %w", err)
+			}
+			rr.Updated = fromMicros(updated)
+			rr.Method = store.Method(method)
+			rr.Deleted = deleted != 0
+			if rr.Deleted {
+				continue
+			}
+			out[rid] = &ridResource{Resource: &rr, rid: rid}
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: search read: %w", err)
+		}
+	}
+	return out, nil
+}
+
+func placeholders(n int) string {
+	if n <= 0 {
+		return ""
+	}
+	return strings.Repeat("?, ", n-1) + "?"
+}
+
+// builder writes the WHERE part of a search. The first error sticks.
+type builder struct {
+	ctx    context.Context
+	q      querier
+	params paramLookup
+	sb     strings.Builder
+	args   []any
+	n      int // alias counter
+	err    error
+}
+
+func (b *builder) w(s ...string) {
+	for _, x := range s {
+		b.sb.WriteString(x)
+	}
+}
+
+func (b *builder) arg(v ...any) { b.args = append(b.args, v...) }
+
+func (b *builder) alias(prefix string) string {
+	b.n++
+	return prefix + strconv.Itoa(b.n)
+}
+
+func (b *builder) pid(key string) int64 {
+	if b.err != nil {
+		return -1
+	}
+	pid, err := b.params.lookup(b.ctx, b.q, key)
+	if err != nil {
+		b.err = err
+		return -1
+	}
+	return pid
+}
+
+// clause writes an OR of conditions on the resource row `a`, whose type is
+// typ ("" when it is not known statically).
+func (b *builder) clause(a, typ string, c store.Clause) {
+	if len(c) == 0 {
+		b.w("1")
+		return
+	}
+	b.w("(")
+	for i, cond := range c {
+		if i > 0 {
+			b.w(" OR ")
+		}
+		b.cond(a, typ, cond)
+	}
+	b.w(")")
+}
+
+func (b *builder) where(a, typ string, where []store.Clause) {
+	if len(where) == 0 {
+		b.w("1")
+		return
+	}
+	for i, c := range where {
+		if i > 0 {
+			b.w(" AND ")
+		}
+		b.clause(a, typ, c)
+	}
+}
+
+func (b *builder) cond(a, typ string, c store.Cond) {
+	switch c := c.(type) {
+	case store.NotCond:
+		b.w(a, ".rid NOT IN (")
+		b.rowSelect(c.Cond)
+		b.w(")")
+	case store.MissingCond:
+		table := kindTable(c.Kind)
+		if table == "" {
+			b.fail("missing: unknown kind")
+			return
+		}
+		if c.Missing {
+			b.w(a, ".rid NOT IN (SELECT rid FROM ", table, " WHERE pid = ?)")
+		} else {
+			b.w(a, ".rid IN (SELECT rid FROM ", table, " WHERE pid = ?)")
+		}
+		b.arg(b.pid(c.Param))
+	case store.IDCond:
+		if len(c.IDs) == 0 {
+			b.w("0")
+			return
+		}
+		b.w(a, ".id IN (", placeholders(len(c.IDs)), ")")
+		for _, id := range c.IDs {
+			b.arg(id)
+		}
+	case store.LastUpdatedCond:
+		b.rangePredicate(a+".updated", a+".updated", c.Prefix, c.Lo, c.Hi)
+	case store.ChainCond:
+		x, t := b.alias("x"), b.alias("t")
+		b.w(a, ".rid IN (SELECT ", x, ".rid FROM ix_ref ", x, " JOIN resource ", t, " ON ", t, ".type = ", x, ".ttype AND ", t, ".id = ", x, ".tid WHERE ",
+			x, ".pid = ? AND ", t, ".deleted = 0 AND ", x, ".ttype IN (", placeholders(len(c.Types)), ") AND ")
+		b.arg(b.pid(c.Param))
+		for _, ty := range c.Types {
+			b.arg(ty)
+		}
+		ty := ""
+		if len(c.Types) == 1 {
+			ty = c.Types[0]
+		}
+		b.where(t, ty, c.Where)
+		b.w(")")
+	case store.HasCond:
+		x, s := b.alias("x"), b.alias("s")
+		b.w(a, ".id IN (SELECT ", x, ".tid FROM ix_ref ", x, " JOIN resource ", s, " ON ", s, ".rid = ", x, ".rid WHERE ",
+			x, ".pid = ? AND ", s, ".type = ? AND ", s, ".deleted = 0 AND ")
+		b.arg(b.pid(c.Param), c.Type)
+		if typ != "" {
+			b.w(x, ".ttype = ? AND ")
+			b.arg(typ)
+		} else {
+			b.w(x, ".ttype = ", a, ".type AND ")
+		}
+		b.where(s, c.Type, c.Where)
+		b.w(")")
+	case store.CompositeCond:
+		if len(c.Parts) == 0 {
+			b.w("1")
+			return
+		}
+		aliases := make([]string, len(c.Parts))
+		b.w(a, ".rid IN (SELECT ")
+		for i, p := range c.Parts {
+			aliases[i] = b.alias("c")
+			if i == 0 {
+				b.w(aliases[0], ".rid FROM ", condTable(p), " ", aliases[0])
+			} else {
+				b.w(" JOIN ", condTable(p), " ", aliases[i], " ON ", aliases[i], ".rid = ", aliases[0], ".rid AND ", aliases[i], ".grp = ", aliases[0], ".grp")
+			}
+		}
+		b.w(" WHERE ")
+		for i, p := range c.Parts {
+			if i > 0 {
+				b.w(" AND ")
+			}
+			b.rowPredicate(aliases[i], p)
+		}
+		b.w(")")
+	default:
+		b.w(a, ".rid IN (")
+		b.rowSelect(c)
+		b.w(")")
+	}
+}
+
+// rowSelect writes a SELECT of the rids of the index rows matching c.
+func (b *builder) rowSelect(c store.Cond) {
+	table := condTable(c)
+	if table == "" {
+		b.fail(fmt.Sprintf("condition %T cannot be negated", c))
+		return
+	}
+	i := b.alias("i")
+	b.w("SELECT ", i, ".rid FROM ", table, " ", i, " WHERE ")
+	b.rowPredicate(i, c)
+}
+
+func condTable(c store.Cond) string {
+	switch c.(type) {
+	case store.StringCond:
+		return "ix_string"
+	case store.TokenCond:
+		return "ix_token"
+	case store.RefCond:
+		return "ix_ref"
+	case store.DateCond:
+		return "ix_date"
+	case store.NumberCond:
+		return "ix_number"
+	case store.QuantityCond:
+		return "ix_quantity"
+	case store.URICond:
+		return "ix_uri"
+	}
+	return ""
+}
+
+func kindTable(k store.Kind) string {
+	switch k {
+	case store.KindString:
+		return "ix_string"
+	case store.KindToken:
+		return "ix_token"
+	case store.KindReference:
+		return "ix_ref"
+	case store.KindDate:
+		return "ix_date"
+	case store.KindNumber:
+		return "ix_number"
+	case store.KindQuantity:
+		return "ix_quantity"
+	case store.KindURI:
+		return "ix_uri"
+	}
+	return ""
+}
+
+// upperBound is the smallest string greater than every string starting with
+// prefix (index values are valid UTF-8, which never holds the byte 0xFF).
+func upperBound(prefix string) string { return prefix + "\xff" }
+
+// rowPredicate writes the predicate on index row alias i for condition c.
+func (b *builder) rowPredicate(i string, c store.Cond) {
+	switch c := c.(type) {
+	case store.StringCond:
+		b.w(i, ".pid = ? AND ")
+		b.arg(b.pid(c.Param))
+		switch c.Match {
+		case store.StringPrefix:
+			b.w(i, ".norm >= ? AND ", i, ".norm < ?")
+			b.arg(c.Value, upperBound(c.Value))
+		case store.StringExact:
+			b.w(i, ".exact = ?")
+			b.arg(c.Value)
+		case store.StringContains:
+			b.w("instr(", i, ".norm, ?) > 0")
+			b.arg(c.Value)
+		default:
+			b.fail("unknown string match")
+		}
+	case store.TokenCond:
+		b.w(i, ".pid = ?")
+		b.arg(b.pid(c.Param))
+		if c.Code != "" {
+			b.w(" AND ", i, ".code = ?")
+			b.arg(c.Code)
+		}
+		if c.System != nil {
+			b.w(" AND ", i, ".system = ?")
+			b.arg(*c.System)
+		}
+	case store.RefCond:
+		b.w(i, ".pid = ?")
+		b.arg(b.pid(c.Param))
+		if c.URL != "" {
+			b.w(" AND ", i, ".url = ?")
+			b.arg(c.URL)
+		} else {
+			b.w(" AND ", i, ".tid = ?")
+			b.arg(c.ID)
+			if c.Type != "" {
+				b.w(" AND ", i, ".ttype = ?")
+				b.arg(c.Type)
+			}
+		}
+	case store.DateCond:
+		b.w(i, ".pid = ? AND ")
+		b.arg(b.pid(c.Param))
+		b.rangePredicate(i+".lo", i+".hi", c.Prefix, c.Lo, c.Hi)
+	case store.NumberCond:
+		b.w(i, ".pid = ? AND ")
+		b.arg(b.pid(c.Param))
+		b.numberPredicate(i, c)
+	case store.QuantityCond:
+		b.w(i, ".pid = ? AND ")
+		b.arg(b.pid(c.Param))
+		b.numberPredicate(i, c.NumberCond)
+		switch {
+		case c.System != "":
+			b.w(" AND ", i, ".system = ? AND ", i, ".code = ?")
+			b.arg(c.System, c.Code)
+		case c.Code != "":
+			b.w(" AND (", i, ".code = ? OR ", i, ".unit = ?)")
+			b.arg(c.Code, c.Code)
+		}
+	case store.URICond:
+		b.w(i, ".pid = ? AND ")
+		b.arg(b.pid(c.Param))
+		switch c.Match {
+		case store.URIEqual:
+			b.w(i, ".uri = ?")
+			b.arg(c.Value)
+		case store.URIBelow:
+			b.w(i, ".uri >= ? AND ", i, ".uri < ?")
+			b.arg(c.Value, upperBound(c.Value))
+		case store.URIAbove:
+			b.w("substr(?, 1, length(", i, ".uri)) = ", i, ".uri")
+			b.arg(c.Value)
+		default:
+			b.fail("unknown uri match")
+		}
+	default:
+		b.fail(fmt.Sprintf("condition %T is not an index condition", c))
+	}
+}
+
+// rangePredicate compares a stored range [lo, hi] with the search range
+// [L, H] as the FHIR search prefixes define it.
+func (b *builder) rangePredicate(lo, hi string, p store.Prefix, L, H int64) {
+	switch p {
+	case store.Eq:
+		b.w("(", lo, " >= ? AND ", hi, " <= ?)")
+		b.arg(L, H)
+	case store.Ne:
+		b.w("NOT (", lo, " >= ? AND ", hi, " <= ?)")
+		b.arg(L, H)
+	case store.Gt:
+		b.w(hi, " > ?")
+		b.arg(H)
+	case store.Lt:
+		b.w(lo, " < ?")
+		b.arg(L)
+	case store.Ge:
+		b.w("(", hi, " > ? OR (", lo, " >= ? AND ", hi, " <= ?))")
+		b.arg(H, L, H)
+	case store.Le:
+		b.w("(", lo, " < ? OR (", lo, " >= ? AND ", hi, " <= ?))")
+		b.arg(L, L, H)
+	case store.Sa:
+		b.w(lo, " > ?")
+		b.arg(H)
+	case store.Eb:
+		b.w(hi, " < ?")
+		b.arg(L)
+	case store.Ap:
+		b.w("(", lo, " <= ? AND ", hi, " >= ?)")
+		b.arg(H, L)
+	default:
+		b.fail("unknown prefix")
+	}
+}
+
+func (b *builder) numberPredicate(i string, c store.NumberCond) {
+	lo, hi := i+".lo", i+".hi"
+	switch c.Prefix {
+	case store.Eq:
+		b.w("(", lo, " >= ? AND ", hi, " < ?)")
+		b.arg(c.Lo, c.Hi)
+	case store.Ne:
+		b.w("NOT (", lo, " >= ? AND ", hi, " < ?)")
+		b.arg(c.Lo, c.Hi)
+	case store.Gt:
+		b.w(hi, " > ?")
+		b.arg(c.Value)
+	case store.Lt:
+		b.w(lo, " < ?")
+		b.arg(c.Value)
+	case store.Ge:
+		b.w(hi, " >= ?")
+		b.arg(c.Value)
+	case store.Le:
+		b.w(lo, " <= ?")
+		b.arg(c.Value)
+	case store.Sa:
+		b.w(lo, " > ?")
+		b.arg(c.Value)
+	case store.Eb:
+		b.w(hi, " < ?")
+		b.arg(c.Value)
+	case store.Ap:
+		b.w("(", lo, " <= ? AND ", hi, " >= ?)")
+		b.arg(c.Hi, c.Lo)
+	default:
+		b.fail("unknown prefix")
+	}
+}
+
+// sortKey appends one ORDER BY term and a comma.
+func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
+	dir := " ASC"
+	agg := "min"
+	if s.Desc {
+		dir = " DESC"
+		agg = "max"
+	}
+	switch s.Param {
+	case store.SortID:
+		order.WriteString(a + ".id" + dir + ", ")
+		return
+	case store.SortLastUpdated:
+		order.WriteString(a + ".updated" + dir + ", ")
+		return
+	}
+	var col string
+	switch s.Kind {
+	case store.KindString:
+		col = "norm"
+	case store.KindToken:
+		col = "code"
+	case store.KindReference:
+		col = "tid"
+	case store.KindDate, store.KindNumber, store.KindQuantity:
+		col = "lo"
+		if s.Desc {
+			col = "hi"
+		}
+	case store.KindURI:
+		col = "uri"
+	default:
+		b.fail("sort: unknown kind")
+		return
+	}
+	order.WriteString("(SELECT " + agg + "(" + col + ") FROM " + kindTable(s.Kind) + " WHERE rid = " + a + ".rid AND pid = ?)" + dir + " NULLS LAST, ")
+	b.arg(b.pid(s.Param))
+}
+
+func (b *builder) fail(msg string) {
+	if b.err == nil {
+		b.err = fmt.Errorf("sqlite: search: %s", msg)
+	}
+}

@@ -1,0 +1,246 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+type job struct {
+	ctx  context.Context
+	fn   func(store.Tx) error
+	done chan error
+}
+
+// Update implements store.Store: fn runs on the writer goroutine inside a
+// SAVEPOINT of a batch transaction; Update returns after the batch commits.
+func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
+	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	db.mu.RLock()
+	if db.closed {
+		db.mu.RUnlock()
+		return store.ErrClosed
+	}
+	select {
+	case db.jobs <- j:
+	case <-ctx.Done():
+		db.mu.RUnlock()
+		return ctx.Err()
+	}
+	db.mu.RUnlock()
+	// Once queued, the job runs (or fails) and must be waited for: returning
+	// early would leave the caller unsure whether its writes committed.
+	return <-j.done
+}
+
+func (db *DB) writer() {
+	defer close(db.done)
+	batch := make([]*job, 0, db.cfg.MaxBatch)
+	for first := range db.jobs {
+		batch = append(batch[:0], first)
+		if db.cfg.BatchWindow > 0 {
+			timer := time.NewTimer(db.cfg.BatchWindow)
+		gather:
+			for len(batch) < db.cfg.MaxBatch {
+				select {
+				case j, ok := <-db.jobs:
+					if !ok {
+						break gather
+					}
+					batch = append(batch, j)
+				case <-timer.C:
+					break gather
+				}
+			}
+			timer.Stop()
+		}
+	drain:
+		for len(batch) < db.cfg.MaxBatch {
+			select {
+			case j, ok := <-db.jobs:
+				if !ok {
+					break drain
+				}
+				batch = append(batch, j)
+			default:
+				break drain
+			}
+		}
+		db.runBatch(batch)
+	}
+}
+
+func (db *DB) runBatch(batch []*job) {
+	ctx := context.Background()
+	results := make([]error, len(batch))
+	tx, err := db.wconn.BeginTx(ctx, nil)
+	if err != nil {
+		err = fmt.Errorf("sqlite: begin: %w", err)
+		for _, j := range batch {
+			j.done <- err
+		}
+		return
+	}
+	w := &writeTx{db: db, tx: tx, ctx: ctx}
+	for i, j := range batch {
+		if err := j.ctx.Err(); err != nil {
+			results[i] = err
+			continue
+		}
+		sp := "s" + strconv.Itoa(i)
+		if _, err := tx.ExecContext(ctx, "SAVEPOINT "+sp); err != nil {
+			results[i] = fmt.Errorf("sqlite: savepoint: %w", err)
+			continue
+		}
+		// Statements run under the batch's context, never the caller's: an
+		// interrupted statement would roll back the whole batch transaction.
+		w.jobParams = w.jobParams[:0]
+		ferr := callSafely(j.fn, w)
+		if ferr != nil {
+			results[i] = ferr
+			w.forgetJobParams()
+			if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
+				// The transaction is in an unknown state: fail everything.
+				tx.Rollback()
+				w.discardParams()
+				err = fmt.Errorf("sqlite: rollback to savepoint: %w", err)
+				for k, j := range batch {
+					if results[k] == nil || k == i {
+						results[k] = err
+					}
+					j.done <- results[k]
+				}
+				return
+			}
+		}
+		if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
+			results[i] = errors.Join(results[i], fmt.Errorf("sqlite: release savepoint: %w", err))
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		w.discardParams()
+		err = fmt.Errorf("sqlite: commit: %w", err)
+		for i := range results {
+			if results[i] == nil {
+				results[i] = err
+			}
+		}
+	} else {
+		w.publishParams()
+	}
+	for i, j := range batch {
+		j.done <- results[i]
+	}
+}
+
+// callSafely runs fn and turns a panic into an error, so that one bad
+// request cannot take the writer goroutine (and every later write) down.
+func callSafely(fn func(store.Tx) error, tx store.Tx) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("sqlite: write function panicked: %v", r)
+		}
+	}()
+	return fn(tx)
+}
+
+// writeTx implements store.Tx on the writer's open transaction.
+type writeTx struct {
+	db        *DB
+	tx        *sql.Tx
+	ctx       context.Context
+	newParams map[string]int64 // parameter keys registered in this batch
+	jobParams []string         // ... by the current job (lost if it rolls back)
+	stmts     map[string]*sql.Stmt
+}
+
+var _ store.Tx = (*writeTx)(nil)
+
+func (w *writeTx) Read(typ, id string) (*store.Resource, error) {
+	return readCurrent(w.ctx, w.tx, typ, id)
+}
+
+func (w *writeTx) Search(q *store.Query) (*store.SearchResult, error) {
+	return search(w.ctx, w.tx, w, q)
+}
+
+func (w *writeTx) Put(wr *store.Write) error {
+	if wr.Version < 1 {
+		return fmt.Errorf("sqlite: put %s/%s: version %d: %w", wr.Type, wr.ID, wr.Version, store.ErrConflict)
+	}
+	ctx := w.ctx
+	var rid, cur int64
+	sel, err := w.stmt(`SELECT rid, version FROM resource WHERE type = ? AND id = ?`)
+	if err != nil {
+		return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
+	}
+	err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		if wr.Version != 1 {
+			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
+		}
+		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted) VALUES (?, ?, ?, ?, ?)`)
+		if err != nil {
+			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted))
+		if err != nil {
+			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		if rid, err = res.LastInsertId(); err != nil {
+			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
+		}
+	case err != nil:
+		return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
+	default:
+		if cur+1 != wr.Version {
+			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
+		}
+		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ? WHERE rid = ?`,
+			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), rid); err != nil {
+			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		if err := w.deleteIndex(rid); err != nil {
+			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		}
+	}
+	var body any
+	if !wr.Deleted {
+		body = wr.Body
+	}
+	if err := w.exec(`INSERT INTO version (rid, version, updated, method, body) VALUES (?, ?, ?, ?, ?)`,
+		rid, wr.Version, micros(wr.Updated), int(wr.Method), body); err != nil {
+		return fmt.Errorf("sqlite: insert version %s/%s/%d: %w", wr.Type, wr.ID, wr.Version, err)
+	}
+	if !wr.Deleted && wr.Index != nil {
+		if err := w.insertIndex(rid, wr.Index); err != nil {
+			return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
+		}
+	}
+	return nil
+}
+
+var indexTables = [...]string{"ix_string", "ix_token", "ix_ref", "ix_date", "ix_number", "ix_quantity", "ix_uri"}
+
+func (w *writeTx) deleteIndex(rid int64) error {
+	for _, t := range indexTables {
+		// t comes from the fixed list above, never from input.
+		if err := w.exec("DELETE FROM "+t+" WHERE rid = ?", rid); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
