@@ -360,8 +360,8 @@ func decodeDefinitions(gz []byte) (*Definitions, error) {
 }
 
 type reader struct {
-	data []byte
-	pos  int
+	data  []byte
+	pos   int
 	err   error
 	table []string // the string table
 }

@@ -5,7 +5,7 @@ import "slices"
 // SearchParam is one official R4 SearchParameter, reduced to what a server
 // needs.
 type SearchParam struct {
-	Code, URL, Type, Expression string // Type: number|date|string|token|reference|quantity|uri|composite|special
+	Code, URL, Type, Expression        string // Type: number|date|string|token|reference|quantity|uri|composite|special
 	Base, Target, Modifier, Comparator []string
 	MultipleOr, MultipleAnd            *bool
 	Component                          []SearchComponent
