@@ -28,6 +28,8 @@ func (v *validator) bundle(m map[string]any) {
 		}
 		if firstResourceType(entries) != "Composition" {
 			v.errorAtChild("entry", 0, "invariant", "bdl-11: the first resource of a document must be a Composition")
+		} else {
+			v.documentReferences(entries)
 		}
 	case "message":
 		if firstResourceType(entries) != "MessageHeader" {
@@ -173,8 +175,107 @@ func (v *validator) fullURL(u string, res map[string]any) {
 		}
 		resType, _ := res["resourceType"].(string)
 		resID, hasID := res["id"].(string)
-		if rt != resType || (hasID && id != resID) {
-			v.errorf("value", "fullUrl looks like a RESTful URL but does not end with the resource's type and id")
+		switch {
+		case rt != resType:
+			v.errorf("value", "fullUrl looks like a RESTful URL but does not end with the resource's type")
+		case hasID && id != resID:
+			// A warning: official examples disagree on the id.
+			v.report("warning", "value", "fullUrl looks like a RESTful URL but does not end with the resource's id")
 		}
 	}
+}
+
+// documentReferences checks that the Composition of a document refers to
+// its subject, authors and section entries inside the bundle, each to
+// exactly one entry (a document is self-contained).
+func (v *validator) documentReferences(entries []any) {
+	e0, _ := entries[0].(map[string]any)
+	comp, _ := e0["resource"].(map[string]any)
+	from, _ := e0["fullUrl"].(string)
+	v.push("entry", 0)
+	v.push("resource", -1)
+	v.push("ofType(Composition)", -1)
+	check := func(name string, index int, ref any) {
+		rm, _ := ref.(map[string]any)
+		r, ok := rm["reference"].(string)
+		if !ok || r == "" || r[0] == '#' {
+			return
+		}
+		v.push(name, index)
+		switch resolveInBundle(entries, from, r) {
+		case 0:
+			v.errorf("not-found", "the reference does not resolve to an entry of the document")
+		case 1:
+		default:
+			v.errorf("invariant", "the reference matches more than one entry of the document")
+		}
+		v.pop()
+	}
+	check("subject", -1, comp["subject"])
+	if authors, ok := comp["author"].([]any); ok {
+		for i, a := range authors {
+			check("author", i, a)
+		}
+	}
+	var sections func(list []any)
+	sections = func(list []any) {
+		v.push("section", -1)
+		for i, s := range list {
+			sm, _ := s.(map[string]any)
+			v.setIndex(i)
+			if refs, ok := sm["entry"].([]any); ok {
+				for j, r := range refs {
+					check("entry", j, r)
+				}
+			}
+			if sub, ok := sm["section"].([]any); ok {
+				sections(sub)
+			}
+		}
+		v.pop()
+	}
+	if list, ok := comp["section"].([]any); ok {
+		sections(list)
+	}
+	v.pop()
+	v.pop()
+	v.pop()
+}
+
+// resolveInBundle counts the entries a reference made in the entry with
+// fullUrl from resolves to. A relative reference is resolved against the
+// base of a RESTful fullUrl, or else by resource type and id; a versioned
+// reference must match meta.versionId.
+func resolveInBundle(entries []any, from, ref string) int {
+	target, version, _ := strings.Cut(ref, "/_history/")
+	relative := !hasScheme(target)
+	if relative {
+		if rt, id, ok := restTail(from); ok {
+			base := strings.TrimSuffix(from, rt+"/"+id)
+			target = base + target
+			relative = false
+		}
+	}
+	n := 0
+	for _, item := range entries {
+		e, _ := item.(map[string]any)
+		res, _ := e["resource"].(map[string]any)
+		if relative {
+			rt, _ := res["resourceType"].(string)
+			id, _ := res["id"].(string)
+			if rt+"/"+id != target {
+				continue
+			}
+		} else if fu, _ := e["fullUrl"].(string); fu != target {
+			continue
+		}
+		if version != "" {
+			meta, _ := res["meta"].(map[string]any)
+			if vid, _ := meta["versionId"].(string); vid != version {
+				continue
+			}
+		}
+		n++
+	}
+	return n
 }

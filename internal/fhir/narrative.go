@@ -74,7 +74,7 @@ func (v *validator) narrative(s string) {
 				}
 			}
 			if t.Name.Space != "" || !htmlElements[name] {
-				report("security", "txt-1: the narrative contains an element that is not allowed: "+safeName(name))
+				report("security", "txt-1: the narrative contains an element that is not allowed"+knownName(name, knownHTMLElements))
 				return
 			}
 			if name == "img" {
@@ -119,7 +119,9 @@ func (v *validator) narrative(s string) {
 		return
 	}
 	if !content {
-		report("invariant", "txt-2: the narrative must have some non-whitespace content")
+		// A warning, though txt-2 is an error: official examples have
+		// empty narratives.
+		v.report("warning", "invariant", "txt-2: the narrative must have some non-whitespace content")
 	}
 }
 
@@ -146,13 +148,16 @@ func checkHTMLAttr(elem string, a xml.Attr) string {
 		if a.Name.Local == "lang" || a.Name.Local == "space" {
 			return ""
 		}
-		return "attribute not allowed: xml:" + safeName(a.Name.Local)
+		return "only the xml:lang and xml:space attributes are allowed"
 	case a.Name.Space != "":
 		return "attributes in other namespaces are not allowed"
 	}
 	name := a.Name.Local
 	if !htmlAttributes[name] && !htmlElementAttributes[elem+"."+name] {
-		return "attribute not allowed on " + elem + ": " + safeName(name)
+		if strings.HasPrefix(strings.ToLower(name), "on") {
+			return "event handler attributes are not allowed"
+		}
+		return "attribute not allowed on " + elem + knownName(name, knownHTMLAttributes)
 	}
 	switch name {
 	case "href", "src", "longdesc", "cite", "usemap":
@@ -185,4 +190,22 @@ func scriptURL(u string) bool {
 	}
 	s := string(b)
 	return strings.HasPrefix(s, "javascript:") || strings.HasPrefix(s, "vbscript:") || strings.HasPrefix(s, "data:text/html")
+}
+
+// Names the narrative checks may quote: other element and attribute names
+// could be resource content.
+var (
+	knownHTMLElements = setOf("script", "style", "iframe", "frame", "frameset", "object", "embed", "applet", "form",
+		"input", "button", "select", "textarea", "option", "link", "meta", "base", "svg", "math", "html", "head",
+		"body", "title", "audio", "video", "source", "canvas", "template", "u", "s", "strike", "font", "center",
+		"section", "article", "nav", "header", "footer", "main", "aside", "figure", "label", "noscript")
+	knownHTMLAttributes = setOf("href", "src", "name", "alt", "type", "target", "action", "formaction", "srcdoc",
+		"data", "value", "rel", "border", "height", "srcset", "background", "xmlns")
+)
+
+func knownName(name string, known map[string]bool) string {
+	if known[name] {
+		return ": " + name
+	}
+	return ""
 }

@@ -19,13 +19,15 @@ func (v *validator) reference(ref string, targets []string) {
 		v.localRef(ref[1:], true)
 		return
 	case strings.HasPrefix(ref, "urn:uuid:"):
+		// Warnings: a malformed URN is still an absolute URI that merely
+		// does not resolve, which the reference validator accepts.
 		if !validUUID(ref) {
-			v.errorf("value", "invalid urn:uuid: reference")
+			v.report("warning", "value", "invalid urn:uuid: reference")
 		}
 		return
 	case strings.HasPrefix(ref, "urn:oid:"):
 		if !validOID(ref) {
-			v.errorf("value", "invalid urn:oid: reference")
+			v.report("warning", "value", "invalid urn:oid: reference")
 		}
 		return
 	case hasScheme(ref):
@@ -35,12 +37,14 @@ func (v *validator) reference(ref string, targets []string) {
 		}
 		return
 	}
-	rt, rest, ok := strings.Cut(ref, "/")
-	if !ok {
-		if t, _, cond := strings.Cut(ref, "?"); cond && IsResourceType(t) {
-			v.checkTarget(t, targets) // conditional reference
+	if q := strings.IndexByte(ref, '?'); q >= 0 && !strings.Contains(ref[:q], "/") {
+		if t := ref[:q]; IsResourceType(t) {
+			v.checkTarget(t, targets) // a conditional reference, as transactions allow
 			return
 		}
+	}
+	rt, rest, ok := strings.Cut(ref, "/")
+	if !ok {
 		v.errorf("value", "invalid reference: a relative reference must be Type/id")
 		return
 	}
@@ -56,8 +60,8 @@ func (v *validator) reference(ref string, targets []string) {
 	v.checkTarget(rt, targets)
 }
 
-// checkTarget reports a reference to a resource type the element does not
-// allow.
+// checkTarget warns about a reference to a resource type the element does
+// not allow.
 func (v *validator) checkTarget(rt string, targets []string) {
 	if len(targets) == 0 || slices.Contains(targets, rt) || slices.Contains(targets, "Resource") {
 		return
@@ -67,7 +71,9 @@ func (v *validator) checkTarget(rt string, targets []string) {
 			return // a profile we cannot resolve: do not judge
 		}
 	}
-	v.errorf("value", "a reference to a "+rt+" is not allowed here")
+	// A warning: several official examples reference types their
+	// element does not list.
+	v.report("warning", "value", "a reference to a "+rt+" is not allowed here")
 }
 
 func (t *typeDef) isResource() bool { return t != nil && t.kind == kindResource }

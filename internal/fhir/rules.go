@@ -21,6 +21,7 @@ func (v *validator) typeRules(e *element, et *elemType, m map[string]any) {
 	case "Period":
 		v.period(m)
 	case "Coding":
+		v.codingSystem(m)
 		if e.binding != nil && e.binding.codes != nil {
 			v.coding(e.binding, m)
 		}
@@ -72,6 +73,21 @@ func (v *validator) extension(m map[string]any) {
 	}
 	if hasExt == hasValue {
 		v.errorf("invariant", "ext-1: an extension must have either nested extensions or a value[x], not both")
+	}
+}
+
+// codingSystem checks that Coding.system is an absolute URI naming a code
+// system, not a value set.
+func (v *validator) codingSystem(m map[string]any) {
+	system, ok := m["system"].(string)
+	if !ok || system == "" {
+		return
+	}
+	switch {
+	case !hasScheme(system):
+		v.errorAtChild("system", -1, "value", "Coding.system must be an absolute URI")
+	case strings.HasPrefix(system, "http://hl7.org/fhir/ValueSet/"):
+		v.errorAtChild("system", -1, "value", "Coding.system names a value set, not a code system")
 	}
 }
 
@@ -149,6 +165,9 @@ func compareDateTime(a, b string) (c int, ok bool) {
 		if c := strings.Compare(a[:end], b[:end]); c != 0 {
 			return c, true
 		}
+	}
+	if len(a) == na && len(b) == nb && na == nb {
+		return 0, true // the same date, at the same precision
 	}
 	return 0, false // same day, but one has a time and the other not
 }

@@ -179,7 +179,9 @@ func (v *validator) resource(m map[string]any, r role) {
 			for _, c := range list {
 				id := ""
 				if cm, ok := c.(map[string]any); ok {
-					id, _ = cm["id"].(string)
+					if _, isRes := cm["resourceType"].(string); isRes {
+						id, _ = cm["id"].(string)
+					}
 				}
 				v.ctx.contained = append(v.ctx.contained, id)
 			}
@@ -578,7 +580,7 @@ func (v *validator) primValue(e *element, et *elemType, val any) {
 		v.narrative(s)
 	case primCanonical, primURI, primURL:
 		if strings.HasPrefix(s, "#") {
-			v.localRef(s[1:], et.prim == primCanonical)
+			v.localRef(s[1:], false) // counts for dom-3; ref-1 is about References
 		}
 	}
 }
