@@ -109,6 +109,8 @@ func checkPrimitive(k primKind, v any) (code, msg string) {
 		}
 		n, ok := parseInt32(lit)
 		switch {
+		case ok && k != primInteger && lit[0] == '-':
+			return "value", "invalid " + primName(k) + ": must not be negative"
 		case !ok:
 			return "value", "invalid " + primName(k) + ": a whole number in the 32-bit range is required"
 		case k == primPositiveInt && n < 1:
@@ -252,7 +254,42 @@ func itoa(n int64) string {
 // validDecimal matches -?(0|[1-9][0-9]*)(\.[0-9]+)?([eE][+-]?[0-9]+)?,
 // which is also the JSON number grammar.
 func validDecimal(s string) bool {
-	return validNumber(s)
+	i := 0
+	if i < len(s) && s[i] == '-' {
+		i++
+	}
+	switch {
+	case i < len(s) && s[i] == '0':
+		i++
+	case i < len(s) && s[i] >= '1' && s[i] <= '9':
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	default:
+		return false
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if !digits(s, i, 1) {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '+' || s[i] == '-') {
+			i++
+		}
+		if !digits(s, i, 1) {
+			return false
+		}
+		for i < len(s) && s[i] >= '0' && s[i] <= '9' {
+			i++
+		}
+	}
+	return i == len(s)
 }
 
 // parseInt32 parses -?(0|[1-9][0-9]*) within the signed 32-bit range.
@@ -368,13 +405,17 @@ func validUUIDText(s string) bool {
 }
 
 // validBase64 accepts standard base64 (RFC 4648 section 4, with padding),
-// allowing white space between characters as the R4 regex does.
+// allowing white space between groups of four characters as the R4 regex
+// does.
 func validBase64(s string) bool {
 	n, pad := 0, 0
 	for i := 0; i < len(s); i++ {
 		c := s[i]
 		switch {
 		case isXMLSpace(c):
+			if n%4 != 0 {
+				return false
+			}
 			continue
 		case c == '=':
 			pad++

@@ -160,7 +160,7 @@ func compareDateTime(a, b string) (c int, ok bool) {
 	// Compare the shared date components: YYYY, -MM, -DD.
 	for _, end := range [...]int{4, 7, 10} {
 		if end > na || end > nb {
-			return 0, false
+			break
 		}
 		if c := strings.Compare(a[:end], b[:end]); c != 0 {
 			return c, true
