@@ -1,0 +1,637 @@
+package fhirpath
+
+import (
+	"fmt"
+	"math"
+	"math/big"
+	"strings"
+)
+
+// opKind is a binary operator.
+type opKind uint8
+
+const (
+	opImplies opKind = iota
+	opOr
+	opXor
+	opAnd
+	opIn
+	opContains
+	opEq
+	opEquiv
+	opNe
+	opNotEquiv
+	opLt
+	opGt
+	opLe
+	opGe
+	opUnion
+	opAdd
+	opSub
+	opConcat
+	opMul
+	opDiv
+	opIntDiv
+	opMod
+)
+
+// binaryOps maps operator symbols and keywords to their kind and
+// precedence (higher binds tighter).
+var binaryOps = map[string]struct {
+	op   opKind
+	prec int
+}{
+	"implies": {opImplies, 1},
+	"or":      {opOr, 2}, "xor": {opXor, 2},
+	"and": {opAnd, 3},
+	"in":  {opIn, 4}, "contains": {opContains, 4},
+	"=": {opEq, 5}, "~": {opEquiv, 5}, "!=": {opNe, 5}, "!~": {opNotEquiv, 5},
+	"<": {opLt, 6}, ">": {opGt, 6}, "<=": {opLe, 6}, ">=": {opGe, 6},
+	"|":  {opUnion, 7},
+	"is": {0, 8}, "as": {0, 8}, // type operators, handled by the parser
+	"+": {opAdd, 9}, "-": {opSub, 9}, "&": {opConcat, 9},
+	"*": {opMul, 10}, "/": {opDiv, 10}, "div": {opIntDiv, 10}, "mod": {opMod, 10},
+}
+
+// binaryNode is a binary operator application.
+type binaryNode struct {
+	op          opKind
+	sym         string
+	left, right node
+}
+
+func (n *binaryNode) eval(c *evalCtx, in []Item) ([]Item, error) {
+	switch n.op {
+	case opAnd, opOr, opXor, opImplies:
+		return n.logic(c, in)
+	}
+	l, err := n.left.eval(c, in)
+	if err != nil {
+		return nil, err
+	}
+	r, err := n.right.eval(c, in)
+	if err != nil {
+		return nil, err
+	}
+	out, err := n.apply(c, l, r)
+	if err != nil {
+		return nil, fmt.Errorf("operator %s: %w", n.sym, err)
+	}
+	return out, nil
+}
+
+func (n *binaryNode) apply(c *evalCtx, l, r []Item) ([]Item, error) {
+	switch n.op {
+	case opUnion:
+		if len(l) == 0 {
+			return distinctItems(r), nil
+		}
+		all := make([]Item, 0, len(l)+len(r))
+		all = append(append(all, l...), r...)
+		return distinctItems(all), nil
+	case opEq, opNe:
+		eq, ok := equalCollections(l, r)
+		if !ok {
+			return nil, nil
+		}
+		return boolItems(eq == (n.op == opEq)), nil
+	case opEquiv, opNotEquiv:
+		return boolItems(equivalentCollections(l, r) == (n.op == opEquiv)), nil
+	case opIn:
+		return membership(l, r)
+	case opContains:
+		return membership(r, l)
+	case opLt, opGt, opLe, opGe:
+		return compareOp(n.op, l, r)
+	case opConcat:
+		return concat(l, r)
+	}
+	if len(l) == 0 || len(r) == 0 {
+		return nil, nil
+	}
+	if len(l) > 1 || len(r) > 1 {
+		return nil, fmt.Errorf("expected single operands, got %d and %d items", len(l), len(r))
+	}
+	it, ok, err := arithmetic(n.op, sysOf(l[0]), sysOf(r[0]))
+	if err != nil || !ok {
+		return nil, err
+	}
+	return []Item{it}, nil
+}
+
+// logic implements and, or, xor and implies with three-valued logic,
+// skipping the right operand when the left decides the result.
+func (n *binaryNode) logic(c *evalCtx, in []Item) ([]Item, error) {
+	l, err := n.left.eval(c, in)
+	if err != nil {
+		return nil, err
+	}
+	lb, ld, err := singletonBool(l, n.sym)
+	if err != nil {
+		return nil, err
+	}
+	switch {
+	case n.op == opAnd && ld && !lb:
+		return falseItems, nil
+	case n.op == opOr && ld && lb:
+		return trueItems, nil
+	case n.op == opImplies && ld && !lb:
+		return trueItems, nil
+	}
+	r, err := n.right.eval(c, in)
+	if err != nil {
+		return nil, err
+	}
+	rb, rd, err := singletonBool(r, n.sym)
+	if err != nil {
+		return nil, err
+	}
+	switch n.op {
+	case opAnd:
+		if rd && !rb {
+			return falseItems, nil
+		}
+		if ld && rd {
+			return trueItems, nil
+		}
+	case opOr:
+		if rd && rb {
+			return trueItems, nil
+		}
+		if ld && rd {
+			return falseItems, nil
+		}
+	case opXor:
+		if ld && rd {
+			return boolItems(lb != rb), nil
+		}
+	case opImplies:
+		if rd && rb {
+			return trueItems, nil
+		}
+		if ld && rd {
+			return falseItems, nil
+		}
+	}
+	return nil, nil
+}
+
+// equalCollections implements '=' on collections: ok is false when the
+// result is empty (an empty operand, or an undefined item comparison).
+func equalCollections(a, b []Item) (eq, ok bool) {
+	if len(a) == 0 || len(b) == 0 {
+		return false, false
+	}
+	if len(a) != len(b) {
+		return false, true
+	}
+	defined := true
+	for i := range a {
+		e, d := equalVals(sysOf(a[i]), sysOf(b[i]))
+		if d && !e {
+			return false, true
+		}
+		defined = defined && d
+	}
+	return defined, defined
+}
+
+// equivalentCollections implements '~': order does not matter.
+func equivalentCollections(a, b []Item) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	if len(a) == 1 {
+		return equivalentVals(sysOf(a[0]), sysOf(b[0]))
+	}
+	used := make([]bool, len(b))
+outer:
+	for i := range a {
+		va := sysOf(a[i])
+		for j := range b {
+			if !used[j] && equivalentVals(va, sysOf(b[j])) {
+				used[j] = true
+				continue outer
+			}
+		}
+		return false
+	}
+	return true
+}
+
+// membership implements 'x in coll'.
+func membership(x, coll []Item) ([]Item, error) {
+	if len(x) == 0 {
+		return nil, nil
+	}
+	if len(x) > 1 {
+		return nil, fmt.Errorf("expected a single item, got %d", len(x))
+	}
+	v := sysOf(x[0])
+	for _, it := range coll {
+		if eq, ok := equalVals(v, sysOf(it)); ok && eq {
+			return trueItems, nil
+		}
+	}
+	return falseItems, nil
+}
+
+func compareOp(op opKind, l, r []Item) ([]Item, error) {
+	if len(l) == 0 || len(r) == 0 {
+		return nil, nil
+	}
+	if len(l) > 1 || len(r) > 1 {
+		return nil, fmt.Errorf("expected single operands, got %d and %d items", len(l), len(r))
+	}
+	c, ok, err := compareVals(sysOf(l[0]), sysOf(r[0]))
+	if err != nil || !ok {
+		return nil, err
+	}
+	switch op {
+	case opLt:
+		return boolItems(c < 0), nil
+	case opGt:
+		return boolItems(c > 0), nil
+	case opLe:
+		return boolItems(c <= 0), nil
+	}
+	return boolItems(c >= 0), nil
+}
+
+// concat implements '&': strings, with empty operands taken as ”.
+func concat(l, r []Item) ([]Item, error) {
+	if len(l) > 1 || len(r) > 1 {
+		return nil, fmt.Errorf("expected single operands, got %d and %d items", len(l), len(r))
+	}
+	var a, b string
+	for i, side := range [2][]Item{l, r} {
+		if len(side) == 0 {
+			continue
+		}
+		v := sysOf(side[0])
+		if v.k != kStr && v.k != kNone {
+			return nil, fmt.Errorf("expected strings, got %s", typeName(side[0]))
+		}
+		if i == 0 {
+			a = v.s
+		} else {
+			b = v.s
+		}
+	}
+	if len(a)+len(b) > maxStringLength {
+		return nil, errStringLimit
+	}
+	return []Item{{Value: a + b, Type: typeString}}, nil
+}
+
+// arithmetic applies + - * / div mod to single values. ok is false for an
+// empty result (division by zero, overflow).
+func arithmetic(op opKind, a, b sval) (Item, bool, error) {
+	switch {
+	case a.k == kInt && b.k == kInt:
+		return intArithmetic(op, a.i, b.i)
+	case isNumeric(a.k) && isNumeric(b.k):
+		da, ok1 := a.dec()
+		db, ok2 := b.dec()
+		if !ok1 || !ok2 {
+			return Item{}, false, nil
+		}
+		return decArithmetic(op, da, db)
+	case a.k == kStr && b.k == kStr && op == opAdd:
+		if len(a.s)+len(b.s) > maxStringLength {
+			return Item{}, false, errStringLimit
+		}
+		return Item{Value: a.s + b.s, Type: typeString}, true, nil
+	case (isDateKind(a.k) || a.k == kTime) && b.k == kQty && (op == opAdd || op == opSub):
+		return dateArithmetic(op, a, b.q)
+	case a.k == kQty && b.k == kQty:
+		return quantityArithmetic(op, a.q, b.q)
+	case a.k == kQty && isNumeric(b.k) && (op == opMul || op == opDiv):
+		db, _ := b.dec()
+		return quantityArithmetic(op, a.q, Quantity{Value: db.number(), Unit: "1"})
+	case isNumeric(a.k) && b.k == kQty && op == opMul:
+		da, _ := a.dec()
+		return quantityArithmetic(op, Quantity{Value: da.number(), Unit: "1"}, b.q)
+	}
+	return Item{}, false, &evalError{msg: "cannot apply to " + kindName(a.k) + " and " + kindName(b.k)}
+}
+
+func intArithmetic(op opKind, a, b int64) (Item, bool, error) {
+	var r int64
+	switch op {
+	case opAdd:
+		r = a + b
+		if (r > a) != (b > 0) {
+			return Item{}, false, nil
+		}
+	case opSub:
+		r = a - b
+		if (r < a) != (b > 0) {
+			return Item{}, false, nil
+		}
+	case opMul:
+		if a != 0 && b != 0 {
+			r = a * b
+			if r/b != a || (a == -1 && b == math.MinInt64) || (b == -1 && a == math.MinInt64) {
+				return Item{}, false, nil
+			}
+		}
+	case opDiv:
+		return decArithmetic(op, decFromInt(a), decFromInt(b))
+	case opIntDiv:
+		if b == 0 || a == math.MinInt64 && b == -1 {
+			return Item{}, false, nil
+		}
+		r = a / b
+	case opMod:
+		if b == 0 {
+			return Item{}, false, nil
+		}
+		if b == -1 {
+			r = 0
+		} else {
+			r = a % b
+		}
+	}
+	return Item{Value: r, Type: typeInteger}, true, nil
+}
+
+func decArithmetic(op opKind, a, b decimal) (Item, bool, error) {
+	var r decimal
+	switch op {
+	case opAdd:
+		r = a.add(b)
+	case opSub:
+		r = a.sub(b)
+	case opMul:
+		r = a.mul(b)
+	case opDiv:
+		q, ok := a.quo(b)
+		if !ok {
+			return Item{}, false, nil
+		}
+		r = q
+	case opIntDiv, opMod:
+		if b.sign() == 0 {
+			return Item{}, false, nil
+		}
+		q := new(big.Rat).Quo(a.rat(), b.rat())
+		t := new(big.Int).Quo(q.Num(), q.Denom()) // truncated
+		if op == opIntDiv {
+			if t.IsInt64() {
+				return Item{Value: t.Int64(), Type: typeInteger}, true, nil
+			}
+			r = decimal{unscaled: t}
+			break
+		}
+		r = a.sub(b.mul(decimal{unscaled: t}))
+	}
+	if r.tooBig() {
+		return Item{}, false, &evalError{msg: "decimal result out of range"}
+	}
+	return Item{Value: r.number(), Type: typeDecimal}, true, nil
+}
+
+// dateArithmetic adds or subtracts a time-valued quantity. The quantity's
+// value is truncated to an integer; UCUM 'a' and 'mo' are refused because
+// they have no calendar meaning.
+func dateArithmetic(op opKind, a sval, q Quantity) (Item, bool, error) {
+	u, ok := arithmeticUnit(q.Unit)
+	if !ok {
+		return Item{}, false, &evalError{msg: "cannot add a quantity in unit '" + truncate(q.Unit) + "' to a date or time"}
+	}
+	d, ok := parseDecimal(string(q.Value))
+	if !ok {
+		return Item{}, false, nil
+	}
+	n, ok := d.truncate().int64()
+	if !ok {
+		return Item{}, false, nil
+	}
+	if op == opSub {
+		n = -n
+	}
+	switch a.k {
+	case kTime:
+		t, ok := addTime(a.t, n, u)
+		if !ok {
+			return Item{}, false, &evalError{msg: "cannot add a calendar duration to a time"}
+		}
+		return Item{Value: t, Type: typeTime}, true, nil
+	case kDate:
+		r, ok := addDuration(a.dt, n, u)
+		if !ok {
+			return Item{}, false, nil
+		}
+		return Item{Value: r.date(), Type: typeDate}, true, nil
+	}
+	r, ok := addDuration(a.dt, n, u)
+	if !ok {
+		return Item{}, false, nil
+	}
+	return Item{Value: r, Type: typeDateTime}, true, nil
+}
+
+// ucumCalendar maps calendar keywords to UCUM for unit algebra.
+var ucumCalendar = map[calendarUnit]string{
+	cuYear: "a", cuMonth: "mo", cuWeek: "wk", cuDay: "d", cuHour: "h", cuMinute: "min", cuSecond: "s", cuMillisecond: "ms",
+}
+
+func ucumCode(unit string) string {
+	if cu, ok := calendarKeywords[unit]; ok {
+		return ucumCalendar[cu]
+	}
+	return unit
+}
+
+func quantityArithmetic(op opKind, a, b Quantity) (Item, bool, error) {
+	da, ok1 := parseDecimal(string(a.Value))
+	db, ok2 := parseDecimal(string(b.Value))
+	if !ok1 || !ok2 {
+		return Item{}, false, nil
+	}
+	var value decimal
+	unit := a.Unit
+	switch op {
+	case opAdd, opSub:
+		fa, fb, ok := unitFactors(resolveQuantityUnit(a.Unit), resolveQuantityUnit(b.Unit))
+		if !ok {
+			return Item{}, false, &evalError{msg: "cannot add quantities with incompatible units"}
+		}
+		bv := db
+		if fa.Cmp(fb) != 0 {
+			r := new(big.Rat).Mul(db.rat(), fb)
+			bv = decFromRat(r.Quo(r, fa), db.scale)
+		}
+		if op == opAdd {
+			value = da.add(bv)
+		} else {
+			value = da.sub(bv)
+		}
+	case opMul:
+		value = da.mul(db)
+		unit = mulUnits(ucumCode(a.Unit), ucumCode(b.Unit))
+	case opDiv:
+		q, ok := da.quo(db)
+		if !ok {
+			return Item{}, false, nil
+		}
+		value = q
+		unit = divUnits(ucumCode(a.Unit), ucumCode(b.Unit))
+	default:
+		return Item{}, false, &evalError{msg: "operator not defined for quantities"}
+	}
+	if value.tooBig() || len(unit) > maxUnitLength {
+		return Item{}, false, &evalError{msg: "quantity result out of range"}
+	}
+	return Item{Value: Quantity{Value: value.number(), Unit: unit}, Type: typeQuantity}, true, nil
+}
+
+func mulUnits(a, b string) string {
+	switch {
+	case a == "1" || a == "":
+		return b
+	case b == "1" || b == "":
+		return a
+	}
+	return wrapUnit(a, false) + "." + wrapUnit(b, false)
+}
+
+func divUnits(a, b string) string {
+	switch {
+	case b == "1" || b == "":
+		return a
+	case a == b:
+		return "1"
+	case a == "":
+		a = "1"
+	}
+	return wrapUnit(a, false) + "/" + wrapUnit(b, true)
+}
+
+// wrapUnit parenthesises a compound unit used as an operand.
+func wrapUnit(u string, divisor bool) string {
+	if strings.ContainsRune(u, '/') || divisor && strings.ContainsRune(u, '.') {
+		return "(" + u + ")"
+	}
+	return u
+}
+
+// unaryNode is unary + or -.
+type unaryNode struct {
+	neg     bool
+	operand node
+}
+
+func (n *unaryNode) eval(c *evalCtx, in []Item) ([]Item, error) {
+	v, err := n.operand.eval(c, in)
+	if err != nil || len(v) == 0 {
+		return nil, err
+	}
+	if len(v) > 1 {
+		return nil, fmt.Errorf("unary %s: expected a single item, got %d", n.sym(), len(v))
+	}
+	s := sysOf(v[0])
+	switch s.k {
+	case kInt:
+		if !n.neg {
+			return []Item{{Value: s.i, Type: typeInteger}}, nil
+		}
+		if s.i == math.MinInt64 {
+			return nil, nil
+		}
+		return []Item{{Value: -s.i, Type: typeInteger}}, nil
+	case kDec:
+		d, ok := parseDecimal(s.s)
+		if !ok {
+			return nil, nil
+		}
+		if n.neg {
+			d = d.neg()
+		}
+		return []Item{{Value: d.number(), Type: typeDecimal}}, nil
+	case kQty:
+		d, ok := parseDecimal(string(s.q.Value))
+		if !ok {
+			return nil, nil
+		}
+		if n.neg {
+			d = d.neg()
+		}
+		return []Item{{Value: Quantity{Value: d.number(), Unit: s.q.Unit}, Type: typeQuantity}}, nil
+	}
+	return nil, fmt.Errorf("unary %s: expected a number or quantity, got %s", n.sym(), typeName(v[0]))
+}
+
+func (n *unaryNode) sym() string {
+	if n.neg {
+		return "-"
+	}
+	return "+"
+}
+
+// distinctItems removes later duplicates (by '=') keeping order.
+func distinctItems(items []Item) []Item {
+	if len(items) < 2 {
+		return items
+	}
+	out := make([]Item, 0, len(items))
+	if len(items) <= 16 {
+	next:
+		for _, it := range items {
+			v := sysOf(it)
+			for _, o := range out {
+				if eq, ok := equalVals(v, sysOf(o)); ok && eq {
+					continue next
+				}
+			}
+			out = append(out, it)
+		}
+		return out
+	}
+	seen := make(map[string]struct{}, len(items))
+	var unhashed []Item
+nextBig:
+	for _, it := range items {
+		v := sysOf(it)
+		if key, ok := hashKey(v); ok {
+			if _, dup := seen[key]; dup {
+				continue
+			}
+			seen[key] = struct{}{}
+			out = append(out, it)
+			continue
+		}
+		for _, o := range unhashed {
+			if eq, ok := equalVals(v, sysOf(o)); ok && eq {
+				continue nextBig
+			}
+		}
+		unhashed = append(unhashed, it)
+		out = append(out, it)
+	}
+	return out
+}
+
+// hashKey returns a key such that equal keys mean '=' is true, for the
+// kinds where that is easy.
+func hashKey(v sval) (string, bool) {
+	switch v.k {
+	case kBool:
+		if v.b {
+			return "b1", true
+		}
+		return "b0", true
+	case kInt:
+		return "n" + decFromInt(v.i).String(), true
+	case kDec:
+		d, ok := parseDecimal(v.s)
+		if !ok {
+			return "", false
+		}
+		return "n" + d.trim().String(), true
+	case kStr:
+		return "s" + v.s, true
+	}
+	return "", false
+}
