@@ -10,6 +10,7 @@ type Constraint struct {
 	Human      string
 	Expression string // FHIRPath, evaluated on each occurrence of Path
 	Path       string // the element it applies to, e.g. "Period" or "Patient.contact"
+	Native     bool   // Validate checks it itself: a FHIRPath layer may skip it
 }
 
 // Constraints returns the invariants declared in the snapshot of a type
@@ -20,8 +21,8 @@ type Constraint struct {
 // element has a value or children) is left out: Validate checks it
 // structurally. ext-1 is listed once, under "Extension".
 //
-// Validate implements natively the invariants listed in nativeInvariants;
-// the others are for a higher layer to evaluate.
+// Validate checks the invariants marked Native itself; the others are for
+// a higher layer to evaluate.
 func Constraints(typeName string) []Constraint {
 	t := load().types[typeName]
 	if t == nil {

@@ -211,6 +211,7 @@ func decodeDefinitions(gz []byte) (*Definitions, error) {
 			}
 			for range r.uint() {
 				c := Constraint{Key: r.str(), Severity: r.str(), Human: r.str(), Expression: r.str(), Path: e.path}
+				c.Native = nativeInvariants[c.Key]
 				t.constraints = append(t.constraints, c)
 			}
 			elems = append(elems, e)

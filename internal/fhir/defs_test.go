@@ -197,11 +197,11 @@ func TestConstraintsListInvariants(t *testing.T) {
 		}
 		return nil
 	}
-	if c := find(Constraints("Period"), "per-1"); c == nil || c.Path != "Period" || c.Severity != "error" || c.Expression == "" || c.Human == "" {
+	if c := find(Constraints("Period"), "per-1"); c == nil || c.Path != "Period" || c.Severity != "error" || c.Expression == "" || c.Human == "" || !c.Native {
 		t.Errorf("Period per-1 = %+v", c)
 	}
 	pat := Constraints("Patient")
-	if c := find(pat, "pat-1"); c == nil || c.Path != "Patient.contact" {
+	if c := find(pat, "pat-1"); c == nil || c.Path != "Patient.contact" || c.Native {
 		t.Errorf("Patient pat-1 = %+v", c)
 	}
 	if find(pat, "dom-3") == nil || find(pat, "ele-1") != nil || find(pat, "ext-1") != nil {

@@ -83,8 +83,8 @@ func primKindOf(name string) primKind {
 	return primOther
 }
 
-// MaxStringBytes is the largest string value FHIR allows (1 MB).
-const MaxStringBytes = 1 << 20
+// maxStringBytes is the largest string value FHIR allows (1 MB).
+const maxStringBytes = 1 << 20
 
 // checkPrimitive checks the JSON type and format of a primitive value. It
 // returns the OperationOutcome issue code and a message that does not
@@ -125,7 +125,7 @@ func checkPrimitive(k primKind, v any) (code, msg string) {
 	if !ok {
 		return "structure", "a " + primName(k) + " must be a JSON string"
 	}
-	if len(s) > MaxStringBytes {
+	if len(s) > maxStringBytes {
 		return "too-long", "value is longer than the 1 MB FHIR allows"
 	}
 	if s == "" {

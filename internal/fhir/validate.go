@@ -52,7 +52,7 @@ func Validate(res map[string]any) []Issue {
 }
 
 // nativeInvariants are the StructureDefinition invariants Validate checks
-// itself. A layer that evaluates Constraints with FHIRPath may skip them.
+// itself (Constraint.Native). txt-2 is reported as a warning only.
 var nativeInvariants = map[string]bool{
 	"ele-1": true, "ext-1": true, "ref-1": true, "per-1": true, "ras-2": true,
 	"sqty-1": true, "qty-3": true, "att-1": true,
@@ -61,10 +61,6 @@ var nativeInvariants = map[string]bool{
 	"bdl-1": true, "bdl-2": true, "bdl-3": true, "bdl-4": true, "bdl-5": true,
 	"bdl-7": true, "bdl-8": true, "bdl-9": true, "bdl-10": true, "bdl-11": true, "bdl-12": true,
 }
-
-// IsNativeInvariant reports whether Validate checks the invariant with the
-// given key itself, so a FHIRPath layer evaluating Constraints can skip it.
-func IsNativeInvariant(key string) bool { return nativeInvariants[key] }
 
 var validatorPool = sync.Pool{New: func() any { return &validator{} }}
 

@@ -141,9 +141,9 @@ func stringOf(v sval) (string, bool) {
 	case kDateTime:
 		return v.dt.String(), true
 	case kTime:
-		return v.t.String(), true
+		return v.tm().String(), true
 	case kQty:
-		return v.q.String(), true
+		return v.qty().String(), true
 	}
 	return "", false
 }
@@ -181,7 +181,7 @@ func toTime(it Item) (Item, bool) {
 	v := sysOf(it)
 	switch v.k {
 	case kTime:
-		return Item{Value: v.t, Type: typeTime}, true
+		return Item{Value: v.tm(), Type: typeTime}, true
 	case kStr:
 		if t, ok := parseTime(v.s); ok {
 			return Item{Value: t, Type: typeTime}, true
@@ -196,7 +196,7 @@ func toQuantity(it Item) (Quantity, bool) {
 	v := sysOf(it)
 	switch v.k {
 	case kQty:
-		return v.q, true
+		return v.qty(), true
 	case kInt, kDec:
 		d, ok := v.dec()
 		if !ok {

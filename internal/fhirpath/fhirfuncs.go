@@ -68,7 +68,7 @@ func fnGetValue(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 	case kDateTime:
 		it = Item{Value: v.dt, Type: typeDateTime}
 	case kTime:
-		it = Item{Value: v.t, Type: typeTime}
+		it = Item{Value: v.tm(), Type: typeTime}
 	default:
 		return nil, nil
 	}

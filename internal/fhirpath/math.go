@@ -48,11 +48,11 @@ func fnAbs(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 		}
 		return []Item{{Value: v.i, Type: typeInteger}}, nil
 	case kQty:
-		d, ok := parseDecimal(string(v.q.Value))
+		d, ok := parseDecimal(string(v.qty().Value))
 		if !ok {
 			return nil, nil
 		}
-		return []Item{{Value: Quantity{Value: d.abs().number(), Unit: v.q.Unit}, Type: typeQuantity}}, nil
+		return []Item{{Value: Quantity{Value: d.abs().number(), Unit: v.qty().Unit}, Type: typeQuantity}}, nil
 	}
 	d, ok := v.dec()
 	if !ok {
@@ -276,11 +276,11 @@ func fnBoundary(high bool) funcImpl {
 			if p < 0 {
 				p = divisionScale
 			}
-			s, ok := decimalBoundary(string(v.q.Value), p, high)
+			s, ok := decimalBoundary(string(v.qty().Value), p, high)
 			if !ok {
 				return nil, nil
 			}
-			return []Item{{Value: Quantity{Value: json.Number(s), Unit: v.q.Unit}, Type: typeQuantity}}, nil
+			return []Item{{Value: Quantity{Value: json.Number(s), Unit: v.qty().Unit}, Type: typeQuantity}}, nil
 		case kDate:
 			if p < 0 {
 				p = 8
@@ -308,7 +308,7 @@ func fnBoundary(high bool) funcImpl {
 			if !ok {
 				return nil, nil
 			}
-			t := v.t
+			t := v.tm()
 			dt := dateTimeBoundary(DateTime{Hour: t.Hour, Minute: t.Minute, Second: t.Second, Nanosecond: t.Nanosecond, Precision: t.Precision}, prec, high, false)
 			return []Item{{Value: Time{Hour: dt.Hour, Minute: dt.Minute, Second: dt.Second, Nanosecond: dt.Nanosecond, Precision: prec}, Type: typeTime}}, nil
 		}
@@ -444,7 +444,7 @@ func fnPrecision(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 		}
 	case kTime:
 		for digits, p := range timeDigits {
-			if p == v.t.Precision {
+			if p == v.tm().Precision {
 				return intItem(int(digits)), nil
 			}
 		}
@@ -468,6 +468,6 @@ func fnComparable(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	if v.k != kQty || w.k != kQty {
 		return nil, fmt.Errorf("expected quantities")
 	}
-	_, _, cmp := unitFactors(resolveQuantityUnit(v.q.Unit), resolveQuantityUnit(w.q.Unit))
+	_, _, cmp := unitFactors(resolveQuantityUnit(v.qty().Unit), resolveQuantityUnit(w.qty().Unit))
 	return boolItems(cmp), nil
 }

@@ -303,15 +303,15 @@ func arithmetic(op opKind, a, b sval) (Item, bool, error) {
 		}
 		return Item{Value: a.s + b.s, Type: typeString}, true, nil
 	case (isDateKind(a.k) || a.k == kTime) && b.k == kQty && (op == opAdd || op == opSub):
-		return dateArithmetic(op, a, b.q)
+		return dateArithmetic(op, a, b.qty())
 	case a.k == kQty && b.k == kQty:
-		return quantityArithmetic(op, a.q, b.q)
+		return quantityArithmetic(op, a.qty(), b.qty())
 	case a.k == kQty && isNumeric(b.k) && (op == opMul || op == opDiv):
 		db, _ := b.dec()
-		return quantityArithmetic(op, a.q, Quantity{Value: db.number(), Unit: "1"})
+		return quantityArithmetic(op, a.qty(), Quantity{Value: db.number(), Unit: "1"})
 	case isNumeric(a.k) && b.k == kQty && op == opMul:
 		da, _ := a.dec()
-		return quantityArithmetic(op, Quantity{Value: da.number(), Unit: "1"}, b.q)
+		return quantityArithmetic(op, Quantity{Value: da.number(), Unit: "1"}, b.qty())
 	}
 	return Item{}, false, &evalError{msg: "cannot apply to " + kindName(a.k) + " and " + kindName(b.k)}
 }
@@ -413,7 +413,7 @@ func dateArithmetic(op opKind, a sval, q Quantity) (Item, bool, error) {
 	}
 	switch a.k {
 	case kTime:
-		t, ok := addTime(a.t, n, u)
+		t, ok := addTime(a.tm(), n, u)
 		if !ok {
 			return Item{}, false, &evalError{msg: "cannot add a calendar duration to a time"}
 		}
@@ -551,14 +551,14 @@ func (n *unaryNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 		}
 		return []Item{{Value: d.number(), Type: typeDecimal}}, nil
 	case kQty:
-		d, ok := parseDecimal(string(s.q.Value))
+		d, ok := parseDecimal(string(s.qty().Value))
 		if !ok {
 			return nil, nil
 		}
 		if n.neg {
 			d = d.neg()
 		}
-		return []Item{{Value: Quantity{Value: d.number(), Unit: s.q.Unit}, Type: typeQuantity}}, nil
+		return []Item{{Value: Quantity{Value: d.number(), Unit: s.qty().Unit}, Type: typeQuantity}}, nil
 	}
 	return nil, fmt.Errorf("unary %s: expected a number or quantity, got %s", n.sym(), typeName(v[0]))
 }

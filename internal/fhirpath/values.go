@@ -31,8 +31,8 @@ const (
 	kStr                     // s
 	kDate                    // dt, precision <= day
 	kDateTime                // dt
-	kTime                    // t
-	kQty                     // q
+	kTime                    // dt, time fields only
+	kQty                     // s and unit
 	kObj                     // m: a FHIR complex value
 	kOther                   // anything else a caller put in an Item
 )
@@ -42,14 +42,25 @@ const (
 type sval struct {
 	k       sysKind
 	b       bool
-	i       int64
-	s       string
 	untyped bool // a string whose FHIR type is unknown: it may be a date
-	dt      DateTime
-	t       Time
-	q       Quantity
+	i       int64
+	s       string   // string; decimal text; quantity value
+	unit    string   // quantity unit
+	dt      DateTime // date, date-time, or time of day (time fields only)
 	m       map[string]any
 }
+
+func timeVal(t Time) sval {
+	return sval{k: kTime, dt: DateTime{Hour: t.Hour, Minute: t.Minute, Second: t.Second, Nanosecond: t.Nanosecond, Precision: t.Precision}}
+}
+
+func (v sval) tm() Time {
+	return Time{Hour: v.dt.Hour, Minute: v.dt.Minute, Second: v.dt.Second, Nanosecond: v.dt.Nanosecond, Precision: v.dt.Precision}
+}
+
+func qtyVal(q Quantity) sval { return sval{k: kQty, s: string(q.Value), unit: q.Unit} }
+
+func (v sval) qty() Quantity { return Quantity{Value: json.Number(v.s), Unit: v.unit} }
 
 // integerTypes are the FHIR types whose values are System.Integer.
 var integerTypes = map[string]bool{
@@ -99,7 +110,7 @@ func sysOf(it Item) sval {
 			}
 		case "time", typeTime:
 			if t, ok := parseTime(v); ok {
-				return sval{k: kTime, t: t}
+				return timeVal(t)
 			}
 		case "":
 			return sval{k: kStr, s: v, untyped: true}
@@ -110,13 +121,13 @@ func sysOf(it Item) sval {
 	case DateTime:
 		return sval{k: kDateTime, dt: v}
 	case Time:
-		return sval{k: kTime, t: v}
+		return timeVal(v)
 	case Quantity:
-		return sval{k: kQty, q: v}
+		return qtyVal(v)
 	case map[string]any:
 		if quantityTypes[it.Type] {
 			if q, ok := quantityFromMap(v); ok {
-				return sval{k: kQty, q: q}
+				return qtyVal(q)
 			}
 		}
 		return sval{k: kObj, m: v}
@@ -169,7 +180,7 @@ func (v sval) asDateLike(want sysKind) (sval, bool) {
 		}
 	case kTime:
 		if t, ok := parseTime(v.s); ok {
-			return sval{k: kTime, t: t}, true
+			return timeVal(t), true
 		}
 	}
 	return v, false
@@ -185,11 +196,11 @@ func unify(a, b sval) (sval, sval) {
 	}
 	if a.k == kQty && b.k == kObj {
 		if q, ok := quantityFromMap(b.m); ok {
-			b = sval{k: kQty, q: q}
+			b = qtyVal(q)
 		}
 	} else if b.k == kQty && a.k == kObj {
 		if q, ok := quantityFromMap(a.m); ok {
-			a = sval{k: kQty, q: q}
+			a = qtyVal(q)
 		}
 	}
 	return a, b
@@ -234,10 +245,10 @@ func equalVals(a, b sval) (bool, bool) {
 		c, ok := compareDateTime(a.dt, b.dt)
 		return ok && c == 0, ok
 	case a.k == kTime && b.k == kTime:
-		c, ok := compareTime(a.t, b.t)
+		c, ok := compareTime(a.tm(), b.tm())
 		return ok && c == 0, ok
 	case a.k == kQty && b.k == kQty:
-		c, ok := compareQuantity(a.q, b.q)
+		c, ok := compareQuantity(a.qty(), b.qty())
 		return ok && c == 0, ok
 	case a.k == kObj && b.k == kObj:
 		return jsonEqual(a.m, b.m, 0, false), true
@@ -270,13 +281,13 @@ func equivalentVals(a, b sval) bool {
 		c, ok := compareDateTime(a.dt, b.dt)
 		return ok && c == 0
 	case a.k == kTime && b.k == kTime:
-		if level(a.t.Precision) != level(b.t.Precision) {
+		if level(a.tm().Precision) != level(b.tm().Precision) {
 			return false
 		}
-		c, ok := compareTime(a.t, b.t)
+		c, ok := compareTime(a.tm(), b.tm())
 		return ok && c == 0
 	case a.k == kQty && b.k == kQty:
-		return equivalentQuantity(a.q, b.q)
+		return equivalentQuantity(a.qty(), b.qty())
 	case a.k == kObj && b.k == kObj:
 		return jsonEqual(a.m, b.m, 0, true)
 	}
@@ -311,10 +322,10 @@ func compareVals(a, b sval) (int, bool, error) {
 		c, ok := compareDateTime(a.dt, b.dt)
 		return c, ok, nil
 	case a.k == kTime && b.k == kTime:
-		c, ok := compareTime(a.t, b.t)
+		c, ok := compareTime(a.tm(), b.tm())
 		return c, ok, nil
 	case a.k == kQty && b.k == kQty:
-		c, ok := compareQuantity(a.q, b.q)
+		c, ok := compareQuantity(a.qty(), b.qty())
 		return c, ok, nil
 	}
 	return 0, false, errIncomparable(a, b)

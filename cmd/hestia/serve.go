@@ -1,0 +1,122 @@
+package main
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/hestiahealth/hestia/internal/server"
+)
+
+func serveCmd() *cobra.Command {
+	cfg := server.Defaults()
+	var logLevel string
+	cmd := &cobra.Command{
+		Use:   "serve",
+		Short: "Run the FHIR server",
+		Long: `Run the FHIR R4 server on the embedded SQLite database in the data directory.
+
+The server speaks HTTPS from the first start: without --tls-cert and --tls-key
+it creates a self-signed certificate for localhost in DATA/tls and prints its
+SHA-256 fingerprint, so clients can pin it. TLS 1.2 is the minimum version.
+Plain HTTP needs --insecure-http and is refused on non-loopback addresses.
+
+Every flag can also be given as an environment variable: HESTIA_DATA,
+HESTIA_LISTEN, HESTIA_TLS_CERT, HESTIA_TLS_KEY, HESTIA_BASE_URL,
+HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
+HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN. Flags win over the environment.
+
+Authentication is not built yet: do not expose this server to a network you
+do not trust.`,
+		Args: cobra.NoArgs,
+		PreRunE: func(cmd *cobra.Command, _ []string) error {
+			if err := applyEnv(cmd, &cfg); err != nil {
+				return err
+			}
+			return cfg.Validate()
+		},
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			log := newLogger(logLevel)
+			node, err := server.OpenNode(cmd.Context(), cfg, log)
+			if err != nil {
+				return err
+			}
+			defer node.Close()
+			srv, err := server.New(cfg, node)
+			if err != nil {
+				return err
+			}
+			out := cmd.OutOrStdout()
+			return srv.Serve(cmd.Context(), func(addr net.Addr) {
+				scheme := "https"
+				if cfg.InsecureHTTP {
+					scheme = "http"
+				}
+				fmt.Fprintf(out, "Hestia %s serving FHIR R4 at %s://%s/ (data: %s)\n", server.Version, scheme, addr, cfg.DataDir)
+				if fp := srv.Fingerprint(); fp != "" {
+					fmt.Fprintf(out, "TLS certificate SHA-256 fingerprint: %s\n", fp)
+				}
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (database, TLS certificate)")
+	f.StringVar(&cfg.Listen, "listen", cfg.Listen, "address to listen on")
+	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file (default: self-signed in DATA/tls)")
+	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
+	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	f.StringVar(&cfg.BaseURL, "base-url", "", "external base URL of the API (default: from each request)")
+	f.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "largest request body in bytes")
+	f.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite durability: FULL or NORMAL")
+	f.DurationVar(&cfg.BatchWindow, "batch-window", 0, "how long the database writer waits to group concurrent writes")
+	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve Go profiling on this loopback address (performance work only)")
+	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	return cmd
+}
+
+func newLogger(level string) *slog.Logger {
+	var l slog.Level
+	switch strings.ToLower(level) {
+	case "debug":
+		l = slog.LevelDebug
+	case "warn":
+		l = slog.LevelWarn
+	case "error":
+		l = slog.LevelError
+	default:
+		l = slog.LevelInfo
+	}
+	return slog.New(slog.NewJSONHandler(os.Stderr, &slog.HandlerOptions{Level: l}))
+}
+
+// applyEnv sets from HESTIA_* variables the settings whose flags were not
+// given: flags win over the environment, which wins over defaults.
+func applyEnv(cmd *cobra.Command, cfg *server.Config) error {
+	flags := *cfg
+	if err := cfg.FromEnv(); err != nil {
+		return err
+	}
+	f := cmd.Flags()
+	keep := map[string]func(){
+		"data":               func() { cfg.DataDir = flags.DataDir },
+		"listen":             func() { cfg.Listen = flags.Listen },
+		"tls-cert":           func() { cfg.TLSCert = flags.TLSCert },
+		"tls-key":            func() { cfg.TLSKey = flags.TLSKey },
+		"insecure-http":      func() { cfg.InsecureHTTP = flags.InsecureHTTP },
+		"base-url":           func() { cfg.BaseURL = flags.BaseURL },
+		"max-body":           func() { cfg.MaxBody = flags.MaxBody },
+		"sqlite-synchronous": func() { cfg.Synchronous = flags.Synchronous },
+		"batch-window":       func() { cfg.BatchWindow = flags.BatchWindow },
+		"pprof-listen":       func() { cfg.PprofListen = flags.PprofListen },
+	}
+	for name, restore := range keep {
+		if f.Lookup(name) != nil && f.Changed(name) {
+			restore()
+		}
+	}
+	return nil
+}

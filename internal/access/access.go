@@ -1,0 +1,100 @@
+// Package access is Hestia's one policy decision point. Every interaction
+// that touches resources — read, vread, history, search and what it
+// includes, create, update, delete, each batch or transaction entry,
+// import — is described as a Request and handed to a Policy before any
+// data is read or written.
+//
+// Invariants:
+//   - A Policy decides from the Request alone; it never reads the database.
+//   - A decision that cannot be made is a denial (fail closed).
+//   - Decisions carry a reason, which the audit log records.
+package access
+
+import (
+	"context"
+	"net/netip"
+)
+
+// Interaction names what a request does, in FHIR's terms.
+type Interaction string
+
+const (
+	Read           Interaction = "read"
+	VRead          Interaction = "vread"
+	Update         Interaction = "update"
+	Delete         Interaction = "delete"
+	Create         Interaction = "create"
+	SearchType     Interaction = "search-type"
+	HistoryInst    Interaction = "history-instance"
+	HistoryType    Interaction = "history-type"
+	HistorySystem  Interaction = "history-system"
+	Batch          Interaction = "batch"
+	Transaction    Interaction = "transaction"
+	Capabilities   Interaction = "capabilities"
+	Import         Interaction = "import"
+	ConditionalHit Interaction = "conditional-match" // a conditional operation's search
+)
+
+// Principal is who is acting. Until authentication exists, every network
+// request is the anonymous principal with its client address.
+type Principal struct {
+	ID      string // user or client id; "anonymous" when unauthenticated
+	Kind    string // "anonymous", "local" (the CLI on the server's own data)
+	Address netip.Addr
+}
+
+// Anonymous is the principal of an unauthenticated request.
+func Anonymous(addr netip.Addr) *Principal {
+	return &Principal{ID: "anonymous", Kind: "anonymous", Address: addr}
+}
+
+// Local is the principal of the hestia command working directly on a data
+// directory (import): whoever can read the data directory.
+func Local() *Principal { return &Principal{ID: "local", Kind: "local"} }
+
+type principalKey struct{}
+
+// WithPrincipal returns a context carrying p.
+func WithPrincipal(ctx context.Context, p *Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal of ctx, or nil.
+func PrincipalFrom(ctx context.Context) *Principal {
+	p, _ := ctx.Value(principalKey{}).(*Principal)
+	return p
+}
+
+// Request describes one interaction for a decision.
+type Request struct {
+	Principal    *Principal
+	Interaction  Interaction
+	ResourceType string // "" for system-level interactions
+	ID           string
+}
+
+// Decision is the answer of a Policy.
+type Decision struct {
+	Allow  bool
+	Reason string
+}
+
+// Policy decides requests. Implementations MUST be safe for concurrent use.
+type Policy interface {
+	Decide(ctx context.Context, r *Request) Decision
+}
+
+// Open allows every request that has a principal. It is the policy of a
+// server without authentication, which therefore listens on loopback by
+// default; role, scope, relationship and consent rules replace it.
+type Open struct{}
+
+// Decide implements Policy.
+func (Open) Decide(_ context.Context, r *Request) Decision {
+	if r.Principal == nil {
+		return Decision{Allow: false, Reason: "no principal"}
+	}
+	return Decision{Allow: true, Reason: "open policy: no access control configured"}
+}
+
+var _ Policy = Open{}

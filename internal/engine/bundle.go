@@ -1,0 +1,526 @@
+package engine
+
+import (
+	"context"
+	"fmt"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/fhir"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// EntryResult is the outcome of one batch or transaction entry.
+type EntryResult struct {
+	Method   string
+	Write    *WriteResult // POST, PUT, DELETE
+	Read     *Resource    // GET of one resource
+	Search   *SearchPage  // GET search
+	History  *HistoryPage // GET history
+	SearchOf string       // the resource type searched
+	Err      error        // batch only: this entry failed
+}
+
+// entry is a parsed Bundle.entry.
+type entry struct {
+	index       int
+	method      string
+	typ, id     string
+	version     int64  // vread
+	history     bool   // _history without a version
+	query       string // the part after '?'
+	fullURL     string
+	res         map[string]any
+	ifNoneExist string
+	ifMatch     int64
+}
+
+// Transaction processes a transaction Bundle: all entries succeed or
+// none is kept. Entries are processed in the order the specification
+// prescribes (DELETE, POST, PUT, then GET) and urn:uuid: and conditional
+// references between them are resolved.
+func (e *Engine) Transaction(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
+	if err := e.authorize(ctx, access.Transaction, "", ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Transaction, "Bundle", "")
+	results, err := e.transaction(ctx, bundle)
+	if err == nil {
+		ev.Count = len(results)
+	}
+	if err := e.record(ctx, ev, err); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
+	entries, err := e.parseEntries(bundle, "transaction")
+	if err != nil {
+		return nil, err
+	}
+	// Every write is authorized before anything is prepared.
+	for _, en := range entries {
+		if in, ok := writeInteraction(en.method); ok {
+			if err := e.authorize(ctx, in, en.typ, en.id); err != nil {
+				return nil, err
+			}
+		}
+	}
+	if err := checkDistinctTargets(entries); err != nil {
+		return nil, err
+	}
+	// Ids of created resources are fixed once, so that retries rewrite
+	// references the same way.
+	fresh := make(map[int]string)
+	for _, en := range entries {
+		if en.method == "POST" || en.method == "PUT" && en.query != "" {
+			fresh[en.index] = newID()
+		}
+	}
+	conditional := slices.ContainsFunc(entries, func(en *entry) bool {
+		return en.ifNoneExist != "" || en.query != "" && en.method != "GET" || hasConditionalRef(en.res)
+	})
+	originals := make(map[int]map[string]any)
+	if conditional {
+		for _, en := range entries {
+			if en.res != nil {
+				originals[en.index] = deepCopy(en.res).(map[string]any)
+			}
+		}
+	}
+	results := make([]*EntryResult, len(entries))
+	attempt := 0
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		if attempt > 0 && conditional {
+			for _, en := range entries {
+				if o := originals[en.index]; o != nil {
+					en.res = deepCopy(o).(map[string]any)
+				}
+			}
+		}
+		attempt++
+		return e.prepareTransaction(ctx, entries, fresh)
+	})
+	if err != nil {
+		return nil, err
+	}
+	k := 0
+	for _, en := range processingOrder(entries) {
+		if en.method == "GET" {
+			continue
+		}
+		r := ops[k].result
+		results[en.index] = &EntryResult{Method: en.method, Write: &r}
+		k++
+	}
+	for _, en := range entries {
+		if en.method == "GET" {
+			r := e.get(ctx, en)
+			if r.Err != nil {
+				return nil, fmt.Errorf("entry %d: %w", en.index, r.Err)
+			}
+			results[en.index] = r
+		}
+	}
+	return results, nil
+}
+
+func writeInteraction(method string) (access.Interaction, bool) {
+	switch method {
+	case "POST":
+		return access.Create, true
+	case "PUT":
+		return access.Update, true
+	case "DELETE":
+		return access.Delete, true
+	}
+	return "", false
+}
+
+// processingOrder returns the entries in the transaction processing order.
+func processingOrder(entries []*entry) []*entry {
+	rank := map[string]int{"DELETE": 0, "POST": 1, "PUT": 2, "GET": 3}
+	out := slices.Clone(entries)
+	slices.SortStableFunc(out, func(a, b *entry) int { return rank[a.method] - rank[b.method] })
+	return out
+}
+
+// checkDistinctTargets refuses a transaction that touches one resource twice.
+func checkDistinctTargets(entries []*entry) error {
+	seen := make(map[string]int)
+	for _, en := range entries {
+		if en.method == "GET" || en.id == "" {
+			continue
+		}
+		k := en.typ + "/" + en.id
+		if prev, dup := seen[k]; dup {
+			return fault.New(fault.Invalid, "entries %d and %d of the transaction both change %s", prev, en.index, k)
+		}
+		seen[k] = en.index
+	}
+	return nil
+}
+
+// prepareTransaction resolves identities and references and builds every
+// write. It reads through the store's readers; its assumptions become
+// checks that the transaction verifies.
+func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh map[int]string) ([]*op, error) {
+	ordered := processingOrder(entries)
+	ops := make(map[int]*op, len(entries))
+	// 1. Where every entry's resource lives: fullUrl -> Type/id.
+	idOf := make(map[string]string)
+	for _, en := range ordered {
+		switch en.method {
+		case "POST":
+			id := fresh[en.index]
+			if en.ifNoneExist != "" {
+				ids, q, err := e.conditional(ctx, en.typ, en.ifNoneExist)
+				if err != nil {
+					return nil, entryErr(en, err)
+				}
+				switch len(ids) {
+				case 0:
+					ops[en.index] = &op{checks: []check{{q: q}}}
+				case 1:
+					cur, err := e.store.Read(ctx, en.typ, ids[0])
+					if err != nil {
+						return nil, entryErr(en, storeErr(err, "resource"))
+					}
+					ops[en.index] = &op{checks: []check{{q: q, want: ids}}, result: WriteResult{Resource: cur, NoOp: true}}
+					id = ids[0]
+				default:
+					return nil, entryErr(en, fault.New(fault.PreconditionFailed, "the ifNoneExist criteria match more than one resource"))
+				}
+			}
+			en.id = id
+		case "PUT", "DELETE":
+			if en.query != "" {
+				ids, q, err := e.conditional(ctx, en.typ, en.query)
+				if err != nil {
+					return nil, entryErr(en, err)
+				}
+				switch len(ids) {
+				case 0:
+					if en.method == "DELETE" {
+						ops[en.index] = &op{checks: []check{{q: q}}, result: WriteResult{NoOp: true}}
+						continue
+					}
+					en.id = fresh[en.index]
+					if bodyID, _ := en.res["id"].(string); bodyID != "" {
+						en.id = bodyID
+					}
+				case 1:
+					en.id = ids[0]
+				default:
+					return nil, entryErr(en, fault.New(fault.PreconditionFailed, "the conditional criteria match more than one resource"))
+				}
+				ops[en.index] = &op{checks: []check{{q: q, want: ids}}}
+			}
+		}
+		if en.fullURL != "" && en.id != "" {
+			idOf[en.fullURL] = en.typ + "/" + en.id
+		}
+	}
+	// 2. Rewrite references and build the writes.
+	var out []*op
+	for _, en := range ordered {
+		if en.method == "GET" {
+			continue
+		}
+		o := ops[en.index]
+		if o == nil {
+			o = &op{}
+		}
+		out = append(out, o)
+		if o.result.NoOp {
+			continue
+		}
+		switch en.method {
+		case "POST", "PUT":
+			if err := e.resolveRefs(ctx, en.res, idOf, &o.checks); err != nil {
+				return nil, entryErr(en, err)
+			}
+			if en.method == "PUT" {
+				if bodyID, _ := en.res["id"].(string); bodyID != en.id && en.query == "" {
+					return nil, entryErr(en, fault.New(fault.Invalid, "the resource id must equal the id in request.url"))
+				}
+			}
+			warnings, err := e.validate(en.res, en.typ)
+			if err != nil {
+				return nil, entryErr(en, err)
+			}
+			var prepared *op
+			if en.method == "POST" {
+				w, err := e.build(en.res, en.typ, en.id, 1, e.stamp(), store.MethodCreate)
+				if err != nil {
+					return nil, entryErr(en, err)
+				}
+				prepared = &op{w: w, result: WriteResult{Resource: resultOf(w), Created: true}}
+			} else {
+				prepared, err = e.prepareUpdate(ctx, en.typ, en.id, en.res, en.ifMatch, nil)
+				if err != nil {
+					return nil, entryErr(en, err)
+				}
+			}
+			o.w, o.result = prepared.w, prepared.result
+			o.result.Warnings = warnings
+		case "DELETE":
+			prepared, err := e.prepareDelete(ctx, en.typ, en.id, nil)
+			if err != nil {
+				return nil, entryErr(en, err)
+			}
+			o.w, o.result = prepared.w, prepared.result
+		}
+	}
+	return out, nil
+}
+
+// entryErr adds the entry position to an error's client message.
+func entryErr(en *entry, err error) error {
+	if f, ok := fault.As(err); ok {
+		c := *f
+		if len(c.Issues) > 0 {
+			c.Issues = slices.Clone(c.Issues)
+			for i := range c.Issues {
+				for j, x := range c.Issues[i].Expression {
+					c.Issues[i].Expression = slices.Clone(c.Issues[i].Expression)
+					c.Issues[i].Expression[j] = fmt.Sprintf("Bundle.entry[%d].resource.%s", en.index, strings.TrimPrefix(x, en.typ+"."))
+				}
+			}
+		} else {
+			c.Msg = fmt.Sprintf("Bundle.entry[%d]: %s", en.index, c.Msg)
+		}
+		return &c
+	}
+	return fmt.Errorf("Bundle.entry[%d]: %w", en.index, err)
+}
+
+// Batch processes a batch Bundle: each entry on its own, failures reported
+// per entry.
+func (e *Engine) Batch(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
+	if err := e.authorize(ctx, access.Batch, "", ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Batch, "Bundle", "")
+	entries, err := e.parseEntries(bundle, "batch")
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	results := make([]*EntryResult, len(entries))
+	for _, en := range entries {
+		results[en.index] = e.batchEntry(ctx, en)
+	}
+	ev.Count = len(results)
+	if err := e.record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	return results, nil
+}
+
+func (e *Engine) batchEntry(ctx context.Context, en *entry) *EntryResult {
+	r := &EntryResult{Method: en.method}
+	var err error
+	switch en.method {
+	case "GET":
+		return e.get(ctx, en)
+	case "POST":
+		if hasConditionalRef(en.res) {
+			err = e.resolveRefs(ctx, en.res, nil, nil)
+		}
+		if err == nil {
+			r.Write, err = e.Create(ctx, en.typ, en.res, en.ifNoneExist)
+		}
+	case "PUT":
+		if hasConditionalRef(en.res) {
+			err = e.resolveRefs(ctx, en.res, nil, nil)
+		}
+		if err == nil {
+			if en.query != "" {
+				r.Write, err = e.ConditionalUpdate(ctx, en.typ, en.query, en.res, en.ifMatch)
+			} else {
+				r.Write, err = e.Update(ctx, en.typ, en.id, en.res, en.ifMatch)
+			}
+		}
+	case "DELETE":
+		if en.query != "" {
+			r.Write, err = e.ConditionalDelete(ctx, en.typ, en.query)
+		} else {
+			r.Write, err = e.Delete(ctx, en.typ, en.id)
+		}
+	}
+	r.Err = err
+	return r
+}
+
+// get runs a GET entry: read, vread, history or search.
+func (e *Engine) get(ctx context.Context, en *entry) *EntryResult {
+	r := &EntryResult{Method: "GET"}
+	var err error
+	switch {
+	case en.id != "" && en.version > 0:
+		r.Read, err = e.VRead(ctx, en.typ, en.id, en.version)
+	case en.history:
+		var params url.Values
+		params, err = url.ParseQuery(en.query)
+		if err == nil {
+			r.History, err = e.History(ctx, &HistoryRequest{Type: en.typ, ID: en.id, Params: params})
+		} else {
+			err = fault.New(fault.Invalid, "invalid query")
+		}
+	case en.id != "":
+		r.Read, err = e.Read(ctx, en.typ, en.id)
+	default:
+		var params url.Values
+		params, err = url.ParseQuery(en.query)
+		if err == nil {
+			r.SearchOf = en.typ
+			r.Search, err = e.Search(ctx, en.typ, params, SearchOptions{})
+		} else {
+			err = fault.New(fault.Invalid, "invalid query")
+		}
+	}
+	r.Err = err
+	return r
+}
+
+// parseEntries checks the Bundle's shape and parses its entries.
+func (e *Engine) parseEntries(bundle map[string]any, want string) ([]*entry, error) {
+	if rt, _ := bundle["resourceType"].(string); rt != "Bundle" {
+		return nil, fault.New(fault.Invalid, "a batch or transaction must be a Bundle")
+	}
+	if t, _ := bundle["type"].(string); t != want {
+		return nil, fault.New(fault.Invalid, "Bundle.type must be %s", want)
+	}
+	raw, _ := bundle["entry"].([]any)
+	if _, present := bundle["entry"]; present && raw == nil {
+		return nil, fault.New(fault.Invalid, "Bundle.entry must be an array")
+	}
+	if len(raw) > e.maxEnts {
+		return nil, fault.New(fault.TooLarge, "a Bundle may hold at most %d entries", e.maxEnts)
+	}
+	entries := make([]*entry, 0, len(raw))
+	fullURLs := make(map[string]int)
+	for i, x := range raw {
+		m, ok := x.(map[string]any)
+		if !ok {
+			return nil, fault.New(fault.Invalid, "Bundle.entry[%d] must be an object", i)
+		}
+		en, err := parseEntry(i, m)
+		if err != nil {
+			return nil, err
+		}
+		if en.fullURL != "" {
+			if prev, dup := fullURLs[en.fullURL]; dup {
+				return nil, fault.New(fault.Invalid, "Bundle.entry[%d] and Bundle.entry[%d] have the same fullUrl", prev, i)
+			}
+			fullURLs[en.fullURL] = i
+		}
+		entries = append(entries, en)
+	}
+	return entries, nil
+}
+
+func parseEntry(i int, m map[string]any) (*entry, error) {
+	bad := func(format string, args ...any) error {
+		return fault.New(fault.Invalid, "Bundle.entry[%d]: %s", i, fmt.Sprintf(format, args...))
+	}
+	en := &entry{index: i}
+	en.fullURL, _ = m["fullUrl"].(string)
+	req, ok := m["request"].(map[string]any)
+	if !ok {
+		return nil, bad("request is required")
+	}
+	en.method, _ = req["method"].(string)
+	rawURL, _ := req["url"].(string)
+	if rawURL == "" {
+		return nil, bad("request.url is required")
+	}
+	switch en.method {
+	case "GET", "HEAD":
+		en.method = "GET"
+	case "POST", "PUT", "DELETE":
+	case "PATCH":
+		return nil, fault.New(fault.NotImplemented, "Bundle.entry[%d]: PATCH is not supported", i)
+	default:
+		return nil, bad("request.method must be GET, HEAD, POST, PUT or DELETE")
+	}
+	en.ifNoneExist, _ = req["ifNoneExist"].(string)
+	if im, _ := req["ifMatch"].(string); im != "" {
+		v, ok := ParseETag(im)
+		if !ok {
+			return nil, bad("request.ifMatch must be an ETag such as W/\"3\"")
+		}
+		en.ifMatch = v
+	}
+	path, query, _ := strings.Cut(rawURL, "?")
+	en.query = query
+	if strings.Contains(path, "://") {
+		return nil, bad("request.url must be relative to the server base")
+	}
+	segs := strings.Split(strings.Trim(path, "/"), "/")
+	if !fhir.IsResourceType(segs[0]) {
+		return nil, bad("request.url must start with a resource type")
+	}
+	en.typ = segs[0]
+	switch {
+	case len(segs) == 1:
+	case len(segs) == 2 && segs[1] == "_history" && en.method == "GET":
+		en.history = true
+	case len(segs) == 2 && segs[1] == "_search" && en.method == "GET":
+	case len(segs) == 2:
+		en.id = segs[1]
+	case len(segs) == 3 && segs[2] == "_history" && en.method == "GET":
+		en.id, en.history = segs[1], true
+	case len(segs) == 4 && segs[2] == "_history" && en.method == "GET":
+		en.id = segs[1]
+		v, err := strconv.ParseInt(segs[3], 10, 64)
+		if err != nil || v < 1 {
+			return nil, bad("invalid version in request.url")
+		}
+		en.version = v
+	default:
+		return nil, bad("request.url is not a supported interaction")
+	}
+	if en.id != "" && !fhir.ValidID(en.id) {
+		return nil, bad("request.url has an invalid id")
+	}
+	switch en.method {
+	case "POST":
+		if en.id != "" || en.query != "" {
+			return nil, bad("POST takes request.url = the resource type")
+		}
+	case "PUT":
+		if (en.id == "") == (en.query == "") {
+			return nil, bad("PUT takes request.url = Type/id or Type?criteria")
+		}
+	case "DELETE":
+		if (en.id == "") == (en.query == "") {
+			return nil, bad("DELETE takes request.url = Type/id or Type?criteria")
+		}
+	}
+	if en.method == "POST" || en.method == "PUT" {
+		res, ok := m["resource"].(map[string]any)
+		if !ok {
+			return nil, bad("%s needs a resource", en.method)
+		}
+		if rt, _ := res["resourceType"].(string); rt != en.typ {
+			return nil, bad("the resource type does not match request.url")
+		}
+		en.res = res
+	}
+	return en, nil
+}
+
+// ParseETag reads a version from an ETag (W/"3" or "3").
+func ParseETag(s string) (int64, bool) {
+	s = strings.TrimSpace(s)
+	s = strings.TrimPrefix(s, "W/")
+	s = strings.Trim(s, `"`)
+	v, err := strconv.ParseInt(s, 10, 64)
+	return v, err == nil && v > 0
+}

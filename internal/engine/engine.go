@@ -1,0 +1,205 @@
+// Package engine carries out FHIR interactions — read, vread, create,
+// update, delete and their conditional forms, search, history, batch and
+// transaction — on a store. It is independent of HTTP: internal/rest calls
+// it for the REST API and the hestia command calls it for import.
+//
+// Invariants:
+//   - Every interaction is first described to the access policy (one
+//     place: authorize) and ends with an audit event (one place: record);
+//     a denial or an audit failure fails the interaction (fail closed).
+//   - Every resource written is validated against the R4 definitions,
+//     carries server-assigned meta.versionId and meta.lastUpdated, and is
+//     indexed through the search Encoder in the same store transaction.
+//   - Writes are prepared outside the store's single writer and verified
+//     inside it (optimistic concurrency): a version or conditional match
+//     that changed in between makes the whole write retry, so a write never
+//     commits on stale assumptions.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/search"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// Config wires an Engine.
+type Config struct {
+	Store    store.Store
+	Registry *search.Registry
+	Encoder  search.Encoder  // nil: search.Plain
+	Policy   access.Policy   // required
+	Audit    audit.Recorder  // required
+	Logger   *slog.Logger    // nil: slog.Default()
+	Now      func() time.Time // nil: time.Now
+	// MaxBundleEntries caps batch and transaction size (default 10,000).
+	MaxBundleEntries int
+}
+
+// Engine executes interactions. It is safe for concurrent use.
+type Engine struct {
+	store   store.Store
+	reg     *search.Registry
+	enc     search.Encoder
+	policy  access.Policy
+	audit   audit.Recorder
+	log     *slog.Logger
+	now     func() time.Time
+	maxEnts int
+}
+
+// New returns an engine.
+func New(cfg Config) (*Engine, error) {
+	if cfg.Store == nil || cfg.Registry == nil || cfg.Policy == nil || cfg.Audit == nil {
+		return nil, errors.New("engine: Store, Registry, Policy and Audit are required")
+	}
+	e := &Engine{
+		store: cfg.Store, reg: cfg.Registry, enc: cfg.Encoder, policy: cfg.Policy, audit: cfg.Audit,
+		log: cfg.Logger, now: cfg.Now, maxEnts: cfg.MaxBundleEntries,
+	}
+	if e.enc == nil {
+		e.enc = search.Plain{}
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	if e.maxEnts <= 0 {
+		e.maxEnts = 10000
+	}
+	return e, nil
+}
+
+// Registry returns the search parameter registry.
+func (e *Engine) Registry() *search.Registry { return e.reg }
+
+// Resource is a resource version as the engine returns it.
+type Resource = store.Resource
+
+// ETag returns the weak ETag of a version.
+func ETag(version int64) string { return `W/"` + strconv.FormatInt(version, 10) + `"` }
+
+type requestIDKey struct{}
+
+// WithRequestID returns a context carrying the request id for the audit log.
+func WithRequestID(ctx context.Context, id string) context.Context {
+	return context.WithValue(ctx, requestIDKey{}, id)
+}
+
+// RequestID returns the request id of ctx, or "".
+func RequestID(ctx context.Context) string {
+	id, _ := ctx.Value(requestIDKey{}).(string)
+	return id
+}
+
+// authorize asks the policy. A denial is audited and returned as Forbidden.
+func (e *Engine) authorize(ctx context.Context, in access.Interaction, typ, id string) error {
+	p := access.PrincipalFrom(ctx)
+	d := e.policy.Decide(ctx, &access.Request{Principal: p, Interaction: in, ResourceType: typ, ID: id})
+	if d.Allow {
+		return nil
+	}
+	ev := e.event(ctx, in, typ, id)
+	ev.Outcome = audit.MinorFailure
+	ev.Reason = d.Reason
+	if err := e.audit.Record(ctx, ev); err != nil {
+		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	}
+	return fault.New(fault.Forbidden, "access denied")
+}
+
+func (e *Engine) event(ctx context.Context, in access.Interaction, typ, id string) *audit.Event {
+	ev := &audit.Event{
+		Time:        e.now().UTC(),
+		RequestID:   RequestID(ctx),
+		Interaction: string(in),
+		Action:      actionOf(in),
+		Outcome:     audit.Success,
+		Type:        typ,
+		ID:          id,
+	}
+	if p := access.PrincipalFrom(ctx); p != nil {
+		ev.Principal = p.ID
+		if p.Address.IsValid() {
+			ev.Address = p.Address.String()
+		}
+	}
+	return ev
+}
+
+func actionOf(in access.Interaction) string {
+	switch in {
+	case access.Create, access.Import:
+		return "C"
+	case access.Update:
+		return "U"
+	case access.Delete:
+		return "D"
+	case access.Batch, access.Transaction:
+		return "E"
+	}
+	return "R"
+}
+
+// record writes the audit event of a finished interaction. err is the
+// interaction's own error (nil on success); if the event cannot be
+// recorded the interaction fails with Unavailable whatever it did.
+func (e *Engine) record(ctx context.Context, ev *audit.Event, err error) error {
+	if err != nil {
+		switch fault.KindOf(err) {
+		case fault.Invalid, fault.NotFound, fault.Gone, fault.Conflict, fault.PreconditionFailed, fault.Unprocessable:
+			ev.Outcome = audit.MinorFailure
+		default:
+			ev.Outcome = audit.SeriousFail
+		}
+	}
+	if aerr := e.audit.Record(ctx, ev); aerr != nil {
+		e.log.ErrorContext(ctx, "audit record failed", slog.String("request", ev.RequestID), slog.String("error", aerr.Error()))
+		return fault.Wrap(fault.Unavailable, aerr, "the audit log is unavailable")
+	}
+	return err
+}
+
+// newID returns a server-assigned logical id: a time-ordered UUID, which
+// keeps the (type, id) index append-mostly.
+func newID() string {
+	id, err := uuid.NewV7()
+	if err != nil {
+		return uuid.NewString()
+	}
+	return id.String()
+}
+
+// storeErr maps store errors to categories.
+func storeErr(err error, what string) error {
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, store.ErrNotFound):
+		return fault.Wrap(fault.NotFound, err, "%s not found", what)
+	case errors.Is(err, store.ErrConflict):
+		return fault.Wrap(fault.Conflict, err, "%s was changed concurrently; retry", what)
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return fault.Wrap(fault.Unavailable, err, "request cancelled")
+	case errors.Is(err, store.ErrClosed):
+		return fault.Wrap(fault.Unavailable, err, "the server is shutting down")
+	}
+	if _, ok := fault.As(err); ok {
+		return err
+	}
+	return fault.Wrap(fault.Internal, err, "storage error")
+}
+
+func ref(typ, id string) string { return fmt.Sprintf("%s/%s", typ, id) }

@@ -1,0 +1,88 @@
+package engine
+
+import (
+	"context"
+	"errors"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/fhir"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+func checkTypeID(typ, id string) error {
+	if !fhir.IsResourceType(typ) {
+		return fault.New(fault.NotFound, "unknown resource type")
+	}
+	if id != "" && !fhir.ValidID(id) {
+		return fault.New(fault.Invalid, "not a valid resource id")
+	}
+	return nil
+}
+
+// Read returns the current version of a resource. A deleted resource is a
+// Gone error carrying the deleted version (see GoneVersion).
+func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Read, typ, id); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Read, typ, id)
+	r, err := e.store.Read(ctx, typ, id)
+	if err == nil && r.Deleted {
+		ev.Version = r.Version
+		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
+	}
+	if err != nil {
+		return nil, e.record(ctx, ev, storeErr(err, "resource"))
+	}
+	ev.Version, ev.Count = r.Version, 1
+	if err := e.record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// VRead returns one version of a resource.
+func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Resource, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.VRead, typ, id); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.VRead, typ, id)
+	ev.Version = version
+	r, err := e.store.ReadVersion(ctx, typ, id, version)
+	if err == nil && r.Deleted {
+		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
+	}
+	if err != nil {
+		return nil, e.record(ctx, ev, storeErr(err, "version"))
+	}
+	ev.Count = 1
+	if err := e.record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	return r, nil
+}
+
+// GoneError reports a deleted resource (HTTP 410).
+type GoneError struct {
+	Version int64
+	Updated *store.Resource
+}
+
+func (g *GoneError) Error() string { return "resource deleted" }
+
+// Unwrap makes a GoneError a fault of kind Gone.
+func (g *GoneError) Unwrap() error { return fault.New(fault.Gone, "the resource has been deleted") }
+
+// AsGone returns the GoneError in err's chain.
+func AsGone(err error) (*GoneError, bool) {
+	var g *GoneError
+	ok := errors.As(err, &g)
+	return g, ok
+}

@@ -1,0 +1,160 @@
+package engine
+
+import (
+	"context"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/search"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// SearchOptions continue a search from a page cursor.
+type SearchOptions struct {
+	Lenient  bool
+	Offset   int   // from a paging cursor; overrides _offset
+	Snapshot int64 // from a paging cursor
+}
+
+// SearchPage is one page of search results.
+type SearchPage struct {
+	Search *search.Search
+	Result *store.SearchResult
+	Offset int
+}
+
+// Search runs a type-level search.
+func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt SearchOptions) (*SearchPage, error) {
+	if err := checkTypeID(typ, ""); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.SearchType, typ, ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.SearchType, typ, "")
+	s, err := e.reg.Parse(typ, params, search.Options{Lenient: opt.Lenient, Encoder: e.enc, Now: e.now()})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	q := s.Query
+	if opt.Offset > 0 {
+		q.Offset = opt.Offset
+	}
+	q.Snapshot = opt.Snapshot
+	if s.Summary == "count" {
+		q.Count = 0
+	}
+	res, err := e.store.Search(ctx, &q)
+	if err != nil {
+		return nil, e.record(ctx, ev, storeErr(err, "search"))
+	}
+	ev.Count = len(res.Matches) + len(res.Included)
+	if err := e.record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	return &SearchPage{Search: s, Result: res, Offset: q.Offset}, nil
+}
+
+// History limits.
+const (
+	DefaultHistoryCount = 50
+	MaxHistoryCount     = 1000
+)
+
+// HistoryRequest is a parsed history interaction.
+type HistoryRequest struct {
+	Type, ID string
+	Params   url.Values // _since, _at, _count
+	Offset   int
+	Snapshot int64
+}
+
+// HistoryPage is one page of history with the parameters it was read with.
+type HistoryPage struct {
+	*store.HistoryPage
+	Type   string
+	ID     string
+	Count  int
+	Offset int
+	Params url.Values
+}
+
+// History lists versions at instance (Type and ID), type (Type) or system
+// level, newest first.
+func (e *Engine) History(ctx context.Context, hr *HistoryRequest) (*HistoryPage, error) {
+	in := access.HistorySystem
+	switch {
+	case hr.ID != "":
+		in = access.HistoryInst
+	case hr.Type != "":
+		in = access.HistoryType
+	}
+	if hr.Type != "" {
+		if err := checkTypeID(hr.Type, hr.ID); err != nil {
+			return nil, err
+		}
+	}
+	if err := e.authorize(ctx, in, hr.Type, hr.ID); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, in, hr.Type, hr.ID)
+	q := &store.HistoryQuery{Type: hr.Type, ID: hr.ID, Count: DefaultHistoryCount, Offset: hr.Offset, Before: hr.Snapshot}
+	canon := url.Values{}
+	for name, vs := range hr.Params {
+		for _, v := range vs {
+			switch name {
+			case "_since":
+				t, err := parseInstant(v)
+				if err != nil {
+					return nil, e.record(ctx, ev, fault.New(fault.Invalid, "_since must be an instant"))
+				}
+				q.Since = t
+			case "_at":
+				// The version current at the end of the given period.
+				_, next, err := searchTime(v)
+				if err != nil {
+					return nil, e.record(ctx, ev, fault.New(fault.Invalid, "_at must be a date or dateTime"))
+				}
+				q.At = next.Add(-time.Microsecond)
+			case "_count":
+				c, err := strconv.Atoi(v)
+				if err != nil || c < 0 {
+					return nil, e.record(ctx, ev, fault.New(fault.Invalid, "_count must be a non-negative integer"))
+				}
+				q.Count = min(c, MaxHistoryCount)
+			case "_format", "_pretty", "_page":
+				continue
+			default:
+				return nil, e.record(ctx, ev, fault.New(fault.Invalid, "unknown history parameter %q", name))
+			}
+			canon.Add(name, v)
+		}
+	}
+	if hr.ID != "" {
+		if _, err := e.store.Read(ctx, hr.Type, hr.ID); err != nil {
+			return nil, e.record(ctx, ev, storeErr(err, "resource"))
+		}
+	}
+	p, err := e.store.History(ctx, q)
+	if err != nil {
+		return nil, e.record(ctx, ev, storeErr(err, "history"))
+	}
+	ev.Count = len(p.Versions)
+	if err := e.record(ctx, ev, nil); err != nil {
+		return nil, err
+	}
+	return &HistoryPage{HistoryPage: p, Type: hr.Type, ID: hr.ID, Count: q.Count, Offset: q.Offset, Params: canon}, nil
+}
+
+func parseInstant(v string) (time.Time, error) {
+	if t, err := time.Parse(time.RFC3339Nano, v); err == nil {
+		return t, nil
+	}
+	t, _, err := searchTime(v)
+	return t, err
+}
+
+func searchTime(v string) (time.Time, time.Time, error) { return search.ParseTime(v) }

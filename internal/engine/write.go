@@ -1,0 +1,438 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"net/url"
+	"slices"
+	"strconv"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/fhir"
+	"github.com/hestiahealth/hestia/internal/search"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// WriteResult is the outcome of a create, update or delete.
+type WriteResult struct {
+	// Resource is the version written, or the existing resource a
+	// conditional create matched; nil after a delete of nothing.
+	Resource *store.Resource
+	Created  bool // a new resource (201)
+	NoOp     bool // nothing was written
+	Warnings []fhir.Issue
+}
+
+// op is one prepared write with the assumptions it was prepared under.
+type op struct {
+	w      *store.Write // nil: nothing to write
+	checks []check
+	result WriteResult
+}
+
+// check is an assumption verified inside the write transaction: the query
+// still matches exactly the ids it matched when the write was prepared.
+type check struct {
+	q    *store.Query
+	want []string
+}
+
+var errStale = errors.New("engine: prepared write is stale")
+
+const maxAttempts = 5
+
+// commit prepares ops and applies them in one store transaction, retrying
+// from scratch when an assumption no longer holds.
+func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error)) ([]*op, error) {
+	for attempt := 0; ; attempt++ {
+		ops, err := prepare()
+		if err != nil {
+			return nil, err
+		}
+		err = e.store.Update(ctx, func(tx store.Tx) error {
+			for _, o := range ops {
+				for _, c := range o.checks {
+					res, err := tx.Search(c.q)
+					if err != nil {
+						return err
+					}
+					if !sameIDs(res.Matches, c.want) {
+						return errStale
+					}
+				}
+			}
+			for _, o := range ops {
+				if o.w != nil {
+					if err := tx.Put(o.w); err != nil {
+						return err
+					}
+				}
+			}
+			return nil
+		})
+		if err == nil {
+			return ops, nil
+		}
+		if (errors.Is(err, store.ErrConflict) || errors.Is(err, errStale)) && attempt+1 < maxAttempts {
+			continue
+		}
+		return nil, storeErr(err, "resource")
+	}
+}
+
+func sameIDs(rs []*store.Resource, want []string) bool {
+	if len(rs) != len(want) {
+		return false
+	}
+	for _, r := range rs {
+		if !slices.Contains(want, r.ID) {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks a resource body for a write to type typ.
+func (e *Engine) validate(res map[string]any, typ string) ([]fhir.Issue, error) {
+	if rt, _ := res["resourceType"].(string); rt != typ {
+		return nil, fault.New(fault.Invalid, "the resource type of the body does not match the URL")
+	}
+	issues := fhir.Validate(res)
+	if fhir.HasErrors(issues) {
+		return nil, fault.WithIssues(fault.Invalid, issues)
+	}
+	return issues, nil
+}
+
+// Timestamps are kept at millisecond precision, so that meta.lastUpdated
+// in the body and the stored column agree exactly.
+func (e *Engine) stamp() time.Time { return e.now().UTC().Truncate(time.Millisecond) }
+
+// FormatInstant formats a time as a FHIR instant.
+func FormatInstant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04:05.000Z07:00") }
+
+// build sets the server-owned fields of res and returns the write: body,
+// index rows (encoded) and version.
+func (e *Engine) build(res map[string]any, typ, id string, version int64, at time.Time, m store.Method) (*store.Write, error) {
+	res["id"] = id
+	meta, _ := res["meta"].(map[string]any)
+	if meta == nil {
+		meta = make(map[string]any, 2)
+	}
+	meta["versionId"] = strconv.FormatInt(version, 10)
+	meta["lastUpdated"] = FormatInstant(at)
+	res["meta"] = meta
+	body, err := fhir.Marshal(res)
+	if err != nil {
+		return nil, fault.Wrap(fault.Invalid, err, "the resource cannot be encoded")
+	}
+	idx, err := e.reg.Extract(res)
+	if err != nil {
+		return nil, fault.Wrap(fault.Internal, err, "indexing failed")
+	}
+	if err := e.enc.EncodeIndex(idx); err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "index encoding failed")
+	}
+	return &store.Write{Type: typ, ID: id, Version: version, Updated: at, Method: m, Body: body, Index: idx}, nil
+}
+
+func resultOf(w *store.Write) *store.Resource {
+	return &store.Resource{Type: w.Type, ID: w.ID, Version: w.Version, Updated: w.Updated, Method: w.Method, Deleted: w.Deleted, Body: w.Body}
+}
+
+// conditional runs a search for a conditional interaction and returns the
+// matching ids (at most 2: more than one is an error anyway) and the query
+// to verify inside the transaction.
+func (e *Engine) conditional(ctx context.Context, typ, rawQuery string) ([]string, *store.Query, error) {
+	values, err := url.ParseQuery(rawQuery)
+	if err != nil {
+		return nil, nil, fault.New(fault.Invalid, "the conditional query is not a valid URL query")
+	}
+	if len(values) == 0 {
+		return nil, nil, fault.New(fault.PreconditionFailed, "a conditional operation needs search criteria")
+	}
+	s, err := e.reg.Parse(typ, values, search.Options{Encoder: e.enc, Now: e.now()})
+	if err != nil {
+		return nil, nil, err
+	}
+	q := s.Query
+	q.Count, q.Offset, q.Total, q.Sort, q.Include, q.RevInclude = 2, 0, false, nil, nil, nil
+	res, err := e.store.Search(ctx, &q)
+	if err != nil {
+		return nil, nil, storeErr(err, "search")
+	}
+	ids := make([]string, len(res.Matches))
+	for i, r := range res.Matches {
+		ids[i] = r.ID
+	}
+	q.Snapshot = 0
+	return ids, &q, nil
+}
+
+// Create creates a resource with a server-assigned id. With ifNoneExist
+// (the query of an If-None-Exist header) it returns the existing resource
+// instead when exactly one matches.
+func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifNoneExist string) (*WriteResult, error) {
+	if err := checkTypeID(typ, ""); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Create, typ, ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Create, typ, "")
+	warnings, err := e.validate(res, typ)
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	id := newID()
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		o, err := e.prepareCreate(ctx, typ, id, res, ifNoneExist)
+		if err != nil {
+			return nil, err
+		}
+		return []*op{o}, nil
+	})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	r := &ops[0].result
+	r.Warnings = warnings
+	ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+	if r.NoOp {
+		ev.Action = "R"
+	}
+	return r, e.record(ctx, ev, nil)
+}
+
+func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[string]any, ifNoneExist string) (*op, error) {
+	o := &op{}
+	if ifNoneExist != "" {
+		ids, q, err := e.conditional(ctx, typ, ifNoneExist)
+		if err != nil {
+			return nil, err
+		}
+		switch len(ids) {
+		case 0:
+			o.checks = append(o.checks, check{q: q})
+		case 1:
+			cur, err := e.store.Read(ctx, typ, ids[0])
+			if err != nil {
+				return nil, storeErr(err, "resource")
+			}
+			o.result = WriteResult{Resource: cur, NoOp: true}
+			return o, nil
+		default:
+			return nil, fault.New(fault.PreconditionFailed, "the If-None-Exist criteria match more than one resource")
+		}
+	}
+	w, err := e.build(res, typ, id, 1, e.stamp(), store.MethodCreate)
+	if err != nil {
+		return nil, err
+	}
+	o.w = w
+	o.result = WriteResult{Resource: resultOf(w), Created: true}
+	return o, nil
+}
+
+// Update stores a new version of typ/id, creating it if it does not exist
+// (update as create). ifMatch, when not zero, is the version the client
+// expects to replace.
+func (e *Engine) Update(ctx context.Context, typ, id string, res map[string]any, ifMatch int64) (*WriteResult, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Update, typ, id); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Update, typ, id)
+	if bodyID, _ := res["id"].(string); bodyID != id {
+		return nil, e.record(ctx, ev, fault.New(fault.Invalid, "the resource id in the body must equal the id in the URL"))
+	}
+	warnings, err := e.validate(res, typ)
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		o, err := e.prepareUpdate(ctx, typ, id, res, ifMatch, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []*op{o}, nil
+	})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	r := &ops[0].result
+	r.Warnings = warnings
+	ev.Version, ev.Count = r.Resource.Version, 1
+	if r.Created {
+		ev.Action = "C"
+	}
+	return r, e.record(ctx, ev, nil)
+}
+
+func (e *Engine) prepareUpdate(ctx context.Context, typ, id string, res map[string]any, ifMatch int64, checks []check) (*op, error) {
+	var version int64 = 1
+	created := true
+	cur, err := e.store.Read(ctx, typ, id)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+	case err != nil:
+		return nil, storeErr(err, "resource")
+	default:
+		version = cur.Version + 1
+		created = cur.Deleted
+	}
+	if ifMatch != 0 && (cur == nil || cur.Version != ifMatch) {
+		return nil, fault.New(fault.PreconditionFailed, "the resource version does not match If-Match")
+	}
+	method := store.MethodUpdate
+	if created && cur == nil {
+		method = store.MethodCreate
+	}
+	w, err := e.build(res, typ, id, version, e.stamp(), method)
+	if err != nil {
+		return nil, err
+	}
+	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w), Created: created}}, nil
+}
+
+// ConditionalUpdate updates the one resource that matches query, or
+// creates one when none does.
+func (e *Engine) ConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, ifMatch int64) (*WriteResult, error) {
+	if err := checkTypeID(typ, ""); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Update, typ, ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Update, typ, "")
+	warnings, err := e.validate(res, typ)
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	fresh := newID()
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		o, err := e.prepareConditionalUpdate(ctx, typ, query, res, ifMatch, fresh)
+		if err != nil {
+			return nil, err
+		}
+		return []*op{o}, nil
+	})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	r := &ops[0].result
+	r.Warnings = warnings
+	ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+	return r, e.record(ctx, ev, nil)
+}
+
+func (e *Engine) prepareConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, ifMatch int64, fresh string) (*op, error) {
+	ids, q, err := e.conditional(ctx, typ, query)
+	if err != nil {
+		return nil, err
+	}
+	bodyID, _ := res["id"].(string)
+	switch len(ids) {
+	case 0:
+		id := fresh
+		if bodyID != "" {
+			if _, err := e.store.Read(ctx, typ, bodyID); err == nil {
+				return nil, fault.New(fault.Conflict, "a resource with the body's id exists but does not match the criteria")
+			}
+			id = bodyID
+		}
+		return e.prepareUpdate(ctx, typ, id, res, ifMatch, []check{{q: q}})
+	case 1:
+		if bodyID != "" && bodyID != ids[0] {
+			return nil, fault.New(fault.Invalid, "the resource id in the body does not match the resource found by the criteria")
+		}
+		return e.prepareUpdate(ctx, typ, ids[0], res, ifMatch, []check{{q: q, want: ids}})
+	}
+	return nil, fault.New(fault.PreconditionFailed, "the criteria match more than one resource")
+}
+
+// Delete deletes typ/id. Deleting a resource that does not exist or is
+// already deleted succeeds without writing anything.
+func (e *Engine) Delete(ctx context.Context, typ, id string) (*WriteResult, error) {
+	if err := checkTypeID(typ, id); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Delete, typ, id); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Delete, typ, id)
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		o, err := e.prepareDelete(ctx, typ, id, nil)
+		if err != nil {
+			return nil, err
+		}
+		return []*op{o}, nil
+	})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	r := &ops[0].result
+	if r.Resource != nil {
+		ev.Version, ev.Count = r.Resource.Version, 1
+	}
+	return r, e.record(ctx, ev, nil)
+}
+
+func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []check) (*op, error) {
+	cur, err := e.store.Read(ctx, typ, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return &op{checks: checks, result: WriteResult{NoOp: true}}, nil
+	}
+	if err != nil {
+		return nil, storeErr(err, "resource")
+	}
+	if cur.Deleted {
+		return &op{checks: checks, result: WriteResult{NoOp: true, Resource: cur}}, nil
+	}
+	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true}
+	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w)}}, nil
+}
+
+// ConditionalDelete deletes the one resource matching query.
+func (e *Engine) ConditionalDelete(ctx context.Context, typ, query string) (*WriteResult, error) {
+	if err := checkTypeID(typ, ""); err != nil {
+		return nil, err
+	}
+	if err := e.authorize(ctx, access.Delete, typ, ""); err != nil {
+		return nil, err
+	}
+	ev := e.event(ctx, access.Delete, typ, "")
+	ops, err := e.commit(ctx, func() ([]*op, error) {
+		o, err := e.prepareConditionalDelete(ctx, typ, query)
+		if err != nil {
+			return nil, err
+		}
+		return []*op{o}, nil
+	})
+	if err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	r := &ops[0].result
+	if r.Resource != nil {
+		ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+	}
+	return r, e.record(ctx, ev, nil)
+}
+
+func (e *Engine) prepareConditionalDelete(ctx context.Context, typ, query string) (*op, error) {
+	ids, q, err := e.conditional(ctx, typ, query)
+	if err != nil {
+		return nil, err
+	}
+	switch len(ids) {
+	case 0:
+		return &op{result: WriteResult{NoOp: true}}, nil
+	case 1:
+		return e.prepareDelete(ctx, typ, ids[0], []check{{q: q, want: ids}})
+	}
+	return nil, fault.New(fault.PreconditionFailed, "the criteria match more than one resource")
+}

@@ -1,0 +1,61 @@
+package rest
+
+import (
+	"net/http"
+
+	"github.com/hestiahealth/hestia/internal/fault"
+)
+
+// update: PUT [base]/[type]/[id], creating the resource if needed.
+func (a *API) update(w http.ResponseWriter, r *http.Request) error {
+	res, err := a.readResource(w, r)
+	if err != nil {
+		return err
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.eng.Update(r.Context(), r.PathValue("type"), r.PathValue("id"), res, match)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if out.Created {
+		status = http.StatusCreated
+	}
+	return a.writeWriteResult(w, r, status, out)
+}
+
+// conditionalUpdate: PUT [base]/[type]?criteria
+func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
+	if r.URL.RawQuery == "" {
+		return fault.New(fault.MethodNotAllowed, "PUT needs a resource id or search criteria")
+	}
+	res, err := a.readResource(w, r)
+	if err != nil {
+		return err
+	}
+	match, err := ifMatch(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.eng.ConditionalUpdate(r.Context(), r.PathValue("type"), criteria(r), res, match)
+	if err != nil {
+		return err
+	}
+	status := http.StatusOK
+	if out.Created {
+		status = http.StatusCreated
+	}
+	return a.writeWriteResult(w, r, status, out)
+}
+
+// criteria is the query of a conditional interaction, without the
+// parameters that only shape the response.
+func criteria(r *http.Request) string {
+	q := r.URL.Query()
+	q.Del("_format")
+	q.Del("_pretty")
+	return q.Encode()
+}

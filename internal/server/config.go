@@ -1,0 +1,141 @@
+package server
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Config is every setting of the server, with safe defaults. Each field
+// can be set by a flag of `hestia serve` or by the environment variable
+// named in its comment (flags win).
+type Config struct {
+	// DataDir holds the database, the TLS certificate and keys. HESTIA_DATA.
+	DataDir string
+	// Listen is the address to listen on. HESTIA_LISTEN. Default 127.0.0.1:8443.
+	Listen string
+	// TLSCert and TLSKey are PEM files of a real certificate. Without them a
+	// self-signed certificate for localhost is created in DataDir/tls.
+	// HESTIA_TLS_CERT, HESTIA_TLS_KEY.
+	TLSCert, TLSKey string
+	// InsecureHTTP serves plain HTTP; refused unless Listen is a loopback
+	// address. HESTIA_INSECURE_HTTP.
+	InsecureHTTP bool
+	// BaseURL is the external URL of the API, used in Location headers and
+	// Bundle links. Default: derived from each request. HESTIA_BASE_URL.
+	BaseURL string
+	// MaxBody is the largest request body in bytes. HESTIA_MAX_BODY. Default 64 MiB.
+	MaxBody int64
+	// Synchronous is SQLite's durability: FULL (default) or NORMAL.
+	// HESTIA_SQLITE_SYNCHRONOUS.
+	Synchronous string
+	// BatchWindow lets the database writer wait to gather concurrent writes
+	// into one commit. HESTIA_BATCH_WINDOW. Default 0.
+	BatchWindow time.Duration
+	// ShutdownTimeout bounds graceful shutdown. Default 15s.
+	ShutdownTimeout time.Duration
+	// PprofListen serves Go profiling on a loopback address for
+	// performance work; empty (default) disables it. HESTIA_PPROF_LISTEN.
+	PprofListen string
+}
+
+// Defaults returns the default configuration.
+func Defaults() Config {
+	return Config{
+		DataDir:         "hestia-data",
+		Listen:          "127.0.0.1:8443",
+		MaxBody:         64 << 20,
+		Synchronous:     "FULL",
+		ShutdownTimeout: 15 * time.Second,
+	}
+}
+
+// FromEnv overrides c with the HESTIA_* environment variables that are set.
+func (c *Config) FromEnv() error {
+	str := func(name string, dst *string) {
+		if v, ok := os.LookupEnv(name); ok {
+			*dst = v
+		}
+	}
+	str("HESTIA_DATA", &c.DataDir)
+	str("HESTIA_LISTEN", &c.Listen)
+	str("HESTIA_TLS_CERT", &c.TLSCert)
+	str("HESTIA_TLS_KEY", &c.TLSKey)
+	str("HESTIA_BASE_URL", &c.BaseURL)
+	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
+	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
+	if v, ok := os.LookupEnv("HESTIA_INSECURE_HTTP"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_INSECURE_HTTP: %w", err)
+		}
+		c.InsecureHTTP = b
+	}
+	if v, ok := os.LookupEnv("HESTIA_MAX_BODY"); ok {
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil {
+			return fmt.Errorf("HESTIA_MAX_BODY: %w", err)
+		}
+		c.MaxBody = n
+	}
+	if v, ok := os.LookupEnv("HESTIA_BATCH_WINDOW"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_BATCH_WINDOW: %w", err)
+		}
+		c.BatchWindow = d
+	}
+	return nil
+}
+
+// Validate checks the configuration.
+func (c *Config) Validate() error {
+	var errs []error
+	if c.DataDir == "" {
+		errs = append(errs, errors.New("the data directory is required"))
+	}
+	host, _, err := net.SplitHostPort(c.Listen)
+	if err != nil {
+		errs = append(errs, fmt.Errorf("listen address %q: %w", c.Listen, err))
+	}
+	if c.InsecureHTTP && err == nil && !isLoopback(host) {
+		errs = append(errs, fmt.Errorf("--insecure-http serves patient data without TLS and is only allowed on a loopback address, not %q", host))
+	}
+	if c.InsecureHTTP && (c.TLSCert != "" || c.TLSKey != "") {
+		errs = append(errs, errors.New("--insecure-http cannot be combined with a TLS certificate"))
+	}
+	if (c.TLSCert == "") != (c.TLSKey == "") {
+		errs = append(errs, errors.New("--tls-cert and --tls-key go together"))
+	}
+	if c.MaxBody < 1024 {
+		errs = append(errs, errors.New("the body limit must be at least 1024 bytes"))
+	}
+	switch strings.ToUpper(c.Synchronous) {
+	case "FULL", "NORMAL":
+	default:
+		errs = append(errs, fmt.Errorf("synchronous must be FULL or NORMAL, not %q", c.Synchronous))
+	}
+	if c.PprofListen != "" {
+		h, _, err := net.SplitHostPort(c.PprofListen)
+		if err != nil || !isLoopback(h) {
+			errs = append(errs, errors.New("the profiling listener must be on a loopback address"))
+		}
+	}
+	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "https://") && !strings.HasPrefix(c.BaseURL, "http://") {
+		errs = append(errs, errors.New("the base URL must start with https:// or http://"))
+	}
+	return errors.Join(errs...)
+}
+
+func isLoopback(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.IsLoopback()
+}

@@ -1,0 +1,166 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+)
+
+// testServer is a whole Hestia (SQLite, engine, REST, middleware) behind
+// an httptest TLS server.
+type testServer struct {
+	t    *testing.T
+	url  string
+	c    *http.Client
+	node *Node
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	cfg := Defaults()
+	cfg.DataDir = t.TempDir()
+	cfg.Synchronous = "NORMAL"
+	cfg.MaxBody = 8 << 20
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node, err := OpenNode(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewTLSServer(srv.Handler())
+	t.Cleanup(func() {
+		hs.Close()
+		node.Close()
+	})
+	return &testServer{t: t, url: hs.URL, c: hs.Client(), node: node}
+}
+
+type response struct {
+	status int
+	header http.Header
+	body   []byte
+}
+
+func (r *response) json(t *testing.T) map[string]any {
+	t.Helper()
+	var m map[string]any
+	if err := json.Unmarshal(r.body, &m); err != nil {
+		t.Fatalf("response is not JSON (%d): %v\n%s", r.status, err, r.body)
+	}
+	return m
+}
+
+// do sends a request; body may be a string, []byte or a value to encode.
+func (s *testServer) do(method, path string, body any, headers ...string) *response {
+	s.t.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	case []byte:
+		rd = bytes.NewReader(b)
+	default:
+		data, err := json.Marshal(b)
+		if err != nil {
+			s.t.Fatal(err)
+		}
+		rd = bytes.NewReader(data)
+	}
+	req, err := http.NewRequest(method, s.url+path, rd)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if rd != nil {
+		req.Header.Set("Content-Type", "application/fhir+json")
+	}
+	for i := 0; i+1 < len(headers); i += 2 {
+		req.Header.Set(headers[i], headers[i+1])
+	}
+	resp, err := s.c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return &response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// expect checks the status and returns the JSON body (nil when empty).
+func (s *testServer) expect(r *response, status int) map[string]any {
+	s.t.Helper()
+	if r.status != status {
+		s.t.Fatalf("status %d, want %d: %s", r.status, status, r.body)
+	}
+	if len(r.body) == 0 {
+		return nil
+	}
+	if ct := r.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/fhir+json") {
+		s.t.Fatalf("Content-Type %q", ct)
+	}
+	return r.json(s.t)
+}
+
+// expectOutcome checks an error status with an OperationOutcome body.
+func (s *testServer) expectOutcome(r *response, status int) map[string]any {
+	s.t.Helper()
+	m := s.expect(r, status)
+	if m["resourceType"] != "OperationOutcome" {
+		s.t.Fatalf("status %d without an OperationOutcome: %s", status, r.body)
+	}
+	return m
+}
+
+func (s *testServer) create(res map[string]any) map[string]any {
+	s.t.Helper()
+	return s.expect(s.do("POST", "/"+res["resourceType"].(string), res), http.StatusCreated)
+}
+
+// entries returns a Bundle's entry resources.
+func entries(b map[string]any) []map[string]any {
+	var out []map[string]any
+	es, _ := b["entry"].([]any)
+	for _, e := range es {
+		if r, ok := e.(map[string]any)["resource"].(map[string]any); ok {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func link(b map[string]any, rel string) string {
+	ls, _ := b["link"].([]any)
+	for _, l := range ls {
+		m := l.(map[string]any)
+		if m["relation"] == rel {
+			return m["url"].(string)
+		}
+	}
+	return ""
+}
+
+func patient(family string, given ...string) map[string]any {
+	g := make([]any, len(given))
+	for i, x := range given {
+		g[i] = x
+	}
+	name := map[string]any{"family": family}
+	if len(g) > 0 {
+		name["given"] = g
+	}
+	return map[string]any{"resourceType": "Patient", "name": []any{name}}
+}
+
+func jsonMarshal(v any) ([]byte, error) { return json.Marshal(v) }

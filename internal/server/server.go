@@ -1,0 +1,226 @@
+// Package server wires Hestia together and serves it: storage, engine,
+// the FHIR REST API, TLS and the HTTP middleware (request ids, security
+// headers, principal, panic recovery, access log).
+//
+// Invariants:
+//   - TLS 1.2 or newer with AEAD cipher suites only; plain HTTP only on a
+//     loopback address and only when asked for by name.
+//   - The access log records method, route pattern, status, duration and
+//     request id, never query strings or bodies (they may hold PHI).
+package server
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/pprof"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/engine"
+	"github.com/hestiahealth/hestia/internal/rest"
+	"github.com/hestiahealth/hestia/internal/search"
+	"github.com/hestiahealth/hestia/internal/store/sqlite"
+)
+
+// Version is the software version, set at build time.
+var Version = "dev"
+
+// Node is an opened Hestia data directory: storage and engine. The CLI uses
+// it directly (import); Server adds HTTP on top.
+type Node struct {
+	Engine *engine.Engine
+	DB     *sqlite.DB
+	Log    *slog.Logger
+}
+
+// DatabaseFile is the SQLite file inside a data directory.
+const DatabaseFile = "hestia.db"
+
+// OpenNode opens (creating if needed) the data directory.
+func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	}
+	if st, err := os.Stat(cfg.DataDir); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn("the data directory is accessible to other users; it should be mode 0700", slog.String("dir", cfg.DataDir))
+	}
+	db, err := sqlite.Open(ctx, sqlite.Config{
+		Path:        filepath.Join(cfg.DataDir, DatabaseFile),
+		Synchronous: cfg.Synchronous,
+		BatchWindow: cfg.BatchWindow,
+	})
+	if err != nil {
+		return nil, err
+	}
+	reg, err := search.Default()
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	eng, err := engine.New(engine.Config{
+		Store:    db,
+		Registry: reg,
+		Policy:   access.Open{},
+		Audit:    audit.Log{Logger: log},
+		Logger:   log,
+	})
+	if err != nil {
+		db.Close()
+		return nil, err
+	}
+	return &Node{Engine: eng, DB: db, Log: log}, nil
+}
+
+// Close closes the storage.
+func (n *Node) Close() error { return n.DB.Close() }
+
+// Server is a running Hestia HTTP server.
+type Server struct {
+	cfg         Config
+	node        *Node
+	log         *slog.Logger
+	http        *http.Server
+	fingerprint string
+}
+
+// New prepares a server on an opened node.
+func New(cfg Config, node *Node) (*Server, error) {
+	api, err := rest.New(rest.Config{Engine: node.Engine, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Logger: node.Log, Version: Version})
+	if err != nil {
+		return nil, err
+	}
+	s := &Server{cfg: cfg, node: node, log: node.Log}
+	s.http = &http.Server{
+		Handler:           s.middleware(api.Routes()),
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       5 * time.Minute, // large transaction bundles on slow links
+		WriteTimeout:      5 * time.Minute,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(node.Log.Handler(), slog.LevelWarn),
+	}
+	if !cfg.InsecureHTTP {
+		tc, fp, err := tlsConfig(cfg, node.Log)
+		if err != nil {
+			return nil, err
+		}
+		s.http.TLSConfig = tc
+		s.fingerprint = fp
+	}
+	return s, nil
+}
+
+// Fingerprint is the SHA-256 fingerprint of the server certificate.
+func (s *Server) Fingerprint() string { return s.fingerprint }
+
+// Serve listens and serves until ctx is cancelled, then shuts down
+// gracefully. ready, if not nil, is called with the bound address.
+func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
+	ln, err := net.Listen("tcp", s.cfg.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	if s.cfg.PprofListen != "" {
+		go s.servePprof(ctx)
+	}
+	if ready != nil {
+		ready(ln.Addr())
+	}
+	errc := make(chan error, 1)
+	go func() {
+		if s.http.TLSConfig != nil {
+			errc <- s.http.ServeTLS(ln, "", "") // the certificate is in TLSConfig
+		} else {
+			errc <- s.http.Serve(ln)
+		}
+	}()
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	sctx, cancel := context.WithTimeout(context.Background(), s.cfg.ShutdownTimeout)
+	defer cancel()
+	if err := s.http.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+func (s *Server) servePprof(ctx context.Context) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	srv := &http.Server{Addr: s.cfg.PprofListen, Handler: mux, ReadHeaderTimeout: 5 * time.Second}
+	go func() { <-ctx.Done(); srv.Close() }()
+	s.log.Warn("profiling endpoint enabled", slog.String("listen", s.cfg.PprofListen))
+	if err := srv.ListenAndServe(); err != nil && !errors.Is(err, http.ErrServerClosed) {
+		s.log.Error("profiling endpoint", slog.String("error", err.Error()))
+	}
+}
+
+// tlsConfig loads the configured certificate or creates a self-signed one.
+func tlsConfig(cfg Config, log *slog.Logger) (*tls.Config, string, error) {
+	certFile, keyFile := cfg.TLSCert, cfg.TLSKey
+	if certFile == "" {
+		dir := filepath.Join(cfg.DataDir, "tls")
+		certFile, keyFile = filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+		if _, err := os.Stat(certFile); errors.Is(err, os.ErrNotExist) {
+			if err := os.MkdirAll(dir, 0o700); err != nil {
+				return nil, "", fmt.Errorf("tls directory: %w", err)
+			}
+			certPEM, keyPEM, err := crypt.SelfSignedCert([]string{"localhost", "127.0.0.1", "::1"}, time.Now())
+			if err != nil {
+				return nil, "", err
+			}
+			if err := os.WriteFile(keyFile, keyPEM, 0o600); err != nil {
+				return nil, "", fmt.Errorf("write TLS key: %w", err)
+			}
+			if err := os.WriteFile(certFile, certPEM, 0o644); err != nil {
+				return nil, "", fmt.Errorf("write TLS certificate: %w", err)
+			}
+			log.Warn("created a self-signed TLS certificate for localhost; use --tls-cert and --tls-key in production", slog.String("cert", certFile))
+		}
+	}
+	if st, err := os.Stat(keyFile); err == nil && st.Mode().Perm()&0o077 != 0 {
+		return nil, "", fmt.Errorf("the TLS key %s is readable by other users; chmod 600 it", keyFile)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return nil, "", fmt.Errorf("load TLS certificate: %w", err)
+	}
+	tc := &tls.Config{
+		Certificates: []tls.Certificate{cert},
+		MinVersion:   tls.VersionTLS12,
+		// TLS 1.2: forward-secret AEAD suites only. TLS 1.3 suites are all
+		// AEAD and not configurable.
+		CipherSuites: []uint16{
+			tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+		},
+		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
+		NextProtos:       []string{"h2", "http/1.1"},
+	}
+	return tc, crypt.Fingerprint(cert.Certificate[0]), nil
+}
+
+// Handler is the server's HTTP handler with its middleware, for tests and
+// embedding.
+func (s *Server) Handler() http.Handler { return s.http.Handler }
