@@ -37,10 +37,10 @@ import (
 type Config struct {
 	Store    store.Store
 	Registry *search.Registry
-	Encoder  search.Encoder  // nil: search.Plain
-	Policy   access.Policy   // required
-	Audit    audit.Recorder  // required
-	Logger   *slog.Logger    // nil: slog.Default()
+	Encoder  search.Encoder   // nil: search.Plain
+	Policy   access.Policy    // required
+	Audit    audit.Recorder   // required
+	Logger   *slog.Logger     // nil: slog.Default()
 	Now      func() time.Time // nil: time.Now
 	// MaxBundleEntries caps batch and transaction size (default 10,000).
 	MaxBundleEntries int
