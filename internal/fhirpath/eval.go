@@ -39,6 +39,7 @@ type evalCtx struct {
 	resSet   bool
 	now      time.Time
 	work     int
+	root     [1]Item // backing store for a single input value
 }
 
 // node is a compiled expression. eval applies it to the collection in: for
@@ -98,6 +99,9 @@ type identNode struct {
 func (n *identNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 	if len(in) == 0 {
 		return nil, nil
+	}
+	if n.upper && len(in) == 1 && c.isTypeOrBase(in[0], n.name) {
+		return in, nil // Patient.… on a Patient: the common first step
 	}
 	var out []Item
 	undefined := 0

@@ -109,6 +109,30 @@ func fnResolve(c *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 	return out, c.spend(len(out))
 }
 
+// referenceType returns the type resolve() gives a reference item, without
+// Options.Resolve.
+func (c *evalCtx) referenceType(it Item) (string, bool) {
+	var ref string
+	switch v := it.Value.(type) {
+	case map[string]any:
+		ref, _ = v["reference"].(string)
+	case string:
+		ref = v
+	}
+	if ref == "" {
+		return "", false
+	}
+	if strings.HasPrefix(ref, "#") {
+		r := c.resolveContained(nil, ref[1:])
+		if len(r) == 0 {
+			return "", false
+		}
+		return r[0].Type, true
+	}
+	typ, _, ok := c.splitReference(ref)
+	return typ, ok
+}
+
 func (c *evalCtx) resolveContained(out []Item, id string) []Item {
 	for _, r := range c.resourceItems() {
 		m, ok := r.Value.(map[string]any)

@@ -3,6 +3,7 @@ package fhirpath
 import (
 	"encoding/json"
 	"fmt"
+	"sync"
 	"time"
 )
 
@@ -100,24 +101,56 @@ func (e *Expr) String() string { return e.src }
 // Evaluate evaluates e against a model value, usually a resource
 // (map[string]any); a []any is taken as a collection. opt may be nil.
 func (e *Expr) Evaluate(input any, opt *Options) ([]Item, error) {
-	return e.EvaluateItems(itemsOf(input), opt)
+	c := newCtx(opt)
+	defer releaseCtx(c)
+	var items []Item
+	switch input.(type) {
+	case nil, []any, []Item:
+		items = itemsOf(input)
+	default:
+		c.root[0] = Item{Value: input, Type: resourceTypeOf(input)}
+		items = c.root[:1:1]
+	}
+	return e.run(c, items)
 }
 
 // EvaluateItems evaluates e starting from a typed collection. opt may be
 // nil.
 func (e *Expr) EvaluateItems(input []Item, opt *Options) ([]Item, error) {
-	if opt == nil {
-		opt = &zeroOptions
-	}
-	c := evalCtx{opt: opt, model: opt.Model, this: input, context: input, index: -1}
-	out, err := e.root.eval(&c, input)
+	c := newCtx(opt)
+	defer releaseCtx(c)
+	return e.run(c, input)
+}
+
+func (e *Expr) run(c *evalCtx, input []Item) ([]Item, error) {
+	c.this, c.context = input, input
+	out, err := e.root.eval(c, input)
 	if err != nil {
 		return nil, fmt.Errorf("fhirpath: evaluating %q: %w", truncate(e.src), err)
 	}
-	if len(out) > 0 && (e.shared || isSharedBool(out)) {
+	// Results must not alias memory the Expr or the pooled context owns.
+	if len(out) > 0 && (e.shared || isSharedBool(out) || &out[0] == &c.root[0]) {
 		out = append([]Item(nil), out...)
 	}
 	return out, nil
+}
+
+// ctxPool recycles evaluation contexts, so an evaluation allocates little
+// more than its results.
+var ctxPool = sync.Pool{New: func() any { return new(evalCtx) }}
+
+func newCtx(opt *Options) *evalCtx {
+	if opt == nil {
+		opt = &zeroOptions
+	}
+	c := ctxPool.Get().(*evalCtx)
+	c.opt, c.model, c.index = opt, opt.Model, -1
+	return c
+}
+
+func releaseCtx(c *evalCtx) {
+	*c = evalCtx{} // drop references to data
+	ctxPool.Put(c)
 }
 
 var zeroOptions Options

@@ -223,10 +223,10 @@ func boolAggregate(all, want bool) funcImpl {
 	}
 }
 
-// containsItem reports whether coll has an item equal to v.
-func containsItem(coll []Item, v sval) bool {
+// containsItem reports whether coll has an item equal to it.
+func containsItem(coll []Item, it Item) bool {
 	for _, o := range coll {
-		if eq, ok := equalVals(v, sysOf(o)); ok && eq {
+		if itemsEqual(it, o) {
 			return true
 		}
 	}
@@ -251,7 +251,7 @@ func fnSupersetOf(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 
 func isSubset(a, b []Item) bool {
 	for _, it := range a {
-		if !containsItem(b, sysOf(it)) {
+		if !containsItem(b, it) {
 			return false
 		}
 	}
@@ -330,7 +330,7 @@ func fnRepeat(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 						continue
 					}
 					seenObj[id] = true
-				} else if containsItem(out, sysOf(it)) {
+				} else if containsItem(out, it) {
 					continue
 				}
 				out = append(out, it)
@@ -417,7 +417,7 @@ func fnIntersect(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	}
 	var out []Item
 	for _, it := range in {
-		if containsItem(other, sysOf(it)) {
+		if containsItem(other, it) {
 			out = append(out, it)
 		}
 	}
@@ -431,7 +431,7 @@ func fnExclude(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	}
 	var out []Item
 	for _, it := range in {
-		if !containsItem(other, sysOf(it)) {
+		if !containsItem(other, it) {
 			out = append(out, it)
 		}
 	}

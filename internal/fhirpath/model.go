@@ -183,6 +183,7 @@ func appendJSON(out []Item, v any, ext any, typ string) []Item {
 	case []any:
 		exts, _ := ext.([]any)
 		n := max(len(v), len(exts))
+		out = slices.Grow(out, n)
 		for i := 0; i < n; i++ {
 			var e, x any
 			if i < len(v) {

@@ -579,9 +579,8 @@ func distinctItems(items []Item) []Item {
 	if len(items) <= 16 {
 	next:
 		for _, it := range items {
-			v := sysOf(it)
 			for _, o := range out {
-				if eq, ok := equalVals(v, sysOf(o)); ok && eq {
+				if itemsEqual(it, o) {
 					continue next
 				}
 			}
@@ -611,6 +610,38 @@ nextBig:
 		out = append(out, it)
 	}
 	return out
+}
+
+// itemsEqual reports whether '=' is true for two items, comparing plain
+// strings, Booleans and integers directly.
+func itemsEqual(a, b Item) bool {
+	switch av := a.Value.(type) {
+	case string:
+		if bv, ok := b.Value.(string); ok && !dateTyped(a.Type) && !dateTyped(b.Type) {
+			return av == bv
+		}
+	case bool:
+		if bv, ok := b.Value.(bool); ok {
+			return av == bv
+		}
+	case int64:
+		if bv, ok := b.Value.(int64); ok {
+			return av == bv
+		}
+	}
+	eq, ok := equalVals(sysOf(a), sysOf(b))
+	return ok && eq
+}
+
+// dateTyped reports FHIR types whose string values convert to dates and
+// times. Two strings compare as strings unless one of them is date-typed
+// (an untyped string then converts too).
+func dateTyped(t string) bool {
+	switch t {
+	case "date", "dateTime", "instant", "time":
+		return true
+	}
+	return false
 }
 
 // hashKey returns a key such that equal keys mean '=' is true, for the

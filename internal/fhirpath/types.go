@@ -189,6 +189,11 @@ type typeOpNode struct {
 }
 
 func (n *typeOpNode) eval(c *evalCtx, in []Item) ([]Item, error) {
+	if n.isOp && c.opt.Resolve == nil {
+		if f, ok := n.operand.(*funcNode); ok && f.def.name == "resolve" {
+			return resolveIs(c, in, n.ts)
+		}
+	}
 	v, err := n.operand.eval(c, in)
 	if err != nil {
 		return nil, err
@@ -251,4 +256,27 @@ func typeInfo(it Item) Item {
 		t = typeClassInfo
 	}
 	return Item{Value: map[string]any{"namespace": ns, "name": name}, Type: t}
+}
+
+// resolveIs evaluates "resolve() is T" without building the stub
+// resources: where(resolve() is Patient) is the most common search
+// parameter filter.
+func resolveIs(c *evalCtx, in []Item, ts *typeSpec) ([]Item, error) {
+	if err := ts.check(c); err != nil {
+		return nil, err
+	}
+	n, typ := 0, ""
+	for _, it := range in {
+		t, ok := c.referenceType(it)
+		if ok {
+			n, typ = n+1, t
+		}
+	}
+	switch n {
+	case 0:
+		return nil, nil
+	case 1:
+		return boolItems(c.matchType(Item{Type: typ}, ts, false)), nil
+	}
+	return nil, fmt.Errorf("is: expected a single item, got %d", n)
 }
