@@ -21,8 +21,8 @@ func (r *Registry) Extract(res map[string]any) (*store.Index, error) {
 	opt := &fhirpath.Options{Model: r.model, Resource: res}
 	group := int32(0)
 	for _, p := range params {
-		if p.expr == nil {
-			continue
+		if p.expr == nil || p.Code == "_id" || p.Code == "_lastUpdated" {
+			continue // no expression, or kept as a column of the resource row
 		}
 		items, err := p.expr.Evaluate(res, opt)
 		if err != nil {
@@ -164,8 +164,10 @@ func baseType(t string, v map[string]any) string {
 
 func has(m map[string]any, k string) bool { _, ok := m[k]; return ok }
 
+// textRow adds the display text of a token for :text. Composite
+// components take no modifiers, so they get none.
 func textRow(x *store.Index, key string, group int32, s string) {
-	if s != "" {
+	if s != "" && group == 0 {
 		x.Strings = append(x.Strings, stringRow(key+TextSuffix, group, s))
 	}
 }

@@ -101,7 +101,11 @@ func (db *DB) runBatch(batch []*job) {
 		// interrupted statement would roll back the whole batch transaction.
 		w.jobParams = w.jobParams[:0]
 		ferr := callSafely(j.fn, w)
+		if ferr == nil {
+			ferr = w.flush()
+		}
 		if ferr != nil {
+			w.discardPending()
 			results[i] = ferr
 			w.forgetJobParams()
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
@@ -157,15 +161,23 @@ type writeTx struct {
 	newParams map[string]int64 // parameter keys registered in this batch
 	jobParams []string         // ... by the current job (lost if it rolls back)
 	stmts     map[string]*sql.Stmt
+	pending   pendingRows
+	insertSQL [nTables]map[int]string
 }
 
 var _ store.Tx = (*writeTx)(nil)
 
 func (w *writeTx) Read(typ, id string) (*store.Resource, error) {
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
 	return readCurrent(w.ctx, w.tx, typ, id)
 }
 
 func (w *writeTx) Search(q *store.Query) (*store.SearchResult, error) {
+	if err := w.flush(); err != nil {
+		return nil, err
+	}
 	return search(w.ctx, w.tx, w, q)
 }
 
@@ -204,6 +216,9 @@ func (w *writeTx) Put(wr *store.Write) error {
 		}
 		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ? WHERE rid = ?`,
 			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), rid); err != nil {
+			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		if err := w.flush(); err != nil { // buffered rows of an earlier version
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
 		if err := w.deleteIndex(rid); err != nil {
