@@ -39,7 +39,10 @@ func (v *validator) bundle(m map[string]any) {
 
 	needRequest := btype == "batch" || btype == "transaction" || btype == "history"
 	needResponse := btype == "batch-response" || btype == "transaction-response" || btype == "history"
-	var seen map[[2]string]int // fullUrl + versionId -> entry index, for bdl-7
+	// fullUrl + versionId -> entry index, for bdl-7. The identity of an
+	// entry is its fullUrl: the same type and id from two servers are
+	// different resources (as an official example shows).
+	var seen map[[2]string]int
 	v.push("entry", -1)
 	for i, item := range entries {
 		e, ok := item.(map[string]any)

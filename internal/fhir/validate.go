@@ -371,17 +371,16 @@ func safeName(k string) string {
 // a primitive). typ selects the type of a choice element.
 func (v *validator) element(e *element, typ int, val any, hasVal bool, ext any, hasExt bool) {
 	et := &e.types[typ]
+	depth := len(v.stack)
 	v.push(e.name, -1)
 	if e.choice {
 		v.push(et.ofType, -1)
 	}
-	defer func() {
-		if e.choice {
-			v.pop()
-		}
-		v.pop()
-	}()
+	v.elementValue(e, et, val, hasVal, ext, hasExt)
+	v.stack = v.stack[:depth]
+}
 
+func (v *validator) elementValue(e *element, et *elemType, val any, hasVal bool, ext any, hasExt bool) {
 	if e.max == 0 {
 		v.errorf("structure", "element is not allowed")
 		return
