@@ -172,12 +172,14 @@ func textRow(x *store.Index, key string, group int32, s string) {
 	}
 }
 
-// TextSuffix and IdentifierSuffix name the extra rows of token and
-// reference parameters: the display text for :text, the Reference.identifier
-// for :identifier.
+// TextSuffix, IdentifierSuffix and OfTypeSuffix name the extra rows of
+// token and reference parameters: the display text for :text, the
+// Reference.identifier for :identifier, and an Identifier's type coding
+// (as "system|code" in the system column) with its value for :of-type.
 const (
 	TextSuffix       = ":text"
 	IdentifierSuffix = ":identifier"
+	OfTypeSuffix     = ":of-type"
 )
 
 func addToken(x *store.Index, key string, group int32, it fhirpath.Item) {
@@ -209,6 +211,15 @@ func addToken(x *store.Index, key string, group int32, it fhirpath.Item) {
 			}
 			if t, ok := v["type"].(map[string]any); ok {
 				textRow(x, key, group, str(t, "text"))
+				if val := str(v, "value"); val != "" && group == 0 {
+					// :of-type matches the identifier type's coding and the value together.
+					cs, _ := t["coding"].([]any)
+					for _, c := range cs {
+						if cm, ok := c.(map[string]any); ok && str(cm, "code") != "" {
+							x.Tokens = append(x.Tokens, store.TokenRow{Param: key + OfTypeSuffix, System: str(cm, "system") + "|" + str(cm, "code"), Code: val})
+						}
+					}
+				}
 			}
 		case "ContactPoint":
 			if val := str(v, "value"); val != "" {

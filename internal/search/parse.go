@@ -284,7 +284,15 @@ func (p *parser) value(param *Param, name, mod, v string) (store.Cond, bool) {
 			return store.NotCond{Cond: c}, ok
 		case "text":
 			return store.StringCond{Param: param.Key + TextSuffix, Match: store.StringPrefix, Value: Normalize(unescape(v))}, true
-		case "above", "below", "in", "not-in", "of-type":
+		case "of-type":
+			parts := splitEscaped(v, '|')
+			if len(parts) != 3 || parts[2] == "" {
+				p.problem(name, ":of-type takes system|code|value")
+				return nil, false
+			}
+			typ := unescape(parts[0]) + "|" + unescape(parts[1])
+			return store.TokenCond{Param: param.Key + OfTypeSuffix, System: &typ, Code: unescape(parts[2])}, true
+		case "above", "below", "in", "not-in":
 			p.problem(name, "the :%s modifier needs terminology support, which this server does not have", mod)
 			return nil, false
 		}
@@ -618,10 +626,8 @@ func (p *parser) include(s *Search, typ, which, mod, value string) {
 	for _, prm := range params {
 		inc := store.Include{SourceType: src, Param: prm.Key, TargetType: target, Iterate: iterate}
 		if which == "_include" {
-			if src != typ && !iterate {
-				p.problem(which, "%s is not the type searched (use :iterate to include from included resources)", src)
-				return
-			}
+			// Without :iterate an include whose source is not the type
+			// searched applies to nothing; that is not an error.
 			s.Query.Include = append(s.Query.Include, inc)
 		} else {
 			if target == "" && !iterate {

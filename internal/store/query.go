@@ -88,7 +88,8 @@ type DateCond struct {
 }
 
 // NumberCond compares number rows. Value is the search value; [Lo, Hi) is
-// the range its precision implies (used by eq, ne and ap).
+// the range its precision implies (used by eq, ne, sa, eb and ap; gt, lt,
+// ge and le compare with Value).
 type NumberCond struct {
 	Param  string
 	Prefix Prefix

@@ -508,12 +508,12 @@ func (b *builder) numberPredicate(i string, c store.NumberCond) {
 	case store.Le:
 		b.w(lo, " <= ?")
 		b.arg(c.Value)
-	case store.Sa:
-		b.w(lo, " > ?")
-		b.arg(c.Value)
-	case store.Eb:
-		b.w(hi, " < ?")
-		b.arg(c.Value)
+	case store.Sa: // starts after the range of the search value
+		b.w(lo, " >= ?")
+		b.arg(c.Hi)
+	case store.Eb: // ends before it
+		b.w(hi, " <= ?")
+		b.arg(c.Lo)
 	case store.Ap:
 		b.w("(", lo, " <= ? AND ", hi, " >= ?)")
 		b.arg(c.Hi, c.Lo)
