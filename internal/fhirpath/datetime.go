@@ -564,20 +564,25 @@ func addDuration(t DateTime, n int64, u calendarUnit) (DateTime, bool) {
 		return t, true
 	}
 	g := t.goTime()
+	// Whole days go through AddDate and only the remainder through a
+	// Duration, which cannot hold more than 292 years.
+	var perDay int64
+	var unit time.Duration
 	switch u {
 	case cuWeek:
-		g = g.AddDate(0, 0, int(n*7))
+		n, perDay, unit = n*7, 1, 24*time.Hour
 	case cuDay:
-		g = g.AddDate(0, 0, int(n))
+		perDay, unit = 1, 24*time.Hour
 	case cuHour:
-		g = g.Add(time.Duration(n) * time.Hour)
+		perDay, unit = 24, time.Hour
 	case cuMinute:
-		g = g.Add(time.Duration(n) * time.Minute)
+		perDay, unit = 24*60, time.Minute
 	case cuSecond:
-		g = g.Add(time.Duration(n) * time.Second)
+		perDay, unit = 24*3600, time.Second
 	case cuMillisecond:
-		g = g.Add(time.Duration(n) * time.Millisecond)
+		perDay, unit = 24*3600*1000, time.Millisecond
 	}
+	g = g.AddDate(0, 0, int(n/perDay)).Add(time.Duration(n%perDay) * unit)
 	if g.Year() < 1 || g.Year() > 9999 {
 		return DateTime{}, false
 	}

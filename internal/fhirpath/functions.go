@@ -118,9 +118,9 @@ func init() {
 		{name: "unescape", min: 1, max: 1, impl: fnUnescape},
 		// Math.
 		{name: "abs", impl: fnAbs},
-		{name: "ceiling", impl: decimalFunc(decimal.ceiling, true)},
-		{name: "floor", impl: decimalFunc(decimal.floor, true)},
-		{name: "truncate", impl: decimalFunc(decimal.truncate, true)},
+		{name: "ceiling", impl: decimalFunc(decimal.ceiling)},
+		{name: "floor", impl: decimalFunc(decimal.floor)},
+		{name: "truncate", impl: decimalFunc(decimal.truncate)},
 		{name: "exp", impl: floatFunc(expFloat)},
 		{name: "ln", impl: floatFunc(lnFloat)},
 		{name: "sqrt", impl: floatFunc(sqrtFloat)},

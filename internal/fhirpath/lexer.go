@@ -50,7 +50,7 @@ type compileError struct {
 }
 
 func (e *compileError) Error() string {
-	return fmt.Sprintf("fhirpath: syntax error at offset %d: %s", e.pos, e.msg)
+	return fmt.Sprintf("fhirpath: invalid expression at offset %d: %s", e.pos, e.msg)
 }
 
 // tokenize returns every token of src followed by a tEOF token.

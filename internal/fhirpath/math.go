@@ -62,7 +62,7 @@ func fnAbs(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 }
 
 // decimalFunc builds ceiling, floor and truncate: Integer results.
-func decimalFunc(fn func(decimal) decimal, _ bool) funcImpl {
+func decimalFunc(fn func(decimal) decimal) funcImpl {
 	return func(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 		v, ok, err := numericInput(in, false)
 		if err != nil || !ok {
@@ -369,11 +369,12 @@ func truncPlaces(d decimal, p int32) decimal {
 
 // dateTimeBoundary fills the fields the value does not know with their
 // least (or greatest) values down to precision p, and truncates beyond.
-// A time known only to the hour counts as known to the minute (FHIR has no
-// hour-only times). With zone set, a missing time-zone offset becomes the
-// extreme one (+14:00 low, -12:00 high).
+// For a DateTime (zone set), a value known only to the hour counts as
+// known to the minute, as in the reference implementation (FHIR has no
+// hour-only dateTimes), and a missing time-zone offset becomes the extreme
+// one (+14:00 low, -12:00 high).
 func dateTimeBoundary(t DateTime, p Precision, high, zone bool) DateTime {
-	if t.Precision == PrecisionHour {
+	if zone && t.Precision == PrecisionHour {
 		t.Precision = PrecisionMinute
 	}
 	r := DateTime{Year: t.Year, Precision: p, HasZone: t.HasZone, ZoneOffset: t.ZoneOffset}

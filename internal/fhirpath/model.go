@@ -1,7 +1,6 @@
 package fhirpath
 
 import (
-	"encoding/json"
 	"slices"
 	"strings"
 )
@@ -321,13 +320,4 @@ var fhirPrimitiveTypes = []string{
 	"base64Binary", "boolean", "canonical", "code", "date", "dateTime", "decimal", "id",
 	"instant", "integer", "markdown", "oid", "positiveInt", "string", "time", "unsignedInt",
 	"uri", "url", "uuid", "xhtml",
-}
-
-// isJSONPrimitive reports whether v is a JSON primitive value.
-func isJSONPrimitive(v any) bool {
-	switch v.(type) {
-	case string, bool, json.Number:
-		return true
-	}
-	return false
 }

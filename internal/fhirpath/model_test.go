@@ -183,3 +183,63 @@ func TestTestModelDescribesR4(t *testing.T) {
 		}
 	}
 }
+
+func TestNavigationWithModel(t *testing.T) {
+	res := mustParse(t, fuzzPatient)
+	opt := &Options{Model: miniModel(), Now: fixedNow}
+	runCases(t, res, opt, []evalCase{
+		{"Patient.name.given", "Jane, <no value>"}, // the second given has only extensions
+		{"Patient.name.given.count()", "2"},
+		{"name.given.select($this.hasValue())", "true, false"},
+		{"name.given[1].extension.url", "http://example.org/x"},
+		{"name.given[1].extension('http://example.org/x').value", "x"},
+		{"birthDate", "@1974-12-25"},
+		{"birthDate.extension.value", "@1974-12-25T14:35:45-05:00"},
+		{"deceased", "false"},
+		{"deceased is boolean", "true"},
+		{"multipleBirth.is(integer)", "true"},
+		{"deceasedBoolean", "error"}, // choice elements are named without their type
+		{"name.given1", "error"},
+		{"Practitioner.name", ""}, // a type filter that does not match
+		{"Resource.id", "p1"},
+		{"DomainResource.contained.id", "o1"},
+		{"contained.name", "Org"},
+		{"contained.is(Organization)", "true"},
+		{"communication.preferred", "true"},
+		{"communication.type().name", "Patient.communication"},
+		{"descendants().where($this is Coding).code", "en"},
+		{"children().count()", "15"},
+		{"telecom.rank.type().name", "positiveInt"},
+		{"extension.value.is(integer)", "true"},
+	})
+}
+
+func TestNavigationInfersWithoutModel(t *testing.T) {
+	res := mustParse(t, fuzzPatient)
+	runCases(t, res, nil, []evalCase{
+		{"Patient.name.given", "Jane, <no value>"},
+		{"deceased", "false"},
+		{"deceased.type().name", "boolean"},
+		{"deceasedBoolean", "false"},
+		{"multipleBirth.type().name", "integer"},
+		{"extension.value", "3"},
+		{"contained.type().name", "Organization"},
+		{"name.given1", ""},
+		{"birthDate = @1974-12-25", "true"},
+		// Untyped strings compare as strings, unless the other side is a
+		// date: without a Model these are not known to be dateTimes.
+		{"name.period.start < name.period.end", "true"},
+		{"name.period.start.toDate() = @2001-05-06", "true"},
+	})
+}
+
+func TestChildrenKeepsPrimitiveExtensionsTogether(t *testing.T) {
+	res := mustParse(t, `{"resourceType":"Basic","code":"x","_code":{"id":"c1"},"_only":{"extension":[{"url":"u"}]}}`)
+	runCases(t, res, nil, []evalCase{
+		{"children().count()", "2"},
+		{"code.id", "c1"},
+		{"only.hasValue()", "false"},
+		{"only.extension.url", "u"},
+		{"descendants().count()", "5"},
+	})
+}

@@ -398,7 +398,7 @@ func decArithmetic(op opKind, a, b decimal) (Item, bool, error) {
 func dateArithmetic(op opKind, a sval, q Quantity) (Item, bool, error) {
 	u, ok := arithmeticUnit(q.Unit)
 	if !ok {
-		return Item{}, false, &evalError{msg: "cannot add a quantity in unit '" + truncate(q.Unit) + "' to a date or time"}
+		return Item{}, false, &evalError{msg: "cannot add a quantity to a date or time unless its unit is a calendar duration or wk, d, h, min, s, ms"}
 	}
 	d, ok := parseDecimal(string(q.Value))
 	if !ok {

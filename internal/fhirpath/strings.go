@@ -4,9 +4,11 @@ import (
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"html"
 	"regexp"
+	"regexp/syntax"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -88,10 +90,10 @@ func fnSubstring(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 			return nil, err
 		}
 		if ok {
-			if n < 0 {
-				n = 0
+			n = max(n, 0)
+			if n < end-start {
+				end = start + n
 			}
-			end = min(end, start+n)
 		}
 	}
 	return strItem(string(runes[start:end])), nil
@@ -168,7 +170,12 @@ func compileRegex(pattern string, full bool) (*regexp.Regexp, error) {
 	}
 	re, err := regexp.Compile(p)
 	if err != nil {
-		return nil, fmt.Errorf("invalid regular expression: %w", err)
+		// The pattern may come from data: report only the error kind.
+		var se *syntax.Error
+		if errors.As(err, &se) {
+			return nil, fmt.Errorf("invalid regular expression: %s", se.Code)
+		}
+		return nil, errors.New("invalid regular expression")
 	}
 	return re, nil
 }
@@ -318,8 +325,12 @@ func fnEncode(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	case "urlbase64":
 		return strItem(base64.URLEncoding.EncodeToString([]byte(s))), nil
 	}
-	return nil, fmt.Errorf("unknown encoding %q", truncate(format))
+	return nil, errUnknownFormat
 }
+
+// errUnknownFormat reports an unsupported encode/decode/escape format; the
+// format may come from data, so it is not quoted.
+var errUnknownFormat = &evalError{msg: "unknown format"}
 
 func fnDecode(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	s, format, ok, err := stringAndArg(c, f, in)
@@ -335,7 +346,7 @@ func fnDecode(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	case "urlbase64":
 		b, err = base64.URLEncoding.DecodeString(s)
 	default:
-		return nil, fmt.Errorf("unknown encoding %q", truncate(format))
+		return nil, errUnknownFormat
 	}
 	if err != nil || !utf8.Valid(b) {
 		return nil, nil // not decodable to a string: empty
@@ -361,7 +372,7 @@ func fnEscape(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 		r = strings.NewReplacer(`\u003c`, "<", `\u003e`, ">", `\u0026`, "&").Replace(r)
 		return strItem(r), nil
 	}
-	return nil, fmt.Errorf("unknown escape format %q", truncate(format))
+	return nil, errUnknownFormat
 }
 
 var htmlEscaper = strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&quot;", "'", "&#39;")
@@ -381,7 +392,7 @@ func fnUnescape(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 		}
 		return strItem(r), nil
 	}
-	return nil, fmt.Errorf("unknown escape format %q", truncate(format))
+	return nil, errUnknownFormat
 }
 
 // unescapeJSON resolves the backslash escapes of a JSON string body; other

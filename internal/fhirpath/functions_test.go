@@ -1,0 +1,53 @@
+package fhirpath
+
+import "testing"
+
+func TestCollectionFunctions(t *testing.T) {
+	runCases(t, nil, nil, []evalCase{
+		{"{}.all(false)", "true"},
+		{"(1 | 2).all($this > 0)", "true"},
+		{"(1 | 2).exists($this > 1)", "true"},
+		{"(1 | 2).where($this > 1)", "2"},
+		{"(1 | 2).where($this)", "1, 2"},
+		{"(1 | 2).where({})", ""},
+		{"(1 | 2).where(1 | 2)", "error"},
+		{"(1 | 2).select($this * 10)", "10, 20"},
+		{"(1 | 2).select($index)", "0, 1"},
+		{"$index", ""},
+		{"(true | false).anyFalse()", "true"},
+		{"{}.allTrue()", "true"},
+		{"{}.anyTrue()", "false"},
+		{"(1).allTrue()", "error"},
+		{"(3 | 1 | 2).sort()", "1, 2, 3"},
+		{"(3 | 1 | 2).sort(-$this)", "3, 2, 1"},
+		{"('b' | 'a' | 1).sort()", "error"},
+		{"(1 | 2 | 3).skip(-1)", "1, 2, 3"},
+		{"(1 | 2 | 3).take(9223372036854775807)", "1, 2, 3"},
+		{"(1 | 2 | 3).skip(9223372036854775807)", ""},
+		{"(1 | 2 | 3).tail().first()", "2"},
+		{"(1 | 2 | 3).last()", "3"},
+		{"(1 | 2).single()", "error"},
+		{"(1 | 2).intersect(2 | 3)", "2"},
+		{"1.combine(1).exclude(2)", "1, 1"},
+		{"1.union(1.0)", "1"},
+		{"(1 | 2 | 3).subsetOf(1 | 2)", "false"},
+		{"{}.subsetOf(1)", "true"},
+		{"(1 | 2).supersetOf(2)", "true"},
+		{"(1 | 2 | 3).aggregate($total + $this)", ""}, // $total starts empty
+		{"(1 | 2 | 3).aggregate(iif($total.empty(), $this, $total + $this))", "6"},
+		{"{}.aggregate($total + $this, 7)", "7"},
+		{"(1|2).repeat($this)", "1, 2"},
+		{"iif(1 = 1, 'a', 'b')", "a"},
+		{"iif({}, 'a')", ""},
+		{"iif('x', 'a', 'b')", "error"},
+		{"(1 | 2).iif(true, 'a')", "error"},
+		{"(5).iif($this > 3, 'big', 'small')", "big"},
+		{"1.trace('x', $this + 1)", "1"},
+		{"(1 | 2).not()", "error"},
+		{"{}.not()", ""},
+		{"(1|2).isDistinct()", "true"},
+		{"1.combine(1).isDistinct()", "false"},
+		{"(1 | 2).count()", "2"},
+		{"{}.empty()", "true"},
+	})
+}
