@@ -11,7 +11,7 @@ import (
 const (
 	// maxWork bounds the items one evaluation may produce in total
 	// (navigation, function results, repeat and descendants expansion).
-	maxWork = 1 << 22
+	maxWork = 1 << 20
 	// maxStringLength bounds strings built by the evaluator (concatenation,
 	// replace, join, encode).
 	maxStringLength = 1 << 20
@@ -25,15 +25,14 @@ var (
 	errStringLimit = errors.New("string result exceeds the length limit")
 )
 
-// evalCtx is the state of one evaluation. It is created per call and never
-// shared between goroutines.
+// evalCtx is the state of one evaluation. It lives for one call (and is
+// then recycled through a pool); it is never shared between goroutines.
 type evalCtx struct {
 	opt      *Options
 	model    Model
 	this     []Item // $this: the focus of the current scope
 	index    int    // $index, -1 outside an iteration
 	total    []Item // $total inside aggregate()
-	inAgg    bool
 	context  []Item // %context: the evaluation input
 	resource []Item // %resource, computed on first use
 	resSet   bool
@@ -48,6 +47,12 @@ type evalCtx struct {
 // the slices they receive or return.
 type node interface {
 	eval(c *evalCtx, in []Item) ([]Item, error)
+}
+
+// compare charges n pairwise comparisons against the work limit (a
+// comparison costs a sixteenth of an item).
+func (c *evalCtx) compare(n int) error {
+	return c.spend(n / 16)
 }
 
 // spend charges n produced items against the work limit.

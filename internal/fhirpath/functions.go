@@ -223,22 +223,12 @@ func boolAggregate(all, want bool) funcImpl {
 	}
 }
 
-// containsItem reports whether coll has an item equal to it.
-func containsItem(coll []Item, it Item) bool {
-	for _, o := range coll {
-		if itemsEqual(it, o) {
-			return true
-		}
-	}
-	return false
-}
-
 func fnSubsetOf(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	other, err := f.arg(c, 0)
 	if err != nil {
 		return nil, err
 	}
-	return boolItems(isSubset(in, other)), nil
+	return c.subset(in, other)
 }
 
 func fnSupersetOf(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
@@ -246,28 +236,33 @@ func fnSupersetOf(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	if err != nil {
 		return nil, err
 	}
-	return boolItems(isSubset(other, in)), nil
+	return c.subset(other, in)
 }
 
-func isSubset(a, b []Item) bool {
+func (c *evalCtx) subset(a, b []Item) ([]Item, error) {
 	for _, it := range a {
-		if !containsItem(b, it) {
-			return false
+		ok, err := c.contains(b, it)
+		if err != nil || !ok {
+			return boolItems(ok), err
 		}
 	}
-	return true
+	return trueItems, nil
 }
 
 func fnCount(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 	return []Item{{Value: int64(len(in)), Type: typeInteger}}, nil
 }
 
-func fnDistinct(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
-	return distinctItems(in), nil
+func fnDistinct(c *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
+	return c.distinct(in)
 }
 
-func fnIsDistinct(_ *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
-	return boolItems(len(distinctItems(in)) == len(in)), nil
+func fnIsDistinct(c *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
+	d, err := c.distinct(in)
+	if err != nil {
+		return nil, err
+	}
+	return boolItems(len(d) == len(in)), nil
 }
 
 func fnWhere(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
@@ -330,7 +325,9 @@ func fnRepeat(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 						continue
 					}
 					seenObj[id] = true
-				} else if containsItem(out, it) {
+				} else if dup, err := c.contains(out, it); err != nil {
+					return nil, err
+				} else if dup {
 					continue
 				}
 				out = append(out, it)
@@ -417,11 +414,15 @@ func fnIntersect(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	}
 	var out []Item
 	for _, it := range in {
-		if containsItem(other, it) {
+		ok, err := c.contains(other, it)
+		if err != nil {
+			return nil, err
+		}
+		if ok {
 			out = append(out, it)
 		}
 	}
-	return distinctItems(out), nil
+	return c.distinct(out)
 }
 
 func fnExclude(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
@@ -431,7 +432,11 @@ func fnExclude(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	}
 	var out []Item
 	for _, it := range in {
-		if !containsItem(other, it) {
+		ok, err := c.contains(other, it)
+		if err != nil {
+			return nil, err
+		}
+		if !ok {
 			out = append(out, it)
 		}
 	}
@@ -445,7 +450,7 @@ func fnUnion(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 	}
 	all := make([]Item, 0, len(in)+len(other))
 	all = append(append(all, in...), other...)
-	return distinctItems(all), nil
+	return c.distinct(all)
 }
 
 func fnCombine(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {

@@ -84,11 +84,11 @@ func (n *binaryNode) apply(c *evalCtx, l, r []Item) ([]Item, error) {
 	switch n.op {
 	case opUnion:
 		if len(l) == 0 {
-			return distinctItems(r), nil
+			return c.distinct(r)
 		}
 		all := make([]Item, 0, len(l)+len(r))
 		all = append(append(all, l...), r...)
-		return distinctItems(all), nil
+		return c.distinct(all)
 	case opEq, opNe:
 		eq, ok := equalCollections(l, r)
 		if !ok {
@@ -96,6 +96,9 @@ func (n *binaryNode) apply(c *evalCtx, l, r []Item) ([]Item, error) {
 		}
 		return boolItems(eq == (n.op == opEq)), nil
 	case opEquiv, opNotEquiv:
+		if err := c.compare(len(l) * len(r)); err != nil {
+			return nil, err
+		}
 		return boolItems(equivalentCollections(l, r) == (n.op == opEquiv)), nil
 	case opIn:
 		return membership(l, r)
@@ -570,10 +573,11 @@ func (n *unaryNode) sym() string {
 	return "+"
 }
 
-// distinctItems removes later duplicates (by '=') keeping order.
-func distinctItems(items []Item) []Item {
+// distinct removes later duplicates (by '=') keeping order. Pairwise
+// comparisons are charged against the work limit.
+func (c *evalCtx) distinct(items []Item) ([]Item, error) {
 	if len(items) < 2 {
-		return items
+		return items, nil
 	}
 	out := make([]Item, 0, len(items))
 	if len(items) <= 16 {
@@ -586,7 +590,7 @@ func distinctItems(items []Item) []Item {
 			}
 			out = append(out, it)
 		}
-		return out
+		return out, nil
 	}
 	seen := make(map[string]struct{}, len(items))
 	var unhashed []Item
@@ -601,6 +605,9 @@ nextBig:
 			out = append(out, it)
 			continue
 		}
+		if err := c.compare(len(unhashed)); err != nil {
+			return nil, err
+		}
 		for _, o := range unhashed {
 			if eq, ok := equalVals(v, sysOf(o)); ok && eq {
 				continue nextBig
@@ -609,7 +616,20 @@ nextBig:
 		unhashed = append(unhashed, it)
 		out = append(out, it)
 	}
-	return out
+	return out, nil
+}
+
+// contains reports whether coll has an item equal to it.
+func (c *evalCtx) contains(coll []Item, it Item) (bool, error) {
+	if err := c.compare(len(coll)); err != nil {
+		return false, err
+	}
+	for _, o := range coll {
+		if itemsEqual(it, o) {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // itemsEqual reports whether '=' is true for two items, comparing plain

@@ -22,7 +22,6 @@ import (
 const (
 	typeSimpleTypeInfo = "System.SimpleTypeInfo"
 	typeClassInfo      = "System.ClassInfo"
-	typeTypeInfo       = typeSimpleTypeInfo
 )
 
 // maxTypeDepth bounds walks up the type hierarchy.
