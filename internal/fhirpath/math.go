@@ -258,6 +258,9 @@ func fnBoundary(high bool) funcImpl {
 			}
 		}
 		v := sysOf(in[0])
+		if d, ok := v.asDateLike(kDateTime); ok {
+			v = d // an untyped string that reads as a date
+		}
 		switch v.k {
 		case kInt, kDec:
 			text := v.s

@@ -180,13 +180,19 @@ func runSuiteTest(in *suiteInputs, tc suiteTest, m Model) error {
 	src := tc.Expression.Text
 	opt := &Options{Model: m}
 	e, err := Compile(src)
+	compileErr := err
 	var got []Item
 	if err == nil {
 		got, err = e.Evaluate(input, opt)
 	}
 	if tc.Expression.Invalid != "" {
-		if err == nil {
+		// Syntax errors must come from Compile; semantic errors may be
+		// found at Compile or Evaluate time (there is no static checker).
+		switch {
+		case err == nil:
 			return fmt.Errorf("expected a %s error, got %s", tc.Expression.Invalid, renderItems(got))
+		case tc.Expression.Invalid == "syntax" && compileErr == nil:
+			return fmt.Errorf("expected a syntax error from Compile, got %v", err)
 		}
 		return nil
 	}
