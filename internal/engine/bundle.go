@@ -297,7 +297,7 @@ func entryErr(en *entry, err error) error {
 		}
 		return &c
 	}
-	return fmt.Errorf("Bundle.entry[%d]: %w", en.index, err)
+	return fmt.Errorf("bundle entry %d: %w", en.index, err)
 }
 
 // Batch processes a batch Bundle: each entry on its own, failures reported

@@ -19,7 +19,6 @@ package engine
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"strconv"
 	"time"
@@ -201,5 +200,3 @@ func storeErr(err error, what string) error {
 	}
 	return fault.Wrap(fault.Internal, err, "storage error")
 }
-
-func ref(typ, id string) string { return fmt.Sprintf("%s/%s", typ, id) }
