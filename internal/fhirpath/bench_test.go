@@ -2,6 +2,8 @@ package fhirpath
 
 import (
 	"testing"
+
+	"github.com/hestiahealth/hestia/internal/fhir"
 )
 
 // Search-index extraction evaluates about 20 compiled expressions per
@@ -19,7 +21,7 @@ func benchExample(b *testing.B, typ, id string) any {
 }
 
 func BenchmarkEvaluate(b *testing.B) {
-	model := loadTestModel(b)
+	model := fhir.Model() // the production Model
 	obs := benchExample(b, "Observation", "example")
 	pat := benchExample(b, "Patient", "example")
 	cases := []struct {

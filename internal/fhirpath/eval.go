@@ -39,6 +39,42 @@ type evalCtx struct {
 	now      time.Time
 	work     int
 	root     [1]Item // backing store for a single input value
+	arena    []Item  // small result slices; see items
+}
+
+// Small result slices come from an arena allocated lazily per evaluation,
+// in chunks that double from the first request up to arenaChunk items. The arena
+// is never recycled (releaseCtx drops it), so results handed to the caller
+// may point into it.
+const (
+	arenaChunk    = 64
+	arenaMaxSlice = 4
+)
+
+// items returns an empty slice with capacity n for a result.
+func (c *evalCtx) items(n int) []Item {
+	if n > arenaMaxSlice || n <= 0 {
+		return make([]Item, 0, n)
+	}
+	if cap(c.arena)-len(c.arena) < n {
+		c.arena = make([]Item, 0, max(n, min(2*cap(c.arena), arenaChunk)))
+	}
+	l := len(c.arena)
+	c.arena = c.arena[:l+n]
+	return c.arena[l:l:l+n]
+}
+
+// shrink gives the unused capacity of the arena's last slice back.
+func (c *evalCtx) shrink(out []Item) []Item {
+	n := cap(out)
+	if n == 0 || n == len(out) || len(c.arena) < n || &c.arena[len(c.arena)-n] != &out[:n][0] {
+		return out
+	}
+	c.arena = c.arena[:len(c.arena)-n+len(out)]
+	if len(out) == 0 {
+		return nil
+	}
+	return out[:len(out):len(out)]
 }
 
 // node is a compiled expression. eval applies it to the collection in: for
@@ -108,7 +144,7 @@ func (n *identNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 	if n.upper && len(in) == 1 && c.isTypeOrBase(in[0], n.name) {
 		return in, nil // Patient.… on a Patient: the common first step
 	}
-	var out []Item
+	out := c.items(min(2*len(in)-1, arenaMaxSlice))
 	undefined := 0
 	for _, it := range in {
 		if n.upper {
@@ -131,7 +167,7 @@ func (n *identNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 		// mixed collection (descendants()) other items may define it.
 		return nil, &evalError{msg: fmt.Sprintf("%s has no element %q", in[0].Type, truncate(n.name))}
 	}
-	return out, c.spend(len(out))
+	return c.shrink(out), c.spend(len(out))
 }
 
 // thisNode is $this.
@@ -275,9 +311,4 @@ func boolItems(b bool) []Item {
 		return trueItems
 	}
 	return falseItems
-}
-
-// isSharedBool reports whether out is one of the shared Boolean results.
-func isSharedBool(out []Item) bool {
-	return len(out) == 1 && (&out[0] == &trueItems[0] || &out[0] == &falseItems[0])
 }

@@ -70,19 +70,19 @@ type Options struct {
 type Expr struct {
 	src  string
 	root node
-	// shared is set when the root may return a slice owned by the Expr
-	// (a literal); Evaluate then copies the result.
-	shared bool
+	// lits are the literal collections of the tree: a result that is one of
+	// them is copied before it is returned.
+	lits []*literalNode
 }
 
 // Compile parses expr and checks what can be checked without data: syntax,
 // function names and arities, literals, type specifiers.
 func Compile(expr string) (*Expr, error) {
-	root, shared, err := parse(expr)
+	root, lits, err := parse(expr)
 	if err != nil {
 		return nil, err
 	}
-	return &Expr{src: expr, root: root, shared: shared}, nil
+	return &Expr{src: expr, root: root, lits: lits}, nil
 }
 
 // MustCompile is Compile for expressions known to be valid; it panics on
@@ -128,11 +128,26 @@ func (e *Expr) run(c *evalCtx, input []Item) ([]Item, error) {
 	if err != nil {
 		return nil, fmt.Errorf("fhirpath: evaluating %q: %w", truncate(e.src), err)
 	}
-	// Results must not alias memory the Expr or the pooled context owns.
-	if len(out) > 0 && (e.shared || isSharedBool(out) || &out[0] == &c.root[0]) {
+	if len(out) > 0 && e.owns(c, out) {
 		out = append([]Item(nil), out...)
 	}
 	return out, nil
+}
+
+// owns reports whether out aliases memory the Expr or the pooled context
+// owns: a literal, a shared Boolean, the context's input slot. Such slices
+// only ever hold one item, at index 0.
+func (e *Expr) owns(c *evalCtx, out []Item) bool {
+	p := &out[0]
+	if p == &trueItems[0] || p == &falseItems[0] || p == &c.root[0] {
+		return true
+	}
+	for _, l := range e.lits {
+		if p == &l.items[0] {
+			return true
+		}
+	}
+	return false
 }
 
 // ctxPool recycles evaluation contexts, so an evaluation allocates little
@@ -149,7 +164,7 @@ func newCtx(opt *Options) *evalCtx {
 }
 
 func releaseCtx(c *evalCtx) {
-	*c = evalCtx{} // drop references to data
+	*c = evalCtx{} // drop references to data and to the arena
 	ctxPool.Put(c)
 }
 

@@ -266,7 +266,7 @@ func fnIsDistinct(c *evalCtx, _ *funcNode, in []Item) ([]Item, error) {
 }
 
 func fnWhere(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
-	var out []Item
+	out := c.items(min(len(in), arenaMaxSlice))
 	for i := range in {
 		r, err := c.withScope(in, i, f.args[0])
 		if err != nil {
@@ -280,7 +280,7 @@ func fnWhere(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 			out = append(out, in[i])
 		}
 	}
-	return out, c.spend(len(out))
+	return c.shrink(out), c.spend(len(out))
 }
 
 func fnSelect(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {

@@ -21,32 +21,32 @@ const (
 type parser struct {
 	toks   []token
 	i      int
-	depth  int
-	shared bool // a literal collection was created
+	depth int
+	lits  []*literalNode // literal collections created
 }
 
-// parse compiles src; shared reports whether the tree holds literal
-// collections the result may alias.
-func parse(src string) (node, bool, error) {
+// parse compiles src and returns the literal collections results may
+// alias.
+func parse(src string) (node, []*literalNode, error) {
 	if len(src) > maxExpressionLength {
-		return nil, false, syntaxErrorf(0, "expression longer than %d bytes", maxExpressionLength)
+		return nil, nil, syntaxErrorf(0, "expression longer than %d bytes", maxExpressionLength)
 	}
 	if !utf8.ValidString(src) {
-		return nil, false, syntaxErrorf(0, "expression is not valid UTF-8")
+		return nil, nil, syntaxErrorf(0, "expression is not valid UTF-8")
 	}
 	toks, err := tokenize(src)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	p := &parser{toks: toks}
 	n, err := p.expr(0)
 	if err != nil {
-		return nil, false, err
+		return nil, nil, err
 	}
 	if t := p.peek(); t.kind != tEOF {
-		return nil, false, syntaxErrorf(t.pos, "unexpected %s", describe(t))
+		return nil, nil, syntaxErrorf(t.pos, "unexpected %s", describe(t))
 	}
-	return n, p.shared, nil
+	return n, p.lits, nil
 }
 
 func (p *parser) peek() token { return p.toks[p.i] }
@@ -234,12 +234,13 @@ func special(t token) node {
 	return totalNode{}
 }
 
-// literal makes a literal node and records that results may alias it.
+// literal makes a literal node and records it, as results may alias it.
 func (p *parser) literal(items ...Item) node {
+	n := &literalNode{items: items}
 	if len(items) > 0 {
-		p.shared = true
+		p.lits = append(p.lits, n)
 	}
-	return &literalNode{items: items}
+	return n
 }
 
 func (p *parser) term() (node, error) {

@@ -219,13 +219,13 @@ func isType(c *evalCtx, v []Item, ts *typeSpec) ([]Item, error) {
 }
 
 func filterType(c *evalCtx, v []Item, ts *typeSpec) []Item {
-	var out []Item
+	out := c.items(min(len(v), arenaMaxSlice))
 	for _, it := range v {
 		if c.matchType(it, ts, true) {
 			out = append(out, it)
 		}
 	}
-	return out
+	return c.shrink(out)
 }
 
 // typeInfo implements type(): namespace and name of each item.
