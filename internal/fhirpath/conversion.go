@@ -214,35 +214,6 @@ func toQuantity(it Item) (Quantity, bool) {
 	return Quantity{}, false
 }
 
-// parseQuantityString parses (\+|-)?\d+(\.\d+)? followed by an optional
-// 'ucum unit' or calendar duration keyword.
-func parseQuantityString(s string) (Quantity, bool) {
-	num, rest, _ := strings.Cut(strings.TrimSpace(s), " ")
-	if !isDecimalText(num) {
-		return Quantity{}, false
-	}
-	d, ok := parseDecimal(num)
-	if !ok {
-		return Quantity{}, false
-	}
-	rest = strings.TrimSpace(rest)
-	unit := "1"
-	switch {
-	case rest == "":
-	case len(rest) >= 2 && rest[0] == '\'' && rest[len(rest)-1] == '\'':
-		unit = rest[1 : len(rest)-1]
-		if unit == "" || strings.ContainsRune(unit, '\'') {
-			return Quantity{}, false
-		}
-	default:
-		if _, ok := calendarKeywords[rest]; !ok {
-			return Quantity{}, false
-		}
-		unit = rest
-	}
-	return Quantity{Value: d.number(), Unit: unit}, true
-}
-
 // fnToQuantity builds toQuantity([unit]) and convertsToQuantity([unit]).
 func fnToQuantity(test bool) funcImpl {
 	return func(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
@@ -274,22 +245,4 @@ func fnToQuantity(test bool) funcImpl {
 		}
 		return []Item{{Value: q, Type: typeQuantity}}, nil
 	}
-}
-
-// convertQuantity expresses q in unit, if the units are comparable.
-func convertQuantity(q Quantity, unit string) (Quantity, bool) {
-	if q.Unit == unit {
-		return q, true
-	}
-	d, ok := parseDecimal(string(q.Value))
-	if !ok {
-		return Quantity{}, false
-	}
-	fq, fu, ok := unitFactors(resolveQuantityUnit(q.Unit), resolveQuantityUnit(unit))
-	if !ok {
-		return Quantity{}, false
-	}
-	r := new(big.Rat).Mul(d.rat(), fq)
-	r.Quo(r, fu)
-	return Quantity{Value: decFromRat(r, d.scale).number(), Unit: unit}, true
 }

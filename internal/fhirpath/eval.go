@@ -61,7 +61,7 @@ func (c *evalCtx) items(n int) []Item {
 	}
 	l := len(c.arena)
 	c.arena = c.arena[:l+n]
-	return c.arena[l:l:l+n]
+	return c.arena[l : l : l+n]
 }
 
 // shrink gives the unused capacity of the arena's last slice back.

@@ -1,7 +1,6 @@
 package fhirpath
 
 import (
-	"encoding/json"
 	"fmt"
 	"sync"
 	"time"
@@ -105,7 +104,7 @@ func (e *Expr) Evaluate(input any, opt *Options) ([]Item, error) {
 	defer releaseCtx(c)
 	var items []Item
 	switch input.(type) {
-	case nil, []any, []Item:
+	case nil, []any, []Item, Item:
 		items = itemsOf(input)
 	default:
 		c.root[0] = Item{Value: input, Type: resourceTypeOf(input)}
@@ -217,21 +216,4 @@ func Truthy(items []Item) (value bool, defined bool) {
 		return false, false
 	}
 	return true, true
-}
-
-// String formats q as FHIRPath writes it: 1 'mg', or 4 days for a calendar
-// duration keyword.
-func (q Quantity) String() string {
-	if _, ok := calendarKeywords[q.Unit]; ok {
-		return string(q.Value) + " " + q.Unit
-	}
-	return string(q.Value) + " '" + q.Unit + "'"
-}
-
-// Quantity is a System.Quantity: an exact decimal value and a unit, either
-// a UCUM code ("mg", "[lb_av]", "1") or a calendar duration keyword
-// ("year", "months", "day", ...).
-type Quantity struct {
-	Value json.Number
-	Unit  string
 }

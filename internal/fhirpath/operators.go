@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/big"
-	"strings"
 )
 
 // opKind is a binary operator.
@@ -433,91 +432,6 @@ func dateArithmetic(op opKind, a sval, q Quantity) (Item, bool, error) {
 		return Item{}, false, nil
 	}
 	return Item{Value: r, Type: typeDateTime}, true, nil
-}
-
-// ucumCalendar maps calendar keywords to UCUM for unit algebra.
-var ucumCalendar = map[calendarUnit]string{
-	cuYear: "a", cuMonth: "mo", cuWeek: "wk", cuDay: "d", cuHour: "h", cuMinute: "min", cuSecond: "s", cuMillisecond: "ms",
-}
-
-func ucumCode(unit string) string {
-	if cu, ok := calendarKeywords[unit]; ok {
-		return ucumCalendar[cu]
-	}
-	return unit
-}
-
-func quantityArithmetic(op opKind, a, b Quantity) (Item, bool, error) {
-	da, ok1 := parseDecimal(string(a.Value))
-	db, ok2 := parseDecimal(string(b.Value))
-	if !ok1 || !ok2 {
-		return Item{}, false, nil
-	}
-	var value decimal
-	unit := a.Unit
-	switch op {
-	case opAdd, opSub:
-		fa, fb, ok := unitFactors(resolveQuantityUnit(a.Unit), resolveQuantityUnit(b.Unit))
-		if !ok {
-			return Item{}, false, &evalError{msg: "cannot add quantities with incompatible units"}
-		}
-		bv := db
-		if fa.Cmp(fb) != 0 {
-			r := new(big.Rat).Mul(db.rat(), fb)
-			bv = decFromRat(r.Quo(r, fa), db.scale)
-		}
-		if op == opAdd {
-			value = da.add(bv)
-		} else {
-			value = da.sub(bv)
-		}
-	case opMul:
-		value = da.mul(db)
-		unit = mulUnits(ucumCode(a.Unit), ucumCode(b.Unit))
-	case opDiv:
-		q, ok := da.quo(db)
-		if !ok {
-			return Item{}, false, nil
-		}
-		value = q
-		unit = divUnits(ucumCode(a.Unit), ucumCode(b.Unit))
-	default:
-		return Item{}, false, &evalError{msg: "operator not defined for quantities"}
-	}
-	if value.tooBig() || len(unit) > maxUnitLength {
-		return Item{}, false, &evalError{msg: "quantity result out of range"}
-	}
-	return Item{Value: Quantity{Value: value.number(), Unit: unit}, Type: typeQuantity}, true, nil
-}
-
-func mulUnits(a, b string) string {
-	switch {
-	case a == "1" || a == "":
-		return b
-	case b == "1" || b == "":
-		return a
-	}
-	return wrapUnit(a, false) + "." + wrapUnit(b, false)
-}
-
-func divUnits(a, b string) string {
-	switch {
-	case b == "1" || b == "":
-		return a
-	case a == b:
-		return "1"
-	case a == "":
-		a = "1"
-	}
-	return wrapUnit(a, false) + "/" + wrapUnit(b, true)
-}
-
-// wrapUnit parenthesises a compound unit used as an operand.
-func wrapUnit(u string, divisor bool) string {
-	if strings.ContainsRune(u, '/') || divisor && strings.ContainsRune(u, '.') {
-		return "(" + u + ")"
-	}
-	return u
 }
 
 // unaryNode is unary + or -.

@@ -19,8 +19,8 @@ const (
 
 // parser is a precedence-climbing parser producing evaluable nodes.
 type parser struct {
-	toks   []token
-	i      int
+	toks  []token
+	i     int
 	depth int
 	lits  []*literalNode // literal collections created
 }

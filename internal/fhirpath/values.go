@@ -2,7 +2,6 @@ package fhirpath
 
 import (
 	"encoding/json"
-	"math/big"
 	"strconv"
 	"strings"
 	"unicode"
@@ -140,28 +139,6 @@ func isIntegerText(s string) bool {
 		s = s[1:]
 	}
 	return isAllDigits(s)
-}
-
-// quantityFromMap converts a FHIR Quantity: the UCUM code when the system
-// is UCUM (or absent), else the code or the human unit.
-func quantityFromMap(m map[string]any) (Quantity, bool) {
-	n, ok := m["value"].(json.Number)
-	if !ok {
-		return Quantity{}, false
-	}
-	if _, ok := parseDecimal(string(n)); !ok {
-		return Quantity{}, false
-	}
-	unit := "1"
-	sys, _ := m["system"].(string)
-	if code, ok := m["code"].(string); ok && code != "" && (sys == "" || sys == ucumSystem) {
-		unit = code
-	} else if u, ok := m["unit"].(string); ok && u != "" {
-		unit = u
-	} else if ok && code != "" {
-		unit = code
-	}
-	return Quantity{Value: n, Unit: unit}, true
 }
 
 // asDateLike converts an untyped string for comparison with a date value.
@@ -462,53 +439,4 @@ func jsonEqual(a, b any, depth int, equiv bool) bool {
 		return b == nil
 	}
 	return false
-}
-
-// compareQuantity orders two quantities after unit conversion; ok is false
-// when the units are not comparable.
-func compareQuantity(a, b Quantity) (int, bool) {
-	ra, rb, ok := quantityRats(a, b)
-	if !ok {
-		return 0, false
-	}
-	return ra.Cmp(rb), true
-}
-
-// quantityRats returns both values in a common unit.
-func quantityRats(a, b Quantity) (*big.Rat, *big.Rat, bool) {
-	da, ok1 := parseDecimal(string(a.Value))
-	db, ok2 := parseDecimal(string(b.Value))
-	if !ok1 || !ok2 {
-		return nil, nil, false
-	}
-	fa, fb, ok := unitFactors(resolveQuantityUnit(a.Unit), resolveQuantityUnit(b.Unit))
-	if !ok {
-		return nil, nil, false
-	}
-	ra := new(big.Rat).Mul(da.rat(), fa)
-	rb := new(big.Rat).Mul(db.rat(), fb)
-	return ra, rb, true
-}
-
-// equivalentQuantity compares after converting b to a's unit, at the
-// precision of the less precise value.
-func equivalentQuantity(a, b Quantity) bool {
-	da, ok1 := parseDecimal(string(a.Value))
-	db, ok2 := parseDecimal(string(b.Value))
-	if !ok1 || !ok2 {
-		return false
-	}
-	fa, fb, ok := unitFactors(resolveQuantityUnit(a.Unit), resolveQuantityUnit(b.Unit))
-	if !ok {
-		return false
-	}
-	// b in a's unit: db × fb / fa, with the scale that implies.
-	rb := new(big.Rat).Mul(db.rat(), fb)
-	rb.Quo(rb, fa)
-	bScale := db.scale
-	if fa.Cmp(fb) != 0 {
-		bScale = decFromRat(rb, db.scale).scale
-	}
-	p := min(da.scale, bScale)
-	return ratRound(da.rat(), p).Cmp(ratRound(rb, p)) == 0
 }
