@@ -300,23 +300,23 @@ func TestValidateDiagnosticsNeverQuoteValues(t *testing.T) {
 	}
 }
 
+// TestValidateIsDeterministic checks that issues come in the same order
+// every time, although Go randomises map iteration.
 func TestValidateIsDeterministic(t *testing.T) {
-	res := mustParseResource(t, `{"resourceType":"Patient","id":"a_b","birthDate":"x","gender":"F","name":[],"foo":1,"bar":2,"deceasedBoolean":true,"deceasedDateTime":"x"}`)
-	first := issueKeys(Validate(res), "")
-	for range 20 {
-		var got []string
+	res := mustParseResource(t, `{"resourceType":"Patient","id":"a_b","birthDate":"x","gender":"F","name":[],"foo":1,"bar":2,"deceasedBoolean":true,"deceasedDateTime":"x","telecom":[{"system":"x","use":"y","zz":1}]}`)
+	raw := func() []string {
+		var out []string
 		for _, is := range Validate(res) {
-			got = append(got, is.Severity+" "+is.Code+" "+strings.Join(is.Expression, ","))
+			out = append(out, is.Severity+" "+is.Code+" "+strings.Join(is.Expression, ","))
 		}
-		var firstRaw []string
-		for _, is := range Validate(res) {
-			firstRaw = append(firstRaw, is.Severity+" "+is.Code+" "+strings.Join(is.Expression, ","))
-		}
-		if !slices.Equal(got, firstRaw) {
-			t.Fatalf("order changed: %q vs %q", got, firstRaw)
+		return out
+	}
+	first := raw()
+	for range 50 {
+		if got := raw(); !slices.Equal(got, first) {
+			t.Fatalf("order changed:\n%q\n%q", got, first)
 		}
 	}
-	_ = first
 }
 
 func TestOperationOutcome(t *testing.T) {
@@ -337,3 +337,38 @@ func TestOperationOutcome(t *testing.T) {
 		t.Fatal("HasErrors")
 	}
 }
+
+func TestValidateIsSafeForConcurrentUse(t *testing.T) {
+	inputs := []map[string]any{
+		mustParseResource(t, `{"resourceType":"Patient","id":"a_b","birthDate":"x","contained":[{"resourceType":"Patient","id":"p"}]}`),
+		mustParseResource(t, `{"resourceType":"Bundle","type":"collection","entry":[{"fullUrl":"Patient/1","resource":{"resourceType":"Patient","gender":"F"}}]}`),
+		mustParseResource(t, `{"resourceType":"Observation","status":"final","code":{"text":"x"},"subject":{"reference":"#p"}}`),
+	}
+	want := make([][]string, len(inputs))
+	for i, in := range inputs {
+		want[i] = issueKeys(Validate(in), "")
+	}
+	done := make(chan error)
+	for g := range 8 {
+		go func() {
+			for n := range 200 {
+				i := (g + n) % len(inputs)
+				if got := issueKeys(Validate(inputs[i]), ""); !slices.Equal(got, want[i]) {
+					done <- &mismatch{got, want[i]}
+					return
+				}
+				Model().Child("Patient.contact", "name")
+			}
+			done <- nil
+		}()
+	}
+	for range 8 {
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+type mismatch struct{ got, want []string }
+
+func (m *mismatch) Error() string { return "got " + strings.Join(m.got, "; ") + ", want " + strings.Join(m.want, "; ") }
