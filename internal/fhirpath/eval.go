@@ -9,8 +9,10 @@ import (
 // Evaluation limits. They bound the memory and time one evaluation can
 // take whatever the expression and data.
 const (
-	// maxWork bounds the items one evaluation may produce in total
-	// (navigation, function results, repeat and descendants expansion).
+	// maxWork bounds the work of one evaluation: the items it produces
+	// (navigation, function results, repeat and descendants expansion),
+	// the operators and functions it applies, and a sixteenth of the
+	// pairwise comparisons it makes.
 	maxWork = 1 << 20
 	// maxStringLength bounds strings built by the evaluator (concatenation,
 	// replace, join, encode).

@@ -30,6 +30,9 @@ type funcNode struct {
 }
 
 func (f *funcNode) eval(c *evalCtx, in []Item) ([]Item, error) {
+	if err := c.spend(1 + len(in)); err != nil {
+		return nil, err
+	}
 	out, err := f.def.impl(c, f, in)
 	if err != nil {
 		return nil, fmt.Errorf("%s(): %w", f.def.name, err)

@@ -70,3 +70,31 @@ func FuzzCompile(f *testing.F) {
 		}
 	})
 }
+
+// FuzzEvaluate evaluates seed expressions (and fuzzed ones) over fuzzed
+// JSON data: the evaluator must not panic or hang on any resource shape.
+func FuzzEvaluate(f *testing.F) {
+	f.Add("descendants().count()", fuzzPatient)
+	f.Add("Patient.name.given | birthDate.extension.value", fuzzPatient)
+	f.Add("value = 1 'mg' and value.as(Quantity) < 2 'g'", `{"resourceType":"Observation","valueQuantity":{"value":1e2,"code":"mg"}}`)
+	f.Add("a.b.where($this > 1).c ~ a", `{"a":[{"b":1},{"b":"2","_b":{"id":"x"}},null],"_a":[null,{"extension":[]}]}`)
+	f.Add("x.resolve().id", `{"x":[{"reference":"#1"},"Patient/2",{"reference":"http://x/Foo/1/_history/2"}],"contained":[{"id":"1"}]}`)
+	f.Add("children().sort($this)", `{"resourceType":"Basic","b":[3,1.5,"x",true]}`)
+	opts := []*Options{nil, {Model: miniModel()}}
+	f.Fuzz(func(t *testing.T, src, data string) {
+		if len(data) > 1<<16 {
+			return
+		}
+		e, err := Compile(src)
+		if err != nil {
+			return
+		}
+		v, err := fhir.Parse([]byte(data))
+		if err != nil {
+			return
+		}
+		for _, opt := range opts {
+			_, _ = e.Evaluate(v, opt)
+		}
+	})
+}

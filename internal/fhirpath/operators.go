@@ -62,6 +62,9 @@ type binaryNode struct {
 func (n *binaryNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 	switch n.op {
 	case opAnd, opOr, opXor, opImplies:
+		if err := c.spend(1); err != nil {
+			return nil, err
+		}
 		return n.logic(c, in)
 	}
 	l, err := n.left.eval(c, in)
@@ -70,6 +73,9 @@ func (n *binaryNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 	}
 	r, err := n.right.eval(c, in)
 	if err != nil {
+		return nil, err
+	}
+	if err := c.spend(1 + len(l) + len(r)); err != nil {
 		return nil, err
 	}
 	out, err := n.apply(c, l, r)
@@ -495,6 +501,9 @@ func (c *evalCtx) distinct(items []Item) ([]Item, error) {
 	}
 	out := make([]Item, 0, len(items))
 	if len(items) <= 16 {
+		if err := c.compare(len(items) * len(items) / 2); err != nil {
+			return nil, err
+		}
 	next:
 		for _, it := range items {
 			for _, o := range out {

@@ -204,6 +204,9 @@ func fnMatches(full bool) funcImpl {
 		if err != nil || !ok {
 			return nil, err
 		}
+		if err := c.spend(8 + len(s)/2); err != nil { // regular expressions cost per byte
+			return nil, err
+		}
 		return boolItems(re.MatchString(s)), nil
 	}
 }
@@ -229,6 +232,9 @@ func fnReplaceMatches(c *evalCtx, f *funcNode, in []Item) ([]Item, error) {
 		if re, err = compileRegex(p, false); err != nil {
 			return nil, err
 		}
+	}
+	if err := c.spend(8 + len(s)/2); err != nil { // regular expressions cost per byte
+		return nil, err
 	}
 	r := re.ReplaceAllString(s, repl)
 	if len(r) > maxStringLength {
