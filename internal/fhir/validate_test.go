@@ -371,4 +371,6 @@ func TestValidateIsSafeForConcurrentUse(t *testing.T) {
 
 type mismatch struct{ got, want []string }
 
-func (m *mismatch) Error() string { return "got " + strings.Join(m.got, "; ") + ", want " + strings.Join(m.want, "; ") }
+func (m *mismatch) Error() string {
+	return "got " + strings.Join(m.got, "; ") + ", want " + strings.Join(m.want, "; ")
+}
