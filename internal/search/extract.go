@@ -20,26 +20,45 @@ func (r *Registry) Extract(res map[string]any) (*store.Index, error) {
 	x := &store.Index{}
 	opt := &fhirpath.Options{Model: r.model, Resource: res}
 	group := int32(0)
+	var scratch []fhirpath.Item
 	for _, p := range params {
 		if p.expr == nil || p.Code == "_id" || p.Code == "_lastUpdated" {
 			continue // no expression, or kept as a column of the resource row
 		}
-		items, err := p.expr.Evaluate(res, opt)
-		if err != nil {
+		var items []fhirpath.Item
+		var err error
+		if p.path != nil {
+			scratch = p.path.eval(res, scratch[:0])
+			items = scratch
+		} else if items, err = p.expr.Evaluate(res, opt); err != nil {
 			return nil, fmt.Errorf("search: extract %s on %s: %w", p.Code, typ, err)
 		}
 		if len(items) == 0 {
 			continue
 		}
 		if p.Type == "composite" {
+			// A composite value is indexed only when every component has a
+			// value: a partial one could never match.
+			parts := make([][]fhirpath.Item, len(p.Components))
 			for _, it := range items {
-				group++
-				for _, c := range p.Components {
-					parts, err := c.expr.EvaluateItems([]fhirpath.Item{it}, opt)
-					if err != nil {
+				complete := true
+				for i, c := range p.Components {
+					if pe, m := c.paths[it.Type], asMap(it.Value); pe != nil && m != nil {
+						parts[i] = pe.eval(m, parts[i][:0])
+					} else if parts[i], err = c.expr.EvaluateItems([]fhirpath.Item{it}, opt); err != nil {
 						return nil, fmt.Errorf("search: extract %s on %s: %w", p.Code, typ, err)
 					}
-					for _, part := range parts {
+					if len(parts[i]) == 0 {
+						complete = false
+						break
+					}
+				}
+				if !complete {
+					continue
+				}
+				group++
+				for i, c := range p.Components {
+					for _, part := range parts[i] {
 						addValue(x, c.Key, c.Type, group, part)
 					}
 				}
@@ -73,6 +92,11 @@ func addValue(x *store.Index, key, typ string, group int32, it fhirpath.Item) {
 			x.URIs = append(x.URIs, store.URIRow{Param: key, Group: group, URI: s})
 		}
 	}
+}
+
+func asMap(v any) map[string]any {
+	m, _ := v.(map[string]any)
+	return m
 }
 
 func str(m map[string]any, k string) string {

@@ -33,6 +33,7 @@ type Param struct {
 	Targets    []string
 	Components []Component
 	expr       *fhirpath.Expr
+	path       *pathExpr // the same expression as a plain path walk, when it is one
 }
 
 // Component is one part of a composite parameter.
@@ -40,6 +41,8 @@ type Component struct {
 	Key  string // Param.Key + "#" + index
 	Type string // the type of the component's own definition
 	expr *fhirpath.Expr
+	// paths walk the component from a composite value of each item type.
+	paths map[string]*pathExpr
 }
 
 // Kind is the index table the parameter's values live in.
@@ -116,6 +119,9 @@ func NewRegistry(defs []fhir.SearchParam) (*Registry, error) {
 					return nil, fmt.Errorf("search: parameter %s on %s: %w", d.URL, base, err)
 				}
 				p.expr = e
+				if pe, ok := compilePath(p.Expression, base, r.model, false); ok {
+					p.path = pe
+				}
 			}
 			for i, c := range d.Component {
 				cd, ok := byURL[c.Definition]
@@ -126,7 +132,16 @@ func NewRegistry(defs []fhir.SearchParam) (*Registry, error) {
 				if err != nil {
 					return nil, fmt.Errorf("search: composite %s component %d: %w", d.URL, i, err)
 				}
-				p.Components = append(p.Components, Component{Key: fmt.Sprintf("%s#%d", d.URL, i), Type: cd.Type, expr: e})
+				comp := Component{Key: fmt.Sprintf("%s#%d", d.URL, i), Type: cd.Type, expr: e}
+				if p.path != nil {
+					comp.paths = make(map[string]*pathExpr)
+					for _, t := range p.path.itemTypes() {
+						if pe, ok := compilePath(c.Expression, t, r.model, true); ok {
+							comp.paths[t] = pe
+						}
+					}
+				}
+				p.Components = append(p.Components, comp)
 			}
 			m := r.byType[base]
 			if m == nil {

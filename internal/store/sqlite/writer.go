@@ -8,6 +8,9 @@ import (
 	"strconv"
 	"time"
 
+	"modernc.org/sqlite"
+	sqlite3 "modernc.org/sqlite/lib"
+
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
@@ -187,30 +190,35 @@ func (w *writeTx) Put(wr *store.Write) error {
 	}
 	ctx := w.ctx
 	var rid, cur int64
-	sel, err := w.stmt(`SELECT rid, version FROM resource WHERE type = ? AND id = ?`)
-	if err != nil {
-		return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
-	}
-	err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		if wr.Version != 1 {
-			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
-		}
+	if wr.Version == 1 {
+		// A new resource: insert directly; the UNIQUE (type, id) constraint
+		// reports one that exists.
 		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted) VALUES (?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted))
 		if err != nil {
+			if isConstraint(err) {
+				return fmt.Errorf("sqlite: put %s/%s: resource exists: %w", wr.Type, wr.ID, store.ErrConflict)
+			}
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 		if rid, err = res.LastInsertId(); err != nil {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
-	case err != nil:
-		return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
-	default:
+	} else {
+		sel, err := w.stmt(`SELECT rid, version FROM resource WHERE type = ? AND id = ?`)
+		if err != nil {
+			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur)
+		if errors.Is(err, sql.ErrNoRows) {
+			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
+		}
+		if err != nil {
+			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
+		}
 		if cur+1 != wr.Version {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
 		}
@@ -258,4 +266,13 @@ func boolInt(b bool) int {
 		return 1
 	}
 	return 0
+}
+
+// isConstraint reports a SQLite constraint violation (such as UNIQUE).
+func isConstraint(err error) bool {
+	var se *sqlite.Error
+	if errors.As(err, &se) {
+		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
+	}
+	return false
 }
