@@ -20,6 +20,8 @@ func TestQuantityComparison(t *testing.T) {
 		{"1 'g'.toQuantity('mg')", "1000 'mg'"},
 		{"1 'g'.toQuantity('s')", ""},
 		{"5 'km'.toQuantity('m')", "5000 'm'"},
+		{"0 '0' + 0 '1'", "error"}, // '0' is not a unit (found by fuzzing)
+		{"1 '0' = 1 '0'", "true"},
 	})
 }
 

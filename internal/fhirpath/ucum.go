@@ -161,7 +161,7 @@ func parseUnit(code string) (unitDef, bool) {
 func parseUnitTerm(s string) (unitDef, bool) {
 	p := unitParser{s: s}
 	d, ok := p.term(0)
-	if !ok || p.i != len(s) {
+	if !ok || p.i != len(s) || d.factor.Sign() <= 0 {
 		return unitDef{}, false
 	}
 	return d, true
@@ -258,7 +258,7 @@ func (p *unitParser) component(depth int) (unitDef, bool) {
 	}
 	if isAllDigits(text) {
 		v, ok := new(big.Rat).SetString(text)
-		if !ok {
+		if !ok || v.Sign() <= 0 {
 			return unitDef{}, false
 		}
 		return unitDef{factor: v}, true

@@ -31,7 +31,7 @@ func TestUnitConversion(t *testing.T) {
 			t.Errorf("parseUnit(%q) = %v, %v; want factor %s", c.unit, d.factor, ok, c.factor)
 		}
 	}
-	for _, bad := range []string{"", "foo", "m/", "(m", "m{", "[s]", "m99", "m.)"} {
+	for _, bad := range []string{"", "foo", "m/", "(m", "m{", "[s]", "m99", "m.)", "0", "m/0", "00.m"} {
 		if _, ok := parseUnit(bad); ok {
 			t.Errorf("parseUnit(%q) accepted", bad)
 		}
