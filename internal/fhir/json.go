@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -170,7 +171,7 @@ func (p *parser) object(depth int) (any, error) {
 			return nil, p.errorf("expected a property name in double quotes")
 		}
 		keyPos := p.pos
-		key, err := p.string()
+		key, err := p.key()
 		if err != nil {
 			return nil, err
 		}
@@ -373,6 +374,43 @@ func (p *parser) string() (string, error) {
 	}
 	return "", p.errorf("unterminated string")
 }
+
+// key parses a property name. Names of FHIR elements come from a fixed
+// table, so the common case costs no allocation.
+func (p *parser) key() (string, error) {
+	start := p.pos + 1
+	for i := start; i < len(p.data); i++ {
+		c := p.data[i]
+		if c == '"' {
+			if k, ok := knownKeys()[string(p.data[start:i])]; ok {
+				p.pos = i + 1
+				return k, nil
+			}
+			break
+		}
+		if c == '\\' || c < 0x20 || c >= utf8.RuneSelf {
+			break
+		}
+	}
+	return p.string()
+}
+
+// knownKeys holds every JSON property name of the R4 definitions (with
+// the "_" primitive-extension forms), so that parsing reuses one string
+// per name.
+var knownKeys = sync.OnceValue(func() map[string]string {
+	d := load()
+	m := make(map[string]string, 8192)
+	add := func(k string) { m[k] = k }
+	add("resourceType")
+	for _, t := range d.tables {
+		for k := range t.byKey {
+			add(k)
+			add("_" + k)
+		}
+	}
+	return m
+})
 
 func (p *parser) hex4() (rune, error) {
 	if p.pos+4 > len(p.data) {
