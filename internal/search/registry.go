@@ -128,7 +128,7 @@ func NewRegistry(defs []fhir.SearchParam) (*Registry, error) {
 				if !ok {
 					return nil, fmt.Errorf("search: composite %s: unknown component %s", d.URL, c.Definition)
 				}
-				e, err := fhirpath.Compile(c.Expression)
+				e, err := fhirpath.Compile(fixExpression(c.Expression))
 				if err != nil {
 					return nil, fmt.Errorf("search: composite %s component %d: %w", d.URL, i, err)
 				}
@@ -172,6 +172,15 @@ func (r *Registry) Params(typ string) []*Param {
 	}
 	slices.SortFunc(out, func(a, b *Param) int { return strings.Compare(a.Code, b.Code) })
 	return out
+}
+
+// fixExpression repairs a defect of the official R4 definitions: the
+// value component of Observation code-value-date is
+// "value.as(DateTime) | value.as(Period)", and by FHIRPath's rules a FHIR
+// dateTime is not a System.DateTime, so the official expression could
+// never match. The intent is the FHIR dateTime.
+func fixExpression(expr string) string {
+	return strings.ReplaceAll(expr, "value.as(DateTime)", "value.as(dateTime)")
 }
 
 // exprFor keeps the branches of a (possibly multi-base) expression that
