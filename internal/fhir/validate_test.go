@@ -6,8 +6,6 @@ import (
 	"testing"
 )
 
-const div = `"text":{"status":"generated","div":"<div xmlns=\"http://www.w3.org/1999/xhtml\">x</div>"}`
-
 // issueKeys renders issues as "severity code path" for comparison.
 func issueKeys(issues []Issue, minSeverity string) []string {
 	var out []string
