@@ -35,9 +35,16 @@ func search(ctx context.Context, q querier, params paramLookup, sq *store.Query)
 		}
 	}
 	b := &builder{ctx: ctx, q: q, params: params}
-	b.sb.WriteString(` FROM resource r WHERE r.type = ? AND r.deleted = 0 AND r.rid <= ?`)
+	where := ordered(sq.Where)
+	// With an index condition, the rids it selects drive the query; the
+	// unary + keeps SQLite from scanning every resource of the type instead.
+	typeTerm := `r.type = ?`
+	if len(where) > 0 && drives(where[0]) {
+		typeTerm = `+r.type = ?`
+	}
+	b.sb.WriteString(` FROM resource r WHERE ` + typeTerm + ` AND r.deleted = 0 AND r.rid <= ?`)
 	b.args = append(b.args, sq.Type, res.Snapshot)
-	for _, c := range sq.Where {
+	for _, c := range where {
 		b.sb.WriteString(" AND ")
 		b.clause("r", sq.Type, c)
 	}
@@ -565,4 +572,64 @@ func (b *builder) fail(msg string) {
 	if b.err == nil {
 		b.err = fmt.Errorf("sqlite: search: %s", msg)
 	}
+}
+
+// rank orders conditions by how few rows they usually select, so that the
+// most selective one comes first and drives the query: references (a
+// patient's data) and ids, then tokens and strings, then ranges, then
+// negations.
+func rank(c store.Cond) int {
+	switch c := c.(type) {
+	case store.IDCond:
+		return 0
+	case store.RefCond:
+		return 1
+	case store.TokenCond, store.URICond:
+		return 2
+	case store.StringCond:
+		if c.Match == store.StringContains {
+			return 5
+		}
+		return 3
+	case store.CompositeCond, store.ChainCond, store.HasCond:
+		return 4
+	case store.DateCond, store.NumberCond, store.QuantityCond, store.LastUpdatedCond:
+		return 5
+	case store.MissingCond:
+		if !c.Missing {
+			return 6
+		}
+	}
+	return 7
+}
+
+func clauseRank(c store.Clause) int {
+	r := 0
+	for _, x := range c {
+		r = max(r, rank(x))
+	}
+	return r
+}
+
+// ordered returns the clauses, most selective first (AND is commutative).
+func ordered(where []store.Clause) []store.Clause {
+	out := slices.Clone(where)
+	slices.SortStableFunc(out, func(a, b store.Clause) int { return clauseRank(a) - clauseRank(b) })
+	return out
+}
+
+// drives reports whether a clause is a positive index condition whose
+// rids can drive the query.
+func drives(c store.Clause) bool {
+	if len(c) != 1 {
+		return false
+	}
+	switch x := c[0].(type) {
+	case store.RefCond, store.TokenCond, store.StringCond, store.URICond, store.DateCond,
+		store.NumberCond, store.QuantityCond, store.CompositeCond, store.ChainCond:
+		return true
+	case store.MissingCond:
+		return !x.Missing
+	}
+	return false
 }

@@ -216,7 +216,9 @@ func (db *DB) closeConns() error {
 		errs = append(errs, db.read.Close())
 	}
 	if db.wconn != nil {
-		// Fold the WAL into the database file so a copied file is complete.
+		// Refresh the planner statistics, and fold the WAL into the
+		// database file so a copied file is complete.
+		_, _ = db.wconn.ExecContext(context.Background(), "PRAGMA optimize")
 		_, _ = db.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 		errs = append(errs, db.wconn.Close())
 	}
