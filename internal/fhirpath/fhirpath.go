@@ -45,9 +45,10 @@ type Model interface {
 // valid.
 type Options struct {
 	// Model types the data. Without it the evaluator infers: an exact key,
-	// else a key name+UpperCamel suffix is a choice element typed by the
-	// suffix (first letter lower-cased for FHIR primitive types); resources
-	// are typed by resourceType; other elements have Type "".
+	// else a key name+Suffix where Suffix names a FHIR data type is a
+	// choice element typed by the suffix (first letter lower-cased for FHIR
+	// primitive types); resources are typed by resourceType; other
+	// elements have Type "".
 	Model Model
 	// Resource is %resource and %rootResource; it defaults to the input.
 	Resource any

@@ -151,19 +151,27 @@ func inferChild(out []Item, m map[string]any, name string) []Item {
 	}
 	for k, v := range m {
 		if len(k) > len(name) && isUpper(k[len(name)]) && strings.HasPrefix(k, name) {
-			out = appendJSON(out, v, lookupExt(m, k), choiceSuffixType(k[len(name):]))
+			if t, ok := choiceSuffixType(k[len(name):]); ok {
+				out = appendJSON(out, v, lookupExt(m, k), t)
+			}
 		}
 	}
 	return out
 }
 
 // choiceSuffixType turns the suffix of a choice key into a type name:
-// "String" -> "string", "Quantity" -> "Quantity".
-func choiceSuffixType(suffix string) string {
+// "String" -> "string", "Quantity" -> "Quantity". ok is false when the
+// suffix names no FHIR data type (performerType is not a choice of
+// performer).
+func choiceSuffixType(suffix string) (string, bool) {
 	if p, ok := primitiveBySuffix[suffix]; ok {
-		return p
+		return p, true
 	}
-	return suffix
+	base, ok := fhirTypes[suffix]
+	if !ok || base == "DomainResource" || base == "Resource" || suffix == "Resource" || suffix == "Element" {
+		return "", false
+	}
+	return suffix, true
 }
 
 func isUpper(b byte) bool { return b >= 'A' && b <= 'Z' }
@@ -264,7 +272,9 @@ func (c *evalCtx) keyType(parent, k string) string {
 	if c.model == nil || parent == "" || strings.HasPrefix(parent, "System.") {
 		for i := 1; i < len(k); i++ {
 			if isUpper(k[i]) {
-				return choiceSuffixType(k[i:])
+				if t, ok := choiceSuffixType(k[i:]); ok {
+					return t
+				}
 			}
 		}
 		return ""

@@ -175,3 +175,32 @@ func TestSearchParameterResults(t *testing.T) {
 		}
 	}
 }
+
+// TestSearchParametersInferenceMatchesModel checks that inference without
+// a Model finds the same values as the Model on every official example.
+func TestSearchParametersInferenceMatchesModel(t *testing.T) {
+	ex := loadExamples(t)
+	model := loadTestModel(t)
+	render := func(items []Item) string {
+		s := make([]string, len(items))
+		for i, it := range items {
+			s[i] = strings.TrimPrefix(renderValue(it), "@")
+		}
+		return strings.Join(s, " | ")
+	}
+	for _, sp := range loadSearchParams(t) {
+		e := MustCompile(sp.Expression)
+		for _, base := range sp.Base {
+			for _, in := range ex[base] {
+				a, err1 := e.Evaluate(in, &Options{Model: model})
+				b, err2 := e.Evaluate(in, nil)
+				if err1 != nil || err2 != nil {
+					continue // reported by TestSearchParameterExpressions
+				}
+				if ra, rb := render(a), render(b); ra != rb {
+					t.Errorf("%s on %s/%v:\n with model    %.200s\n without model %.200s", sp.Code, base, in.(map[string]any)["id"], ra, rb)
+				}
+			}
+		}
+	}
+}

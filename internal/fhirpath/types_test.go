@@ -36,3 +36,17 @@ func TestTypeOperators(t *testing.T) {
 		{"conformsTo('http://example.org/profile')", "error"},
 	})
 }
+
+// TestBuiltinTypesMatchDefinitions checks the generated fhirTypes table
+// against the R4 StructureDefinitions.
+func TestBuiltinTypesMatchDefinitions(t *testing.T) {
+	m := loadTestModel(t)
+	for typ, base := range fhirTypes {
+		if got := m.BaseType(typ); got != base {
+			t.Errorf("fhirTypes[%q] = %q, definitions say %q", typ, base, got)
+		}
+	}
+	if len(fhirTypes) != 209 {
+		t.Errorf("fhirTypes has %d types, want the 209 R4 specialisations", len(fhirTypes))
+	}
+}
