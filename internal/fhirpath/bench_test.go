@@ -61,3 +61,35 @@ func BenchmarkCompile(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkSearchExtraction evaluates every R4 search parameter of a
+// resource type on one official example: the work of indexing one
+// resource.
+func BenchmarkSearchExtraction(b *testing.B) {
+	params := loadSearchParams(b)
+	opt := &Options{Model: fhir.Model()}
+	for _, c := range []struct{ typ, id string }{{"Patient", "example"}, {"Observation", "example"}, {"Encounter", "example"}} {
+		res := benchExample(b, c.typ, c.id)
+		opt := *opt
+		opt.Resource = res
+		var exprs []*Expr
+		for _, sp := range params {
+			for _, base := range sp.Base {
+				if base == c.typ || base == "Resource" || base == "DomainResource" {
+					exprs = append(exprs, MustCompile(sp.Expression))
+				}
+			}
+		}
+		b.Run(c.typ, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				for _, e := range exprs {
+					if _, err := e.Evaluate(res, &opt); err != nil {
+						b.Fatal(err)
+					}
+				}
+			}
+			b.ReportMetric(float64(len(exprs)), "exprs/op")
+		})
+	}
+}

@@ -137,20 +137,21 @@ type identNode struct {
 	name    string
 	upper   bool // starts with an upper-case letter: may be a type name
 	builtin bool // a FHIR R4 type name
+	leaf    bool // a FHIR R4 type no other type derives from
 }
 
 func (n *identNode) eval(c *evalCtx, in []Item) ([]Item, error) {
 	if len(in) == 0 {
 		return nil, nil
 	}
-	if n.upper && len(in) == 1 && c.isTypeOrBase(in[0], n.name) {
+	if n.upper && len(in) == 1 && c.isTypeOrBase(in[0], n.name, n.leaf) {
 		return in, nil // Patient.… on a Patient: the common first step
 	}
 	out := c.items(min(2*len(in)-1, arenaMaxSlice))
 	undefined := 0
 	for _, it := range in {
 		if n.upper {
-			if c.isTypeOrBase(it, n.name) {
+			if c.isTypeOrBase(it, n.name, n.leaf) {
 				out = append(out, it)
 				continue
 			}

@@ -91,7 +91,10 @@ func (n *binaryNode) apply(c *evalCtx, l, r []Item) ([]Item, error) {
 		if len(l) == 0 {
 			return c.distinct(r)
 		}
-		all := make([]Item, 0, len(l)+len(r))
+		if len(r) == 0 {
+			return c.distinct(l)
+		}
+		all := c.items(len(l) + len(r))
 		all = append(append(all, l...), r...)
 		return c.distinct(all)
 	case opEq, opNe:
@@ -493,31 +496,51 @@ func (n *unaryNode) sym() string {
 	return "+"
 }
 
-// distinct removes later duplicates (by '=') keeping order. Pairwise
-// comparisons are charged against the work limit.
+// distinct removes later duplicates (by '=') keeping order; without
+// duplicates it returns items itself. Pairwise comparisons are charged
+// against the work limit.
 func (c *evalCtx) distinct(items []Item) ([]Item, error) {
 	if len(items) < 2 {
 		return items, nil
 	}
-	out := make([]Item, 0, len(items))
-	if len(items) <= 16 {
-		if err := c.compare(len(items) * len(items) / 2); err != nil {
-			return nil, err
+	if len(items) > 16 {
+		return c.distinctHashed(items)
+	}
+	if err := c.compare(len(items) * len(items) / 2); err != nil {
+		return nil, err
+	}
+	var out []Item // nil until the first duplicate
+next:
+	for i, it := range items {
+		kept := items[:i]
+		if out != nil {
+			kept = out
 		}
-	next:
-		for _, it := range items {
-			for _, o := range out {
-				if itemsEqual(it, o) {
-					continue next
+		for _, o := range kept {
+			if itemsEqual(it, o) {
+				if out == nil {
+					out = append(make([]Item, 0, len(items)-1), items[:i]...)
 				}
+				continue next
 			}
+		}
+		if out != nil {
 			out = append(out, it)
 		}
-		return out, nil
 	}
+	if out == nil {
+		return items, nil
+	}
+	return out, nil
+}
+
+// distinctHashed is distinct for larger collections: primitive values are
+// hashed, others compared pairwise.
+func (c *evalCtx) distinctHashed(items []Item) ([]Item, error) {
+	out := make([]Item, 0, len(items))
 	seen := make(map[string]struct{}, len(items))
 	var unhashed []Item
-nextBig:
+next:
 	for _, it := range items {
 		v := sysOf(it)
 		if key, ok := hashKey(v); ok {
@@ -533,7 +556,7 @@ nextBig:
 		}
 		for _, o := range unhashed {
 			if eq, ok := equalVals(v, sysOf(o)); ok && eq {
-				continue nextBig
+				continue next
 			}
 		}
 		unhashed = append(unhashed, it)
@@ -570,6 +593,10 @@ func itemsEqual(a, b Item) bool {
 	case int64:
 		if bv, ok := b.Value.(int64); ok {
 			return av == bv
+		}
+	case map[string]any:
+		if bv, ok := b.Value.(map[string]any); ok && !quantityTypes[a.Type] && !quantityTypes[b.Type] {
+			return jsonEqual(av, bv, 0, false)
 		}
 	}
 	eq, ok := equalVals(sysOf(a), sysOf(b))

@@ -221,7 +221,7 @@ func (p *parser) invocation() (node, error) {
 }
 
 func newIdent(name string) *identNode {
-	return &identNode{name: name, upper: name != "" && isUpper(name[0]), builtin: isBuiltinType(name)}
+	return &identNode{name: name, upper: name != "" && isUpper(name[0]), builtin: isBuiltinType(name), leaf: isLeafType(name)}
 }
 
 func special(t token) node {

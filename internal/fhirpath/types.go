@@ -68,6 +68,20 @@ func newTypeSpec(ns, name string, pos int) (*typeSpec, error) {
 	return ts, nil
 }
 
+// baseTypeNames are the R4 types other types derive from.
+var baseTypeNames = func() map[string]bool {
+	m := map[string]bool{"BackboneElement": true} // of every backbone element
+	for _, base := range fhirTypes {
+		m[base] = true
+	}
+	return m
+}()
+
+// isLeafType reports a built-in type no other type derives from (with
+// the built-in hierarchy; a Model may add profiles, which FHIRPath does
+// not treat as types).
+func isLeafType(name string) bool { return isBuiltinType(name) && !baseTypeNames[name] }
+
 func isBuiltinType(name string) bool {
 	_, ok := fhirTypes[name]
 	return ok || name == "SimpleQuantity" || name == "MoneyQuantity"
@@ -160,12 +174,13 @@ func (c *evalCtx) baseType(t string) string {
 }
 
 // isTypeOrBase reports whether it is of type name or derives from it, for
-// a leading type name in a path (Patient.name, Resource.id).
-func (c *evalCtx) isTypeOrBase(it Item, name string) bool {
+// a leading type name in a path (Patient.name, Resource.id). leaf says
+// that no R4 type derives from name.
+func (c *evalCtx) isTypeOrBase(it Item, name string, leaf bool) bool {
 	if it.Type == name {
 		return true
 	}
-	if it.Type == "" || strings.HasPrefix(it.Type, "System.") {
+	if leaf || it.Type == "" || strings.HasPrefix(it.Type, "System.") {
 		return false
 	}
 	if _, ok := it.Value.(map[string]any); !ok {
