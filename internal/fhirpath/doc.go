@@ -14,10 +14,12 @@
 //
 //   - Compile and Evaluate never panic, whatever the expression and data.
 //     Compile rejects expressions longer than maxExpressionLength (16 KiB)
-//     or nested deeper than maxNesting (100). An evaluation produces at most
-//     maxWork (2^20) items in total and builds strings of at most
-//     maxStringLength (1 MiB); beyond that it fails with an error, so a
-//     hostile expression or a cyclic structure cannot run away.
+//     or nested deeper than maxNesting (100). An evaluation does at most
+//     maxWork (2^20) units of work (items produced, operators and
+//     functions applied, comparisons, regular-expression bytes) and builds
+//     strings of at most maxStringLength (1 MiB); beyond that it fails with
+//     an error, so a hostile expression or a cyclic structure cannot run
+//     away (about a second of CPU at worst).
 //   - An *Expr is immutable and safe for concurrent use. Evaluation never
 //     modifies the input, and results never alias memory owned by the Expr;
 //     they do share the input's maps and strings.
@@ -33,8 +35,10 @@
 // Items from FHIR data carry their FHIR type ("HumanName", "code",
 // "Patient.contact" for backbone elements) when a Model is given; without
 // one the evaluator infers what the JSON shows: resources by resourceType,
-// choice elements by their key suffix (valueQuantity is a Quantity), and
-// "" for the rest. Computed values carry System types ("System.Integer").
+// choice elements by a key suffix that names a FHIR data type
+// (valueQuantity is a Quantity), and "" for the rest. Computed values
+// carry System types ("System.Integer"). A primitive that has only
+// extensions (a null with a "_name" sibling) is an item with a nil Value.
 //
 // Navigating with a Model to an element that no item's type defines
 // (name.given1, or Observation.valueQuantity for the choice
