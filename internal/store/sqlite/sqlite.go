@@ -59,6 +59,7 @@ type DB struct {
 	cfg    Config
 	read   *sql.DB
 	write  *sql.DB
+	ckpt   *sql.DB
 	wconn  *sql.Conn
 	jobs   chan *job
 	params *paramCache
@@ -95,6 +96,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	write, err := sql.Open("sqlite", dsn(cfg.Path, []string{
 		"journal_mode(WAL)",
 		"synchronous(" + cfg.Synchronous + ")",
+		// The writer never checkpoints: a background goroutine does, so
+		// that copying the WAL into the database and its fsync never
+		// hold up a commit.
+		"wal_autocheckpoint(0)",
 		"busy_timeout(10000)",
 		"temp_store(MEMORY)",
 		"foreign_keys(OFF)",
@@ -126,6 +131,16 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		write.Close()
 		return nil, fmt.Errorf("sqlite: open %s for reading: %w", cfg.Path, err)
 	}
+	// The checkpointer's own connection: checkpoints write the database
+	// file, which the read-only pool cannot.
+	ckpt, err := sql.Open("sqlite", dsn(cfg.Path, []string{"busy_timeout(10000)", "synchronous(" + cfg.Synchronous + ")"}, false))
+	if err != nil {
+		read.Close()
+		wconn.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
+	}
+	ckpt.SetMaxOpenConns(1)
 	read.SetMaxOpenConns(cfg.Readers)
 	read.SetMaxIdleConns(cfg.Readers)
 	read.SetConnMaxIdleTime(0)
@@ -133,6 +148,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg:    cfg,
 		read:   read,
 		write:  write,
+		ckpt:   ckpt,
 		wconn:  wconn,
 		jobs:   make(chan *job, 1024),
 		params: newParamCache(),
@@ -143,7 +159,31 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	go db.writer()
+	go db.checkpointer()
 	return db, nil
+}
+
+// checkpointInterval is how often the WAL is folded into the database in
+// the background; maxWAL bounds its size (see truncateWAL).
+const (
+	checkpointInterval = 500 * time.Millisecond
+	maxWAL             = 64 << 20
+)
+
+// checkpointer folds the WAL into the database file in the background
+// (PASSIVE: it never blocks readers or the writer).
+func (db *DB) checkpointer() {
+	t := time.NewTicker(checkpointInterval)
+	defer t.Stop()
+	ctx := context.Background()
+	for {
+		select {
+		case <-db.done:
+			return
+		case <-t.C:
+		}
+		_, _ = db.ckpt.ExecContext(ctx, "PRAGMA wal_checkpoint(PASSIVE)")
+	}
 }
 
 func dsn(path string, pragmas []string, readOnly bool) string {
@@ -214,6 +254,9 @@ func (db *DB) closeConns() error {
 	var errs []error
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
+	}
+	if db.ckpt != nil {
+		errs = append(errs, db.ckpt.Close())
 	}
 	if db.wconn != nil {
 		// Refresh the planner statistics, and fold the WAL into the

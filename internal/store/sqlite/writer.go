@@ -5,6 +5,7 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"os"
 	"strconv"
 	"time"
 
@@ -75,7 +76,20 @@ func (db *DB) writer() {
 			}
 		}
 		db.runBatch(batch)
+		db.truncateWAL()
 	}
+}
+
+// truncateWAL restarts a WAL that has grown past maxWAL. A busy writer
+// outpaces the passive checkpoints, which never finish while it appends;
+// here, between batches, the writer finishes the backfill itself (most of it
+// is done already) and starts the WAL afresh, so it stays bounded.
+func (db *DB) truncateWAL() {
+	st, err := os.Stat(db.cfg.Path + "-wal")
+	if err != nil || st.Size() < maxWAL {
+		return
+	}
+	_, _ = db.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
 func (db *DB) runBatch(batch []*job) {
