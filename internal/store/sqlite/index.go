@@ -128,67 +128,142 @@ func (w *writeTx) discardPending() {
 	}
 }
 
-func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
+// prepareIndex resolves the parameter ids of x's rows and encodes their
+// keys for resource.ix. The ids, in row order, are kept for insertIndex.
+func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
+	w.pids = w.pids[:0]
+	if x == nil {
+		return nil, nil
+	}
+	k := keyWriter{b: make([]byte, 0, 64*x.Len())}
+	pid := func(key string) (int64, error) {
+		p, err := w.pid(key)
+		w.pids = append(w.pids, p)
+		return p, err
+	}
 	for _, r := range x.Strings {
-		pid, err := w.pid(r.Param)
+		p, err := pid(r.Param)
 		if err != nil {
-			return err
+			return nil, err
 		}
-		if err := w.add(tString, pid, r.Norm, r.Exact, rid, r.Group); err != nil {
+		k.row(tString, p, r.Group)
+		k.str(r.Norm)
+		k.str(r.Exact)
+	}
+	for _, r := range x.Tokens {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tToken, p, r.Group)
+		k.str(r.Code)
+		k.str(r.System)
+	}
+	for _, r := range x.References {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tRef, p, r.Group)
+		k.str(r.ID)
+		k.str(r.Type)
+		k.str(r.URL)
+	}
+	for _, r := range x.Dates {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tDate, p, r.Group)
+		k.int(r.Lo)
+		k.int(r.Hi)
+	}
+	for _, r := range x.Numbers {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tNumber, p, r.Group)
+		k.float(r.Lo)
+		k.float(r.Hi)
+	}
+	for _, r := range x.Quantities {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tQuantity, p, r.Group)
+		k.float(r.Lo)
+		k.float(r.Hi)
+		k.str(r.Code)
+		k.str(r.System)
+		k.str(r.Unit)
+	}
+	for _, r := range x.URIs {
+		p, err := pid(r.Param)
+		if err != nil {
+			return nil, err
+		}
+		k.row(tURI, p, r.Group)
+		k.str(r.URI)
+	}
+	return k.b, nil
+}
+
+// insertIndex buffers the rows of x for resource rid, with the parameter
+// ids prepareIndex resolved.
+func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
+	if x == nil {
+		return nil
+	}
+	i := 0
+	next := func() int64 { p := w.pids[i]; i++; return p }
+	for _, r := range x.Strings {
+		if err := w.add(tString, next(), r.Norm, r.Exact, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Tokens {
-		pid, err := w.pid(r.Param)
-		if err != nil {
-			return err
-		}
-		if err := w.add(tToken, pid, r.Code, r.System, rid, r.Group); err != nil {
+		if err := w.add(tToken, next(), r.Code, r.System, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.References {
-		pid, err := w.pid(r.Param)
-		if err != nil {
-			return err
-		}
-		if err := w.add(tRef, pid, r.ID, r.Type, r.URL, rid, r.Group); err != nil {
+		if err := w.add(tRef, next(), r.ID, r.Type, r.URL, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Dates {
-		pid, err := w.pid(r.Param)
-		if err != nil {
-			return err
-		}
-		if err := w.add(tDate, pid, r.Lo, r.Hi, rid, r.Group); err != nil {
+		if err := w.add(tDate, next(), r.Lo, r.Hi, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Numbers {
-		pid, err := w.pid(r.Param)
-		if err != nil {
-			return err
-		}
-		if err := w.add(tNumber, pid, r.Lo, r.Hi, rid, r.Group); err != nil {
+		if err := w.add(tNumber, next(), r.Lo, r.Hi, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Quantities {
-		pid, err := w.pid(r.Param)
-		if err != nil {
-			return err
-		}
-		if err := w.add(tQuantity, pid, r.Lo, r.Hi, r.Code, r.System, r.Unit, rid, r.Group); err != nil {
+		if err := w.add(tQuantity, next(), r.Lo, r.Hi, r.Code, r.System, r.Unit, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.URIs {
-		pid, err := w.pid(r.Param)
-		if err != nil {
+		if err := w.add(tURI, next(), r.URI, rid, r.Group); err != nil {
 			return err
 		}
-		if err := w.add(tURI, pid, r.URI, rid, r.Group); err != nil {
+	}
+	return nil
+}
+
+// deleteIndex removes the rows listed in a resource's key list.
+func (w *writeTx) deleteIndex(rid int64, keys []byte) error {
+	rows, err := decodeRowKeys(keys, rid)
+	if err != nil {
+		return err
+	}
+	for _, r := range rows {
+		if err := w.exec(deleteSQL(tables[r.table]), r.args...); err != nil {
 			return err
 		}
 	}

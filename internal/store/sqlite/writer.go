@@ -179,6 +179,7 @@ type writeTx struct {
 	jobParams []string         // ... by the current job (lost if it rolls back)
 	stmts     map[string]*sql.Stmt
 	pending   pendingRows
+	pids      []int64 // parameter ids of the rows being written
 	insertSQL [nTables]map[int]string
 }
 
@@ -204,14 +205,22 @@ func (w *writeTx) Put(wr *store.Write) error {
 	}
 	ctx := w.ctx
 	var rid, cur int64
+	var index *store.Index
+	if !wr.Deleted {
+		index = wr.Index
+	}
+	keys, err := w.prepareIndex(index)
+	if err != nil {
+		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
+	}
 	if wr.Version == 1 {
 		// A new resource: insert directly; the UNIQUE (type, id) constraint
 		// reports one that exists.
-		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted) VALUES (?, ?, ?, ?, ?)`)
+		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, ix) VALUES (?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted))
+		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), keys)
 		if err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("sqlite: put %s/%s: resource exists: %w", wr.Type, wr.ID, store.ErrConflict)
@@ -222,11 +231,15 @@ func (w *writeTx) Put(wr *store.Write) error {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	} else {
-		sel, err := w.stmt(`SELECT rid, version FROM resource WHERE type = ? AND id = ?`)
+		sel, err := w.stmt(`SELECT rid, version, ix FROM resource WHERE type = ? AND id = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur)
+		if err := w.flush(); err != nil { // buffered rows of an earlier version
+			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		var oldKeys []byte
+		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldKeys)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
 		}
@@ -236,14 +249,11 @@ func (w *writeTx) Put(wr *store.Write) error {
 		if cur+1 != wr.Version {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
 		}
-		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ? WHERE rid = ?`,
-			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), rid); err != nil {
+		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, ix = ? WHERE rid = ?`,
+			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), keys, rid); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		if err := w.flush(); err != nil { // buffered rows of an earlier version
-			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		if err := w.deleteIndex(rid); err != nil {
+		if err := w.deleteIndex(rid, oldKeys); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	}
@@ -255,22 +265,8 @@ func (w *writeTx) Put(wr *store.Write) error {
 		rid, wr.Version, micros(wr.Updated), int(wr.Method), body); err != nil {
 		return fmt.Errorf("sqlite: insert version %s/%s/%d: %w", wr.Type, wr.ID, wr.Version, err)
 	}
-	if !wr.Deleted && wr.Index != nil {
-		if err := w.insertIndex(rid, wr.Index); err != nil {
-			return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
-		}
-	}
-	return nil
-}
-
-var indexTables = [...]string{"ix_string", "ix_token", "ix_ref", "ix_date", "ix_number", "ix_quantity", "ix_uri"}
-
-func (w *writeTx) deleteIndex(rid int64) error {
-	for _, t := range indexTables {
-		// t comes from the fixed list above, never from input.
-		if err := w.exec("DELETE FROM "+t+" WHERE rid = ?", rid); err != nil {
-			return err
-		}
+	if err := w.insertIndex(rid, index); err != nil {
+		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
 	}
 	return nil
 }

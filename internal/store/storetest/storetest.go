@@ -25,6 +25,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"FailedUpdateKeepsNothing", testAtomic},
 		{"ConcurrentUpdatesAreIsolated", testConcurrentUpdates},
 		{"DeleteLeavesMarkerAndDropsIndex", testDelete},
+		{"UpdateReplacesIndex", testUpdateIndex},
 		{"HistoryNewestFirstWithSnapshot", testHistory},
 		{"SearchConditions", testSearchConditions},
 		{"SearchSortAndPaging", testSortPaging},
@@ -465,4 +466,54 @@ func testReadMany(t *testing.T, s store.Store) {
 		t.Fatal(err)
 	}
 	expectIDs(t, "read many", rs, "Patient/a")
+}
+
+func testUpdateIndex(t *testing.T, s store.Store) {
+	all := func(code, name string, lo float64) *store.Index {
+		return &store.Index{
+			Strings:    []store.StringRow{{Param: "n", Norm: name, Exact: name}, {Param: "n", Norm: name, Exact: name}},
+			Tokens:     []store.TokenRow{{Param: "c", System: "s", Code: code}},
+			References: []store.ReferenceRow{{Param: "r", Type: "Patient", ID: code}, {Param: "r", URL: "urn:uuid:" + code}},
+			Dates:      []store.DateRow{{Param: "d", Lo: int64(lo), Hi: int64(lo) + 10}},
+			Numbers:    []store.NumberRow{{Param: "x", Lo: lo + 0.1, Hi: lo + 0.1}},
+			Quantities: []store.QuantityRow{{Param: "q", System: "u", Code: code, Unit: code, Lo: -lo, Hi: lo}},
+			URIs:       []store.URIRow{{Param: "u", URI: "http://" + code}},
+		}
+	}
+	put(t, s, &store.Write{Type: "Observation", ID: "u", Version: 1, Index: all("old", "alpha", 5)})
+	put(t, s, &store.Write{Type: "Observation", ID: "u", Version: 2, Index: all("new", "beta", 50)})
+	conds := func(code, name string, lo float64) []store.Cond {
+		return []store.Cond{
+			store.StringCond{Param: "n", Value: name},
+			store.TokenCond{Param: "c", Code: code},
+			store.RefCond{Param: "r", Type: "Patient", ID: code},
+			store.RefCond{Param: "r", URL: "urn:uuid:" + code},
+			store.DateCond{Param: "d", Prefix: store.Eq, Lo: int64(lo), Hi: int64(lo) + 10},
+			store.NumberCond{Param: "x", Prefix: store.Eq, Value: lo + 0.1, Lo: lo, Hi: lo + 0.2},
+			store.QuantityCond{NumberCond: store.NumberCond{Param: "q", Prefix: store.Ge, Value: lo}, System: "u", Code: code},
+			store.URICond{Param: "u", Value: "http://" + code},
+		}
+	}
+	for i, c := range conds("old", "alpha", 5) {
+		res := mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{{c}}})
+		expectIDs(t, fmt.Sprintf("old value %d after update", i), res.Matches)
+	}
+	for i, c := range conds("new", "beta", 50) {
+		res := mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{{c}}})
+		expectIDs(t, fmt.Sprintf("new value %d after update", i), res.Matches, "Observation/u")
+	}
+	// Updating within one call, after a create in the same call, also works.
+	err := s.Update(context.Background(), func(tx store.Tx) error {
+		if err := tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 1, Updated: t0, Method: store.MethodCreate, Body: []byte(`{}`), Index: all("w1", "gamma", 1)}); err != nil {
+			return err
+		}
+		return tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 2, Updated: t0, Method: store.MethodUpdate, Body: []byte(`{}`), Index: all("w2", "delta", 2)})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	res := mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{{store.TokenCond{Param: "c", Code: "w1"}}}})
+	expectIDs(t, "first version's rows in one call", res.Matches)
+	res = mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{{store.StringCond{Param: "n", Value: "delta"}}}})
+	expectIDs(t, "second version's rows in one call", res.Matches, "Observation/w")
 }

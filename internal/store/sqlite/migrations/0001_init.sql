@@ -6,6 +6,7 @@ CREATE TABLE resource (
   version INTEGER NOT NULL,
   updated INTEGER NOT NULL,          -- microseconds since the Unix epoch, UTC
   deleted INTEGER NOT NULL DEFAULT 0,
+  ix      BLOB,                      -- the keys of this resource's index rows (see rowkeys.go)
   UNIQUE (type, id)
 );
 
@@ -29,46 +30,41 @@ CREATE TABLE param (
 );
 
 -- Search index of current versions. Each table is its own index
--- (WITHOUT ROWID), with a second index on rid for updates and deletes.
+-- (WITHOUT ROWID). There is no index on rid: resource.ix lists the keys of
+-- a resource's rows, so an update deletes exactly those, and each row
+-- costs one b-tree insert instead of two.
 CREATE TABLE ix_string (
   pid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, norm, exact, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_string_rid ON ix_string (rid);
 
 CREATE TABLE ix_token (
   pid INTEGER NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, code, system, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_token_rid ON ix_token (rid);
 
 CREATE TABLE ix_ref (
   pid INTEGER NOT NULL, tid TEXT NOT NULL, ttype TEXT NOT NULL, url TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, tid, ttype, url, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_ref_rid ON ix_ref (rid);
 
 CREATE TABLE ix_date (
   pid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, lo, hi, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_date_rid ON ix_date (rid);
 
 CREATE TABLE ix_number (
   pid INTEGER NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, lo, hi, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_number_rid ON ix_number (rid);
 
 CREATE TABLE ix_quantity (
   pid INTEGER NOT NULL, lo REAL NOT NULL, hi REAL NOT NULL, code TEXT NOT NULL, system TEXT NOT NULL, unit TEXT NOT NULL,
   rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, lo, hi, code, system, unit, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_quantity_rid ON ix_quantity (rid);
 
 CREATE TABLE ix_uri (
   pid INTEGER NOT NULL, uri TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, uri, rid, grp)
 ) WITHOUT ROWID;
-CREATE INDEX ix_uri_rid ON ix_uri (rid);
