@@ -82,29 +82,16 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 			fresh[en.index] = newID()
 		}
 	}
-	conditional := slices.ContainsFunc(entries, func(en *entry) bool {
-		return en.ifNoneExist != "" || en.query != "" && en.method != "GET" || hasConditionalRef(en.res)
-	})
-	originals := make(map[int]map[string]any)
-	if conditional {
-		for _, en := range entries {
-			if en.res != nil {
-				originals[en.index] = deepCopy(en.res).(map[string]any)
-			}
-		}
-	}
+	// A retry starts from the references as the client sent them: the
+	// rewrites of the failed attempt are undone.
+	var undo []refUndo
 	results := make([]*EntryResult, len(entries))
-	attempt := 0
 	ops, err := e.commit(ctx, func() ([]*op, error) {
-		if attempt > 0 && conditional {
-			for _, en := range entries {
-				if o := originals[en.index]; o != nil {
-					en.res = deepCopy(o).(map[string]any)
-				}
-			}
+		for i := len(undo) - 1; i >= 0; i-- {
+			undo[i].m["reference"] = undo[i].ref
 		}
-		attempt++
-		return e.prepareTransaction(ctx, entries, fresh)
+		undo = undo[:0]
+		return e.prepareTransaction(ctx, entries, fresh, &undo)
 	})
 	if err != nil {
 		return nil, err
@@ -169,7 +156,7 @@ func checkDistinctTargets(entries []*entry) error {
 // prepareTransaction resolves identities and references and builds every
 // write. It reads through the store's readers; its assumptions become
 // checks that the transaction verifies.
-func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh map[int]string) ([]*op, error) {
+func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh map[int]string, undo *[]refUndo) ([]*op, error) {
 	ordered := processingOrder(entries)
 	ops := make(map[int]*op, len(entries))
 	// 1. Where every entry's resource lives: fullUrl -> Type/id.
@@ -242,7 +229,7 @@ func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh
 		}
 		switch en.method {
 		case "POST", "PUT":
-			if err := e.resolveRefs(ctx, en.res, idOf, &o.checks); err != nil {
+			if err := e.resolveRefs(ctx, en.res, idOf, &o.checks, undo); err != nil {
 				return nil, entryErr(en, err)
 			}
 			if en.method == "PUT" {
@@ -330,14 +317,14 @@ func (e *Engine) batchEntry(ctx context.Context, en *entry) *EntryResult {
 		return e.get(ctx, en)
 	case "POST":
 		if hasConditionalRef(en.res) {
-			err = e.resolveRefs(ctx, en.res, nil, nil)
+			err = e.resolveRefs(ctx, en.res, nil, nil, nil)
 		}
 		if err == nil {
 			r.Write, err = e.Create(ctx, en.typ, en.res, en.ifNoneExist)
 		}
 	case "PUT":
 		if hasConditionalRef(en.res) {
-			err = e.resolveRefs(ctx, en.res, nil, nil)
+			err = e.resolveRefs(ctx, en.res, nil, nil, nil)
 		}
 		if err == nil {
 			if en.query != "" {

@@ -12,14 +12,23 @@ import (
 // entry's fullUrl (urn:uuid: or absolute) becomes that entry's Type/id, and
 // a conditional reference (Type?criteria) becomes the one resource it
 // matches. Each conditional match becomes a check for the transaction.
-func (e *Engine) resolveRefs(ctx context.Context, res map[string]any, idOf map[string]string, checks *[]check) error {
+//
+// Every rewrite is recorded in undo (when not nil), so that a retried
+// transaction can start again from the references the client sent.
+func (e *Engine) resolveRefs(ctx context.Context, res map[string]any, idOf map[string]string, checks *[]check, undo *[]refUndo) error {
 	var err error
+	set := func(m map[string]any, ref, to string) {
+		if undo != nil {
+			*undo = append(*undo, refUndo{m: m, ref: ref})
+		}
+		m["reference"] = to
+	}
 	walkRefs(res, func(m map[string]any, ref string) {
 		if err != nil {
 			return
 		}
 		if to, ok := idOf[ref]; ok {
-			m["reference"] = to
+			set(m, ref, to)
 			return
 		}
 		if strings.HasPrefix(ref, "urn:uuid:") || strings.HasPrefix(ref, "urn:oid:") {
@@ -39,12 +48,18 @@ func (e *Engine) resolveRefs(ctx context.Context, res map[string]any, idOf map[s
 			err = fault.New(fault.PreconditionFailed, "a conditional reference to %s matches %d resources; exactly one is required", typ, len(ids))
 			return
 		}
-		m["reference"] = typ + "/" + ids[0]
+		set(m, ref, typ+"/"+ids[0])
 		if checks != nil {
 			*checks = append(*checks, check{q: q, want: ids})
 		}
 	})
 	return err
+}
+
+// refUndo is one reference rewrite: the object and its original value.
+type refUndo struct {
+	m   map[string]any
+	ref string
 }
 
 // conditionalRef recognises "Type?criteria".
@@ -91,22 +106,4 @@ func walkRefs(v any, fn func(m map[string]any, ref string)) {
 			}
 		}
 	}
-}
-
-func deepCopy(v any) any {
-	switch x := v.(type) {
-	case map[string]any:
-		m := make(map[string]any, len(x))
-		for k, c := range x {
-			m[k] = deepCopy(c)
-		}
-		return m
-	case []any:
-		a := make([]any, len(x))
-		for i, c := range x {
-			a[i] = deepCopy(c)
-		}
-		return a
-	}
-	return v
 }
