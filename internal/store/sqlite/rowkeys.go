@@ -82,6 +82,18 @@ func (r *keyReader) str() string {
 	return s
 }
 
+// bytes returns a length-prefixed string without copying it.
+func (r *keyReader) bytes() []byte {
+	n := r.uvarint()
+	if r.err != nil || n > uint64(len(r.b)) {
+		r.err = errRowKeys
+		return nil
+	}
+	s := r.b[:n:n]
+	r.b = r.b[n:]
+	return s
+}
+
 func (r *keyReader) float() float64 { return math.Float64frombits(r.uvarint()) }
 
 // rowKey is one decoded row: its table and the arguments of its DELETE.

@@ -44,8 +44,21 @@ func search(ctx context.Context, q querier, params paramLookup, sq *store.Query)
 	}
 	b.sb.WriteString(` FROM resource r WHERE ` + typeTerm + ` AND r.deleted = 0 AND r.rid <= ?`)
 	b.args = append(b.args, sq.Type, res.Snapshot)
-	for _, c := range where {
+	defer func() { unregisterMatchers(b.matcherIDs) }()
+	for i, c := range where {
 		b.sb.WriteString(" AND ")
+		if i > 0 && checkOnCandidates(c) {
+			// The first clause selected the candidates from the index;
+			// ranges, substrings and negations are checked on each
+			// candidate's own row keys rather than scanned in the index.
+			if m, ok := b.compileMatcher(c); ok {
+				id := registerMatcher(m)
+				b.matcherIDs = append(b.matcherIDs, id)
+				b.w("hestia_match(r.ix, ?)")
+				b.arg(id)
+				continue
+			}
+		}
 		b.clause("r", sq.Type, c)
 	}
 	if b.err != nil {
@@ -174,6 +187,8 @@ type builder struct {
 	args   []any
 	n      int // alias counter
 	err    error
+	// matcherIDs are the hestia_match matchers this query registered.
+	matcherIDs []int64
 }
 
 func (b *builder) w(s ...string) {
@@ -529,13 +544,12 @@ func (b *builder) numberPredicate(i string, c store.NumberCond) {
 	}
 }
 
-// sortKey appends one ORDER BY term and a comma.
+// sortKey appends one ORDER BY term and a comma. Keys come from each
+// resource's own row keys (hestia_sortkey), not from the index tables.
 func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
-	dir := " ASC"
-	agg := "min"
+	dir, desc := " ASC", 0
 	if s.Desc {
-		dir = " DESC"
-		agg = "max"
+		dir, desc = " DESC", 1
 	}
 	switch s.Param {
 	case store.SortID:
@@ -545,27 +559,13 @@ func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
 		order.WriteString(a + ".updated" + dir + ", ")
 		return
 	}
-	var col string
-	switch s.Kind {
-	case store.KindString:
-		col = "norm"
-	case store.KindToken:
-		col = "code"
-	case store.KindReference:
-		col = "tid"
-	case store.KindDate, store.KindNumber, store.KindQuantity:
-		col = "lo"
-		if s.Desc {
-			col = "hi"
-		}
-	case store.KindURI:
-		col = "uri"
-	default:
+	table := kindIndex(s.Kind)
+	if table < 0 {
 		b.fail("sort: unknown kind")
 		return
 	}
-	order.WriteString("(SELECT " + agg + "(" + col + ") FROM " + kindTable(s.Kind) + " WHERE rid = " + a + ".rid AND pid = ?)" + dir + " NULLS LAST, ")
-	b.arg(b.pid(s.Param))
+	order.WriteString("hestia_sortkey(" + a + ".ix, ?, ?, ?)" + dir + " NULLS LAST, ")
+	b.arg(b.pid(s.Param), table, desc)
 }
 
 func (b *builder) fail(msg string) {
@@ -632,4 +632,21 @@ func drives(c store.Clause) bool {
 		return !x.Missing
 	}
 	return false
+}
+
+// checkOnCandidates reports whether a clause that does not drive the
+// query is checked on each candidate's row keys instead of the index. The
+// driving clause already bounds the candidates, so a check costs
+// microseconds each, whereas an index lookup costs what its own clause
+// selects across all resources (all laboratory results, all dates since
+// 2010). References stay index lookups: they are few per value, and a
+// chain or _has needs the index anyway.
+func checkOnCandidates(c store.Clause) bool {
+	for _, x := range c {
+		switch x.(type) {
+		case store.RefCond, store.IDCond, store.LastUpdatedCond, store.ChainCond, store.HasCond:
+			return false
+		}
+	}
+	return true
 }

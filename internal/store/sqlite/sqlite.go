@@ -50,8 +50,10 @@ type Config struct {
 	BatchWindow time.Duration
 	// MaxBatch caps the number of Update calls per transaction (default 64).
 	MaxBatch int
-	// CacheKiB is the page cache per connection (default 16 MiB for the writer, 8 MiB per reader).
-	CacheKiB int
+	// CacheKiB is the writer's page cache (default 16 MiB); ReaderCacheKiB
+	// each read connection's (default 8 MiB).
+	CacheKiB       int
+	ReaderCacheKiB int
 }
 
 // DB is an open database. It implements store.Store.
@@ -124,7 +126,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		"busy_timeout(10000)",
 		"temp_store(MEMORY)",
 		"query_only(ON)",
-		"cache_size(-" + strconv.Itoa(max(cfg.CacheKiB/2, 2048)) + ")",
+		"cache_size(-" + strconv.Itoa(cfg.ReaderCacheKiB) + ")",
 	}, true))
 	if err != nil {
 		wconn.Close()

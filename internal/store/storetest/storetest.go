@@ -273,7 +273,7 @@ func testSearchConditions(t *testing.T, s store.Store) {
 	put(t, s, &store.Write{Type: "Observation", ID: "1", Version: 1, Index: &store.Index{
 		Strings:    []store.StringRow{{Param: "s", Norm: "hello world", Exact: "Hello World"}},
 		Tokens:     []store.TokenRow{{Param: "code", System: "http://loinc.org", Code: "1234-5"}, {Param: "status", Code: "final"}},
-		References: []store.ReferenceRow{{Param: "subject", Type: "Patient", ID: "p1"}},
+		References: []store.ReferenceRow{{Param: "subject", Type: "Patient", ID: "p1"}, {Param: "all", Type: "Group", ID: "g"}},
 		Dates:      []store.DateRow{{Param: "date", Lo: lo1, Hi: hi1}},
 		Numbers:    []store.NumberRow{{Param: "n", Lo: 5, Hi: 5}},
 		Quantities: []store.QuantityRow{{Param: "q", System: "http://unitsofmeasure.org", Code: "mg", Unit: "mg", Lo: 10, Hi: 10}},
@@ -282,14 +282,18 @@ func testSearchConditions(t *testing.T, s store.Store) {
 	put(t, s, &store.Write{Type: "Observation", ID: "2", Version: 1, Index: &store.Index{
 		Strings:    []store.StringRow{{Param: "s", Norm: "help", Exact: "help"}},
 		Tokens:     []store.TokenRow{{Param: "code", System: "http://snomed.info/sct", Code: "1234-5"}, {Param: "status", Code: "preliminary"}},
-		References: []store.ReferenceRow{{Param: "subject", Type: "Group", ID: "p1"}, {Param: "subject", URL: "http://other.org/Patient/9"}},
+		References: []store.ReferenceRow{{Param: "subject", Type: "Group", ID: "p1"}, {Param: "subject", URL: "http://other.org/Patient/9"}, {Param: "all", Type: "Group", ID: "g"}},
 		Dates:      []store.DateRow{{Param: "date", Lo: lo2, Hi: hi2}},
 		Numbers:    []store.NumberRow{{Param: "n", Lo: 100, Hi: 100}},
 		Quantities: []store.QuantityRow{{Param: "q", Code: "", Unit: "mg", Lo: 20, Hi: 20}},
 		URIs:       []store.URIRow{{Param: "u", URI: "http://example.org/fhir"}},
 	}})
-	put(t, s, &store.Write{Type: "Observation", ID: "3", Version: 1})
+	put(t, s, &store.Write{Type: "Observation", ID: "3", Version: 1, Index: &store.Index{References: []store.ReferenceRow{{Param: "all", Type: "Group", ID: "g"}}}})
 	put(t, s, &store.Write{Type: "Patient", ID: "1", Version: 1, Index: &store.Index{Tokens: []store.TokenRow{{Param: "status", Code: "final"}}}})
+	// Every Observation is in Group g: a first condition that selects them
+	// all makes the condition under test the second, checked on each
+	// candidate rather than on the index.
+	all := store.Clause{store.RefCond{Param: "all", Type: "Group", ID: "g"}}
 
 	year := func(y int) (int64, int64) {
 		lo := time.Date(y, 1, 1, 0, 0, 0, 0, time.UTC)
@@ -347,6 +351,11 @@ func testSearchConditions(t *testing.T, s store.Store) {
 			expectIDs(t, c.name, res.Matches, want...)
 			if res.Total != len(c.want) {
 				t.Errorf("total %d, want %d", res.Total, len(c.want))
+			}
+			res = mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{all, {c.c}}, Total: true})
+			expectIDs(t, c.name+" (checked on candidates)", res.Matches, want...)
+			if res.Total != len(c.want) {
+				t.Errorf("total on candidates %d, want %d", res.Total, len(c.want))
 			}
 		})
 	}
@@ -455,6 +464,13 @@ func testComposite(t *testing.T, s store.Store) {
 		store.QuantityCond{NumberCond: store.NumberCond{Param: "cv#1", Prefix: store.Gt, Value: 10}},
 	}}}}})
 	expectIDs(t, "composite", res.Matches, "Observation/2")
+	res = mustSearch(t, s, &store.Query{Type: "Observation", Where: []store.Clause{
+		{store.TokenCond{Param: "cv#0", Code: "A"}},
+		{store.CompositeCond{Parts: []store.Cond{
+			store.TokenCond{Param: "cv#0", Code: "A"},
+			store.QuantityCond{NumberCond: store.NumberCond{Param: "cv#1", Prefix: store.Gt, Value: 10}},
+		}}}}})
+	expectIDs(t, "composite checked on candidates", res.Matches, "Observation/2")
 }
 
 func testReadMany(t *testing.T, s store.Store) {

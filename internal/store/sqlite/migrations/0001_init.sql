@@ -30,9 +30,9 @@ CREATE TABLE param (
 );
 
 -- Search index of current versions. Each table is its own index
--- (WITHOUT ROWID). There is no index on rid: resource.ix lists the keys of
--- a resource's rows, so an update deletes exactly those, and each row
--- costs one b-tree insert instead of two.
+-- (WITHOUT ROWID). Only ix_ref has an index on rid: resource.ix lists the
+-- keys of a resource's rows, so an update deletes exactly those, and
+-- conditions after the first are checked on those keys (match.go).
 CREATE TABLE ix_string (
   pid INTEGER NOT NULL, norm TEXT NOT NULL, exact TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, norm, exact, rid, grp)
@@ -47,6 +47,9 @@ CREATE TABLE ix_ref (
   pid INTEGER NOT NULL, tid TEXT NOT NULL, ttype TEXT NOT NULL, url TEXT NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,
   PRIMARY KEY (pid, tid, ttype, url, rid, grp)
 ) WITHOUT ROWID;
+-- References are followed from their source too (_include, _has): the
+-- one index table with an index on rid.
+CREATE INDEX ix_ref_rid ON ix_ref (rid, pid);
 
 CREATE TABLE ix_date (
   pid INTEGER NOT NULL, lo INTEGER NOT NULL, hi INTEGER NOT NULL, rid INTEGER NOT NULL, grp INTEGER NOT NULL,

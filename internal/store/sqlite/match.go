@@ -1,0 +1,428 @@
+package sqlite
+
+import (
+	"bytes"
+	"database/sql/driver"
+	"errors"
+	"strings"
+	"sync"
+	"sync/atomic"
+
+	"modernc.org/sqlite"
+
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// A search is driven by its most selective condition, evaluated on the
+// index tables; the other conditions are then checked on each candidate's
+// own row keys (resource.ix) by the SQL function hestia_match, instead of
+// scanning every index row of their parameters. "Observation?patient=X&
+// date=ge2010" thus reads the patient's few hundred resources, not the
+// tens of thousands of dates of every patient.
+//
+// hestia_match(ix, id) evaluates the matcher registered under id for one
+// query; the builder registers it and the search removes it afterwards.
+
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 2, matchFunc)
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 4, sortKeyFunc)
+}
+
+var (
+	matchers  sync.Map // int64 -> *matcher
+	matcherID atomic.Int64
+)
+
+func registerMatcher(m *matcher) int64 {
+	id := matcherID.Add(1)
+	matchers.Store(id, m)
+	return id
+}
+
+func unregisterMatchers(ids []int64) {
+	for _, id := range ids {
+		matchers.Delete(id)
+	}
+}
+
+var errNoMatcher = errors.New("sqlite: hestia_match: unknown matcher")
+
+func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	id, _ := args[1].(int64)
+	m, ok := matchers.Load(id)
+	if !ok {
+		return nil, errNoMatcher
+	}
+	keys, _ := args[0].([]byte)
+	buf := rowPool.Get().(*[]row)
+	defer rowPool.Put(buf)
+	rows, err := decodeRows(keys, (*buf)[:0])
+	*buf = rows
+	if err != nil {
+		return nil, err
+	}
+	if m.(*matcher).match(rows) {
+		return int64(1), nil
+	}
+	return int64(0), nil
+}
+
+var rowPool = sync.Pool{New: func() any { b := make([]row, 0, 32); return &b }}
+
+// row is one decoded index row of a resource. Its strings point into the
+// key list, so decoding allocates nothing.
+type row struct {
+	table      int
+	pid, grp   int64
+	s1, s2, s3 []byte  // string: norm, exact; token: code, system; ref: tid, ttype, url; quantity: code, system, unit; uri: uri
+	i1, i2     int64   // date: lo, hi
+	f1, f2     float64 // number, quantity: lo, hi
+}
+
+func decodeRows(b []byte, out []row) ([]row, error) {
+	r := &keyReader{b: b}
+	for len(r.b) > 0 && r.err == nil {
+		x := row{table: int(r.b[0])}
+		r.b = r.b[1:]
+		x.pid = int64(r.uvarint())
+		x.grp = r.varint()
+		switch x.table {
+		case tString, tToken:
+			x.s1, x.s2 = r.bytes(), r.bytes()
+		case tRef:
+			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
+		case tDate:
+			x.i1, x.i2 = r.varint(), r.varint()
+		case tNumber:
+			x.f1, x.f2 = r.float(), r.float()
+		case tQuantity:
+			x.f1, x.f2 = r.float(), r.float()
+			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
+		case tURI:
+			x.s1 = r.bytes()
+		default:
+			return nil, errRowKeys
+		}
+		out = append(out, x)
+	}
+	return out, r.err
+}
+
+// matcher is a clause (an OR of conditions) compiled for evaluation on a
+// resource's rows.
+type matcher struct{ any []predicate }
+
+func (m *matcher) match(rows []row) bool {
+	for _, p := range m.any {
+		if p(rows) {
+			return true
+		}
+	}
+	return false
+}
+
+// predicate holds for a resource's rows.
+type predicate func(rows []row) bool
+
+// rowTest tests one row.
+type rowTest func(x *row) bool
+
+func anyRow(table int, pid int64, test rowTest) predicate {
+	return func(rows []row) bool {
+		for i := range rows {
+			x := &rows[i]
+			if x.table == table && x.pid == pid && test(x) {
+				return true
+			}
+		}
+		return false
+	}
+}
+
+// compileMatcher compiles a clause; it reports false when a condition
+// cannot be evaluated on row keys (chains, _has, ids), which then stay SQL.
+func (b *builder) compileMatcher(c store.Clause) (*matcher, bool) {
+	m := &matcher{}
+	for _, cond := range c {
+		p, ok := b.compilePredicate(cond)
+		if !ok {
+			return nil, false
+		}
+		m.any = append(m.any, p)
+	}
+	return m, true
+}
+
+func (b *builder) compilePredicate(c store.Cond) (predicate, bool) {
+	switch c := c.(type) {
+	case store.NotCond:
+		inner, ok := b.compilePredicate(c.Cond)
+		if !ok {
+			return nil, false
+		}
+		return func(rows []row) bool { return !inner(rows) }, true
+	case store.MissingCond:
+		table := kindIndex(c.Kind)
+		if table < 0 {
+			return nil, false
+		}
+		pid := b.pid(c.Param)
+		present := anyRow(table, pid, func(*row) bool { return true })
+		if c.Missing {
+			return func(rows []row) bool { return !present(rows) }, true
+		}
+		return present, true
+	case store.CompositeCond:
+		type part struct {
+			table int
+			pid   int64
+			test  rowTest
+		}
+		var parts []part
+		for _, pc := range c.Parts {
+			table, pid, test, ok := b.compileRowTest(pc)
+			if !ok {
+				return nil, false
+			}
+			parts = append(parts, part{table, pid, test})
+		}
+		return func(rows []row) bool {
+			// Some group must satisfy every part.
+			for i := range rows {
+				first := &rows[i]
+				if len(parts) == 0 || first.table != parts[0].table || first.pid != parts[0].pid || !parts[0].test(first) {
+					continue
+				}
+				all := true
+				for _, p := range parts[1:] {
+					found := false
+					for j := range rows {
+						x := &rows[j]
+						if x.grp == first.grp && x.table == p.table && x.pid == p.pid && p.test(x) {
+							found = true
+							break
+						}
+					}
+					if !found {
+						all = false
+						break
+					}
+				}
+				if all {
+					return true
+				}
+			}
+			return false
+		}, len(parts) > 0
+	}
+	table, pid, test, ok := b.compileRowTest(c)
+	if !ok {
+		return nil, false
+	}
+	return anyRow(table, pid, test), true
+}
+
+// compileRowTest mirrors rowPredicate: the same comparisons, on a decoded
+// row instead of an index table row.
+func (b *builder) compileRowTest(c store.Cond) (table int, pid int64, test rowTest, ok bool) {
+	switch c := c.(type) {
+	case store.StringCond:
+		pid = b.pid(c.Param)
+		v, bv := c.Value, []byte(c.Value)
+		switch c.Match {
+		case store.StringPrefix:
+			return tString, pid, func(x *row) bool { return bytes.HasPrefix(x.s1, bv) }, true
+		case store.StringExact:
+			return tString, pid, func(x *row) bool { return string(x.s2) == v }, true
+		case store.StringContains:
+			return tString, pid, func(x *row) bool { return bytes.Contains(x.s1, bv) }, true
+		}
+	case store.TokenCond:
+		pid = b.pid(c.Param)
+		code, sys := c.Code, c.System
+		return tToken, pid, func(x *row) bool {
+			return (code == "" || string(x.s1) == code) && (sys == nil || string(x.s2) == *sys)
+		}, true
+	case store.RefCond:
+		pid = b.pid(c.Param)
+		if c.URL != "" {
+			u := c.URL
+			return tRef, pid, func(x *row) bool { return string(x.s3) == u }, true
+		}
+		id, typ := c.ID, c.Type
+		return tRef, pid, func(x *row) bool { return string(x.s1) == id && (typ == "" || string(x.s2) == typ) }, true
+	case store.DateCond:
+		pid = b.pid(c.Param)
+		t, ok := rangeTest(c.Prefix, c.Lo, c.Hi)
+		return tDate, pid, func(x *row) bool { return t(x.i1, x.i2) }, ok
+	case store.NumberCond:
+		pid = b.pid(c.Param)
+		t, ok := numberTest(c)
+		return tNumber, pid, func(x *row) bool { return t(x.f1, x.f2) }, ok
+	case store.QuantityCond:
+		pid = b.pid(c.Param)
+		t, ok := numberTest(c.NumberCond)
+		sys, code := c.System, c.Code
+		return tQuantity, pid, func(x *row) bool {
+			if !t(x.f1, x.f2) {
+				return false
+			}
+			switch {
+			case sys != "":
+				return string(x.s2) == sys && string(x.s1) == code
+			case code != "":
+				return string(x.s1) == code || string(x.s3) == code
+			}
+			return true
+		}, ok
+	case store.URICond:
+		pid = b.pid(c.Param)
+		v, bv := c.Value, []byte(c.Value)
+		switch c.Match {
+		case store.URIEqual:
+			return tURI, pid, func(x *row) bool { return string(x.s1) == v }, true
+		case store.URIBelow:
+			return tURI, pid, func(x *row) bool { return bytes.HasPrefix(x.s1, bv) }, true
+		case store.URIAbove:
+			return tURI, pid, func(x *row) bool { return strings.HasPrefix(v, string(x.s1)) }, true
+		}
+	}
+	return 0, 0, nil, false
+}
+
+// rangeTest mirrors rangePredicate.
+func rangeTest(p store.Prefix, L, H int64) (func(lo, hi int64) bool, bool) {
+	in := func(lo, hi int64) bool { return lo >= L && hi <= H }
+	switch p {
+	case store.Eq:
+		return in, true
+	case store.Ne:
+		return func(lo, hi int64) bool { return !in(lo, hi) }, true
+	case store.Gt:
+		return func(_, hi int64) bool { return hi > H }, true
+	case store.Lt:
+		return func(lo, _ int64) bool { return lo < L }, true
+	case store.Ge:
+		return func(lo, hi int64) bool { return hi > H || in(lo, hi) }, true
+	case store.Le:
+		return func(lo, hi int64) bool { return lo < L || in(lo, hi) }, true
+	case store.Sa:
+		return func(lo, _ int64) bool { return lo > H }, true
+	case store.Eb:
+		return func(_, hi int64) bool { return hi < L }, true
+	case store.Ap:
+		return func(lo, hi int64) bool { return lo <= H && hi >= L }, true
+	}
+	return nil, false
+}
+
+// numberTest mirrors numberPredicate.
+func numberTest(c store.NumberCond) (func(lo, hi float64) bool, bool) {
+	v, L, H := c.Value, c.Lo, c.Hi
+	switch c.Prefix {
+	case store.Eq:
+		return func(lo, hi float64) bool { return lo >= L && hi < H }, true
+	case store.Ne:
+		return func(lo, hi float64) bool { return !(lo >= L && hi < H) }, true
+	case store.Gt:
+		return func(_, hi float64) bool { return hi > v }, true
+	case store.Lt:
+		return func(lo, _ float64) bool { return lo < v }, true
+	case store.Ge:
+		return func(_, hi float64) bool { return hi >= v }, true
+	case store.Le:
+		return func(lo, _ float64) bool { return lo <= v }, true
+	case store.Sa:
+		return func(lo, _ float64) bool { return lo >= H }, true
+	case store.Eb:
+		return func(_, hi float64) bool { return hi <= L }, true
+	case store.Ap:
+		return func(lo, hi float64) bool { return lo <= H && hi >= L }, true
+	}
+	return nil, false
+}
+
+func kindIndex(k store.Kind) int {
+	switch k {
+	case store.KindString:
+		return tString
+	case store.KindToken:
+		return tToken
+	case store.KindReference:
+		return tRef
+	case store.KindDate:
+		return tDate
+	case store.KindNumber:
+		return tNumber
+	case store.KindQuantity:
+		return tQuantity
+	case store.KindURI:
+		return tURI
+	}
+	return -1
+}
+
+// sortKeyFunc implements hestia_sortkey(ix, pid, table, desc): the sort key
+// of a resource for one parameter, from its own row keys: the smallest
+// value ascending, the largest descending (ranges sort by their low end
+// ascending and their high end descending); NULL when it has none.
+func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+	keys, _ := args[0].([]byte)
+	pid, _ := args[1].(int64)
+	table, _ := args[2].(int64)
+	desc, _ := args[3].(int64)
+	rows, err := decodeRows(keys, nil)
+	if err != nil {
+		return nil, err
+	}
+	var best driver.Value
+	better := func(v driver.Value) bool {
+		if best == nil {
+			return true
+		}
+		switch x := v.(type) {
+		case string:
+			if desc != 0 {
+				return x > best.(string)
+			}
+			return x < best.(string)
+		case int64:
+			if desc != 0 {
+				return x > best.(int64)
+			}
+			return x < best.(int64)
+		case float64:
+			if desc != 0 {
+				return x > best.(float64)
+			}
+			return x < best.(float64)
+		}
+		return false
+	}
+	for i := range rows {
+		x := &rows[i]
+		if int64(x.table) != table || x.pid != pid || x.grp != 0 {
+			continue
+		}
+		var v driver.Value
+		switch x.table {
+		case tString, tToken, tRef, tURI:
+			v = string(x.s1)
+		case tDate:
+			v = x.i1
+			if desc != 0 {
+				v = x.i2
+			}
+		case tNumber, tQuantity:
+			f := x.f1
+			if desc != 0 {
+				f = x.f2
+			}
+			v = f
+		}
+		if better(v) {
+			best = v
+		}
+	}
+	return best, nil
+}
