@@ -33,7 +33,7 @@ func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.Histor
 	}
 	snapshot := q.Before
 	if snapshot == 0 {
-		if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(vid), 0) FROM version`).Scan(&snapshot); err != nil {
+		if err := db.rpool.QueryRowContext(ctx, `SELECT coalesce(max(vid), 0) FROM version`).Scan(&snapshot); err != nil {
 			return nil, fmt.Errorf("sqlite: history: %w", err)
 		}
 	}
@@ -43,13 +43,13 @@ func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.Histor
 	from := ` FROM version v JOIN resource r ON r.rid = v.rid WHERE ` + cond
 
 	page := &store.HistoryPage{Snapshot: snapshot}
-	if err := db.read.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&page.Total); err != nil {
+	if err := db.rpool.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&page.Total); err != nil {
 		return nil, fmt.Errorf("sqlite: history count: %w", err)
 	}
 	if q.Count <= 0 {
 		return page, nil
 	}
-	rows, err := db.read.QueryContext(ctx,
+	rows, err := db.rpool.QueryContext(ctx,
 		`SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.body`+from+
 			` ORDER BY v.updated DESC, v.vid DESC LIMIT ? OFFSET ?`,
 		append(args, q.Count, q.Offset)...)

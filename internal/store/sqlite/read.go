@@ -15,7 +15,7 @@ FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version`
 
 // Read implements store.Store.
 func (db *DB) Read(ctx context.Context, typ, id string) (*store.Resource, error) {
-	return readCurrent(ctx, db.read, typ, id)
+	return readCurrent(ctx, db.rpool, typ, id)
 }
 
 func readCurrent(ctx context.Context, q querier, typ, id string) (*store.Resource, error) {
@@ -32,7 +32,7 @@ func readCurrent(ctx context.Context, q querier, typ, id string) (*store.Resourc
 
 // ReadVersion implements store.Store.
 func (db *DB) ReadVersion(ctx context.Context, typ, id string, version int64) (*store.Resource, error) {
-	row := db.read.QueryRowContext(ctx, `SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.body
+	row := db.rpool.QueryRowContext(ctx, `SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.body
 FROM resource r JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?`, typ, id, version)
 	r, err := scanResource(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -65,7 +65,7 @@ func scanResource(s scanner) (*store.Resource, error) {
 
 // ReadMany implements store.Store.
 func (db *DB) ReadMany(ctx context.Context, refs []store.Ref) ([]*store.Resource, error) {
-	return readMany(ctx, db.read, refs)
+	return readMany(ctx, db.rpool, refs)
 }
 
 func readMany(ctx context.Context, q querier, refs []store.Ref) ([]*store.Resource, error) {

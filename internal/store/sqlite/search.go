@@ -12,7 +12,7 @@ import (
 
 // Search implements store.Store.
 func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
-	return search(ctx, db.read, db.params, q)
+	return search(ctx, db.rpool, db.params, q)
 }
 
 // paramLookup resolves parameter keys to ids for a query.

@@ -60,6 +60,7 @@ type Config struct {
 type DB struct {
 	cfg    Config
 	read   *sql.DB
+	rpool  *readPool
 	write  *sql.DB
 	ckpt   *sql.DB
 	wconn  *sql.Conn
@@ -149,6 +150,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{
 		cfg:    cfg,
 		read:   read,
+		rpool:  &readPool{db: read},
 		write:  write,
 		ckpt:   ckpt,
 		wconn:  wconn,
@@ -254,6 +256,9 @@ func (db *DB) Close() error {
 
 func (db *DB) closeConns() error {
 	var errs []error
+	if db.rpool != nil {
+		db.rpool.close()
+	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
 	}
