@@ -66,12 +66,18 @@ func search(ctx context.Context, q querier, params paramLookup, sq *store.Query)
 	}
 	from, args := b.sb.String(), b.args
 
-	if sq.Total {
+	count := func() error {
 		if err := q.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
-			return nil, fmt.Errorf("sqlite: search count: %w", err)
+			return fmt.Errorf("sqlite: search count: %w", err)
 		}
+		return nil
 	}
 	if sq.Count <= 0 {
+		if sq.Total {
+			if err := count(); err != nil {
+				return nil, err
+			}
+		}
 		return res, nil
 	}
 	var order strings.Builder
@@ -107,6 +113,14 @@ func search(ctx context.Context, q querier, params paramLookup, sq *store.Query)
 	if len(rids) > sq.Count {
 		res.More = true
 		rids = rids[:sq.Count]
+	}
+	if sq.Total {
+		if !res.More && (len(rids) > 0 || sq.Offset == 0) {
+			// The last page: the total is known without counting.
+			res.Total = sq.Offset + len(rids)
+		} else if err := count(); err != nil {
+			return nil, err
+		}
 	}
 	byRid, err := readByRid(ctx, q, rids)
 	if err != nil {
