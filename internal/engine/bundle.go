@@ -44,10 +44,11 @@ type entry struct {
 // prescribes (DELETE, POST, PUT, then GET) and urn:uuid: and conditional
 // references between them are resolved.
 func (e *Engine) Transaction(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
-	if err := e.authorize(ctx, access.Transaction, "", ""); err != nil {
+	ev, err := e.begin(ctx, access.Transaction, "", "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Transaction, "Bundle", "")
+	ev.Type, ev.ID = "Bundle", ""
 	results, err := e.transaction(ctx, bundle)
 	if err == nil {
 		ev.Count = len(results)
@@ -290,10 +291,11 @@ func entryErr(en *entry, err error) error {
 // Batch processes a batch Bundle: each entry on its own, failures reported
 // per entry.
 func (e *Engine) Batch(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
-	if err := e.authorize(ctx, access.Batch, "", ""); err != nil {
+	ev, err := e.begin(ctx, access.Batch, "", "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Batch, "Bundle", "")
+	ev.Type, ev.ID = "Bundle", ""
 	entries, err := e.parseEntries(bundle, "batch")
 	if err != nil {
 		return nil, e.record(ctx, ev, err)

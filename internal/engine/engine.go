@@ -103,20 +103,30 @@ func RequestID(ctx context.Context) string {
 	return id
 }
 
-// authorize asks the policy. A denial is audited and returned as Forbidden.
-func (e *Engine) authorize(ctx context.Context, in access.Interaction, typ, id string) error {
+// begin starts an interaction: the one place where it is handed to the
+// policy decision point. It returns the interaction's audit event, carrying
+// the reason of the decision; a denial is audited here and returned as
+// Forbidden.
+func (e *Engine) begin(ctx context.Context, in access.Interaction, typ, id string) (*audit.Event, error) {
 	p := access.PrincipalFrom(ctx)
 	d := e.policy.Decide(ctx, &access.Request{Principal: p, Interaction: in, ResourceType: typ, ID: id})
-	if d.Allow {
-		return nil
-	}
 	ev := e.event(ctx, in, typ, id)
-	ev.Outcome = audit.MinorFailure
 	ev.Reason = d.Reason
-	if err := e.audit.Record(ctx, ev); err != nil {
-		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	if d.Allow {
+		return ev, nil
 	}
-	return fault.New(fault.Forbidden, "access denied")
+	ev.Outcome = audit.MinorFailure
+	if err := e.audit.Record(ctx, ev); err != nil {
+		return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	}
+	return nil, fault.New(fault.Forbidden, "access denied")
+}
+
+// authorize asks the policy about a part of an interaction (a transaction
+// entry); a denial is audited and returned as Forbidden.
+func (e *Engine) authorize(ctx context.Context, in access.Interaction, typ, id string) error {
+	_, err := e.begin(ctx, in, typ, id)
+	return err
 }
 
 func (e *Engine) event(ctx context.Context, in access.Interaction, typ, id string) *audit.Event {

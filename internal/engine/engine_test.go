@@ -228,8 +228,8 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 		t.Fatalf("audit events\n got  %s\n want %s", strings.Join(got, " "), want)
 	}
 	for _, ev := range rec.events {
-		if ev.Principal != "local" || ev.Type != "Patient" {
-			t.Fatalf("event without principal or type: %+v", ev)
+		if ev.Principal != "local" || ev.Type != "Patient" || ev.Reason == "" {
+			t.Fatalf("event without principal, type or decision reason: %+v", ev)
 		}
 	}
 }

@@ -26,10 +26,10 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Read, typ, id); err != nil {
+	ev, err := e.begin(ctx, access.Read, typ, id)
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Read, typ, id)
 	r, err := e.store.Read(ctx, typ, id)
 	if err == nil && r.Deleted {
 		ev.Version = r.Version
@@ -50,10 +50,10 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.VRead, typ, id); err != nil {
+	ev, err := e.begin(ctx, access.VRead, typ, id)
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.VRead, typ, id)
 	ev.Version = version
 	r, err := e.store.ReadVersion(ctx, typ, id, version)
 	if err == nil && r.Deleted {

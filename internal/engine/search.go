@@ -31,10 +31,10 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 	if err := checkTypeID(typ, ""); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.SearchType, typ, ""); err != nil {
+	ev, err := e.begin(ctx, access.SearchType, typ, "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.SearchType, typ, "")
 	s, err := e.reg.Parse(typ, params, search.Options{Lenient: opt.Lenient, Encoder: e.enc, Now: e.now()})
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
@@ -97,10 +97,10 @@ func (e *Engine) History(ctx context.Context, hr *HistoryRequest) (*HistoryPage,
 			return nil, err
 		}
 	}
-	if err := e.authorize(ctx, in, hr.Type, hr.ID); err != nil {
+	ev, err := e.begin(ctx, in, hr.Type, hr.ID)
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, in, hr.Type, hr.ID)
 	q := &store.HistoryQuery{Type: hr.Type, ID: hr.ID, Count: DefaultHistoryCount, Offset: hr.Offset, Before: hr.Snapshot}
 	canon := url.Values{}
 	for name, vs := range hr.Params {

@@ -178,10 +178,10 @@ func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifN
 	if err := checkTypeID(typ, ""); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Create, typ, ""); err != nil {
+	ev, err := e.begin(ctx, access.Create, typ, "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Create, typ, "")
 	warnings, err := e.validate(res, typ)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
@@ -243,10 +243,10 @@ func (e *Engine) Update(ctx context.Context, typ, id string, res map[string]any,
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Update, typ, id); err != nil {
+	ev, err := e.begin(ctx, access.Update, typ, id)
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Update, typ, id)
 	if bodyID, _ := res["id"].(string); bodyID != id {
 		return nil, e.record(ctx, ev, fault.New(fault.Invalid, "the resource id in the body must equal the id in the URL"))
 	}
@@ -305,10 +305,10 @@ func (e *Engine) ConditionalUpdate(ctx context.Context, typ, query string, res m
 	if err := checkTypeID(typ, ""); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Update, typ, ""); err != nil {
+	ev, err := e.begin(ctx, access.Update, typ, "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Update, typ, "")
 	warnings, err := e.validate(res, typ)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
@@ -361,10 +361,10 @@ func (e *Engine) Delete(ctx context.Context, typ, id string) (*WriteResult, erro
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Delete, typ, id); err != nil {
+	ev, err := e.begin(ctx, access.Delete, typ, id)
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Delete, typ, id)
 	ops, err := e.commit(ctx, func() ([]*op, error) {
 		o, err := e.prepareDelete(ctx, typ, id, nil)
 		if err != nil {
@@ -402,10 +402,10 @@ func (e *Engine) ConditionalDelete(ctx context.Context, typ, query string) (*Wri
 	if err := checkTypeID(typ, ""); err != nil {
 		return nil, err
 	}
-	if err := e.authorize(ctx, access.Delete, typ, ""); err != nil {
+	ev, err := e.begin(ctx, access.Delete, typ, "")
+	if err != nil {
 		return nil, err
 	}
-	ev := e.event(ctx, access.Delete, typ, "")
 	ops, err := e.commit(ctx, func() ([]*op, error) {
 		o, err := e.prepareConditionalDelete(ctx, typ, query)
 		if err != nil {
