@@ -1,6 +1,7 @@
 // Package shareddata locates the public test data (official FHIR R4
 // definitions, Synthea patients, FHIR examples, the FHIRPath suite) that
-// lives beside the repository in ../shared/data, for tests only.
+// lives beside the repository in ../shared/data (or in shared/data of a
+// further ancestor folder), for tests only.
 //
 // Set HESTIA_SHARED_DATA to point elsewhere. When the data is absent, tests
 // skip locally with a clear message; under CI=true they fail instead, so CI
@@ -45,13 +46,20 @@ func Find() (string, bool) {
 	if !ok {
 		return "", false
 	}
-	// file is <repo>/internal/shareddata/shareddata.go
-	repo := filepath.Dir(filepath.Dir(filepath.Dir(file)))
-	d := filepath.Join(filepath.Dir(repo), "shared", "data")
-	if isDir(d) {
-		return d, true
+	// file is <repo>/internal/shareddata/shareddata.go. The data is in
+	// ../shared/data beside the repository; a clone placed deeper (a CI
+	// work folder) finds it in the nearest ancestor that has shared/data.
+	dir := filepath.Dir(filepath.Dir(filepath.Dir(file)))
+	for {
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", false
+		}
+		dir = parent
+		if d := filepath.Join(dir, "shared", "data"); isDir(d) {
+			return d, true
+		}
 	}
-	return "", false
 }
 
 func isDir(p string) bool {
