@@ -14,7 +14,12 @@ func (a *API) create(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	ifNoneExist := strings.TrimPrefix(r.Header.Get("If-None-Exist"), "?")
+	// The header holds search parameters; some clients send them as
+	// "Type?params" or "?params".
+	ifNoneExist := r.Header.Get("If-None-Exist")
+	if _, q, found := strings.Cut(ifNoneExist, "?"); found {
+		ifNoneExist = q
+	}
 	out, err := a.eng.Create(r.Context(), r.PathValue("type"), res, ifNoneExist)
 	if err != nil {
 		return err
