@@ -11,6 +11,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
+	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
@@ -35,8 +36,10 @@ type entry struct {
 	query       string // the part after '?'
 	fullURL     string
 	res         map[string]any
+	bodyID      string // the resource id as the client sent it
 	ifNoneExist string
 	ifMatch     int64
+	search      *search.Search // a GET search, parsed up front
 }
 
 // Transaction processes a transaction Bundle: all entries succeed or
@@ -64,16 +67,46 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 	if err != nil {
 		return nil, err
 	}
-	// Every write is authorized before anything is prepared.
+	// Every entry is authorized before anything is prepared.
 	for _, en := range entries {
-		if in, ok := writeInteraction(en.method); ok {
-			if err := e.authorize(ctx, in, en.typ, en.id); err != nil {
-				return nil, err
+		in, ok := writeInteraction(en.method)
+		if !ok {
+			in = access.Read
+			if en.id == "" {
+				in = access.SearchType
 			}
+		}
+		if err := e.authorize(ctx, in, en.typ, en.id); err != nil {
+			return nil, err
 		}
 	}
 	if err := checkDistinctTargets(entries); err != nil {
 		return nil, err
+	}
+	conditionals := 0
+	for _, en := range entries {
+		if en.ifNoneExist != "" || en.query != "" && en.method != "GET" {
+			conditionals++
+		}
+		if en.method == "GET" {
+			// Reads run inside the write transaction, after the writes, so
+			// that the Bundle succeeds or fails as a whole.
+			if en.version > 0 || en.history {
+				return nil, fault.New(fault.Invalid, "Bundle.entry[%d]: vread and history are not supported in a transaction; use a batch", en.index)
+			}
+			if en.id == "" {
+				params, err := url.ParseQuery(en.query)
+				if err != nil {
+					return nil, fault.New(fault.Invalid, "Bundle.entry[%d]: request.url has an invalid query", en.index)
+				}
+				if en.search, err = e.reg.Parse(en.typ, params, search.Options{Encoder: e.enc, Now: e.now()}); err != nil {
+					return nil, entryErr(en, err)
+				}
+			}
+		}
+	}
+	if conditionals > MaxConditionalEntries {
+		return nil, fault.New(fault.TooLarge, "a transaction may hold at most %d conditional entries", MaxConditionalEntries)
 	}
 	// Ids of created resources are fixed once, so that retries rewrite
 	// references the same way.
@@ -93,6 +126,18 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 		}
 		undo = undo[:0]
 		return e.prepareTransaction(ctx, entries, fresh, &undo)
+	}, func(tx store.Tx) error {
+		for _, en := range entries {
+			if en.method != "GET" {
+				continue
+			}
+			r, err := readInTx(tx, en)
+			if err != nil {
+				return entryErr(en, err)
+			}
+			results[en.index] = r
+		}
+		return nil
 	})
 	if err != nil {
 		return nil, err
@@ -106,16 +151,55 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 		results[en.index] = &EntryResult{Method: en.method, Write: &r}
 		k++
 	}
+	// The reads are audited like any other.
 	for _, en := range entries {
-		if en.method == "GET" {
-			r := e.get(ctx, en)
-			if r.Err != nil {
-				return nil, fmt.Errorf("entry %d: %w", en.index, r.Err)
-			}
-			results[en.index] = r
+		if en.method != "GET" {
+			continue
+		}
+		r := results[en.index]
+		in, n := access.Read, 1
+		if r.Search != nil {
+			in, n = access.SearchType, len(r.Search.Result.Matches)+len(r.Search.Result.Included)
+		}
+		ev := e.event(ctx, in, en.typ, en.id)
+		ev.Count = n
+		if err := e.record(ctx, ev, nil); err != nil {
+			return nil, err
 		}
 	}
 	return results, nil
+}
+
+// MaxConditionalEntries caps the conditional entries of one transaction:
+// each runs a search inside the single write transaction.
+const MaxConditionalEntries = 1000
+
+// readInTx runs a transaction's GET entry (a read or a search) on the
+// transaction's own view.
+func readInTx(tx store.Tx, en *entry) (*EntryResult, error) {
+	r := &EntryResult{Method: "GET"}
+	if en.id != "" {
+		res, err := tx.Read(en.typ, en.id)
+		if err != nil {
+			return nil, storeErr(err, "resource")
+		}
+		if res.Deleted {
+			return nil, fault.New(fault.Gone, "the resource has been deleted")
+		}
+		r.Read = res
+		return r, nil
+	}
+	q := en.search.Query
+	if en.search.Summary == "count" {
+		q.Count = 0
+	}
+	res, err := tx.Search(&q)
+	if err != nil {
+		return nil, storeErr(err, "search")
+	}
+	r.SearchOf = en.typ
+	r.Search = &SearchPage{Search: en.search, Result: res}
+	return r, nil
 }
 
 func writeInteraction(method string) (access.Interaction, bool) {
@@ -138,16 +222,28 @@ func processingOrder(entries []*entry) []*entry {
 	return out
 }
 
-// checkDistinctTargets refuses a transaction that touches one resource twice.
+// checkDistinctTargets refuses a transaction that touches one resource
+// twice, or repeats the criteria of a conditional entry (every check runs
+// before any write, so both would act as if the other did not exist).
 func checkDistinctTargets(entries []*entry) error {
 	seen := make(map[string]int)
 	for _, en := range entries {
-		if en.method == "GET" || en.id == "" {
+		if en.method == "GET" {
 			continue
 		}
-		k := en.typ + "/" + en.id
+		var k string
+		switch {
+		case en.ifNoneExist != "":
+			k = en.typ + "?" + en.ifNoneExist
+		case en.query != "":
+			k = en.typ + "?" + en.query
+		case en.id != "":
+			k = en.typ + "/" + en.id
+		default:
+			continue
+		}
 		if prev, dup := seen[k]; dup {
-			return fault.New(fault.Invalid, "entries %d and %d of the transaction both change %s", prev, en.index, k)
+			return fault.New(fault.Invalid, "entries %d and %d of the transaction change the same resource or repeat the same conditional criteria", prev, en.index)
 		}
 		seen[k] = en.index
 	}
@@ -192,22 +288,33 @@ func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh
 				if err != nil {
 					return nil, entryErr(en, err)
 				}
+				checks := []check{{q: q, want: ids}}
 				switch len(ids) {
 				case 0:
 					if en.method == "DELETE" {
-						ops[en.index] = &op{checks: []check{{q: q}}, result: WriteResult{NoOp: true}}
+						ops[en.index] = &op{checks: checks, result: WriteResult{NoOp: true}}
 						continue
 					}
 					en.id = fresh[en.index]
-					if bodyID, _ := en.res["id"].(string); bodyID != "" {
-						en.id = bodyID
+					if en.bodyID != "" {
+						// Creating at the client's id must not overwrite a
+						// resource that did not match the criteria.
+						c, err := e.absent(ctx, en.typ, en.bodyID)
+						if err != nil {
+							return nil, entryErr(en, err)
+						}
+						en.id = en.bodyID
+						checks = append(checks, c)
 					}
 				case 1:
+					if en.bodyID != "" && en.bodyID != ids[0] {
+						return nil, entryErr(en, fault.New(fault.Invalid, "the resource id does not match the resource found by the criteria"))
+					}
 					en.id = ids[0]
 				default:
 					return nil, entryErr(en, fault.New(fault.PreconditionFailed, "the conditional criteria match more than one resource"))
 				}
-				ops[en.index] = &op{checks: []check{{q: q, want: ids}}}
+				ops[en.index] = &op{checks: checks}
 			}
 		}
 		if en.fullURL != "" && en.id != "" {
@@ -233,10 +340,8 @@ func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh
 			if err := e.resolveRefs(ctx, en.res, idOf, &o.checks, undo); err != nil {
 				return nil, entryErr(en, err)
 			}
-			if en.method == "PUT" {
-				if bodyID, _ := en.res["id"].(string); bodyID != en.id && en.query == "" {
-					return nil, entryErr(en, fault.New(fault.Invalid, "the resource id must equal the id in request.url"))
-				}
+			if en.method == "PUT" && en.query == "" && en.bodyID != en.id {
+				return nil, entryErr(en, fault.New(fault.Invalid, "the resource id must equal the id in request.url"))
 			}
 			warnings, err := e.validate(en.res, en.typ)
 			if err != nil {
@@ -501,6 +606,7 @@ func parseEntry(i int, m map[string]any) (*entry, error) {
 			return nil, bad("the resource type does not match request.url")
 		}
 		en.res = res
+		en.bodyID, _ = res["id"].(string)
 	}
 	return en, nil
 }

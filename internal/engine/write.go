@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"
@@ -44,8 +45,10 @@ var errStale = errors.New("engine: prepared write is stale")
 const maxAttempts = 5
 
 // commit prepares ops and applies them in one store transaction, retrying
-// from scratch when an assumption no longer holds.
-func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error)) ([]*op, error) {
+// from scratch when an assumption no longer holds. after, when not nil,
+// runs inside the same transaction once the writes are applied (the reads
+// of a transaction Bundle); its error undoes everything.
+func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), after func(store.Tx) error) ([]*op, error) {
 	for attempt := 0; ; attempt++ {
 		ops, err := prepare()
 		if err != nil {
@@ -69,6 +72,9 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error)) ([]*
 						return err
 					}
 				}
+			}
+			if after != nil {
+				return after(tx)
 			}
 			return nil
 		})
@@ -144,21 +150,37 @@ func resultOf(w *store.Write) *store.Resource {
 
 // conditional runs a search for a conditional interaction and returns the
 // matching ids (at most 2: more than one is an error anyway) and the query
-// to verify inside the transaction.
+// to verify inside the transaction. The criteria must filter (a condition
+// that matches everything would act on any resource), and may only use
+// conditions that are cheap index lookups: they are checked again inside
+// the single write transaction.
 func (e *Engine) conditional(ctx context.Context, typ, rawQuery string) ([]string, *store.Query, error) {
 	values, err := url.ParseQuery(rawQuery)
 	if err != nil {
 		return nil, nil, fault.New(fault.Invalid, "the conditional query is not a valid URL query")
 	}
-	if len(values) == 0 {
-		return nil, nil, fault.New(fault.PreconditionFailed, "a conditional operation needs search criteria")
+	if err := e.authorize(ctx, access.SearchType, typ, ""); err != nil {
+		return nil, nil, err
 	}
 	s, err := e.reg.Parse(typ, values, search.Options{Encoder: e.enc, Now: e.now()})
 	if err != nil {
 		return nil, nil, err
 	}
 	q := s.Query
-	q.Count, q.Offset, q.Total, q.Sort, q.Include, q.RevInclude = 2, 0, false, nil, nil, nil
+	if len(q.Where) == 0 {
+		return nil, nil, fault.New(fault.PreconditionFailed, "a conditional operation needs search criteria that filter")
+	}
+	if len(q.Include) > 0 || len(q.RevInclude) > 0 || len(q.Sort) > 0 || s.Summary != "" || len(s.Elements) > 0 {
+		return nil, nil, fault.New(fault.Invalid, "conditional criteria take search parameters only (no _include, _revinclude, _sort, _summary or _elements)")
+	}
+	for _, c := range q.Where {
+		for _, cond := range c {
+			if !cheap(cond) {
+				return nil, nil, fault.New(fault.Invalid, "conditional criteria may not use chains, _has, :contains, :not, :missing or :text")
+			}
+		}
+	}
+	q.Count, q.Offset, q.Total = 2, 0, false
 	res, err := e.store.Search(ctx, &q)
 	if err != nil {
 		return nil, nil, storeErr(err, "search")
@@ -169,6 +191,37 @@ func (e *Engine) conditional(ctx context.Context, typ, rawQuery string) ([]strin
 	}
 	q.Snapshot = 0
 	return ids, &q, nil
+}
+
+// cheap reports whether a condition is an index lookup that stops early,
+// fit to be checked inside the write transaction.
+func cheap(c store.Cond) bool {
+	switch c := c.(type) {
+	case store.ChainCond, store.HasCond, store.NotCond, store.MissingCond:
+		return false
+	case store.StringCond:
+		return c.Match != store.StringContains && !strings.HasSuffix(c.Param, search.TextSuffix)
+	case store.CompositeCond:
+		for _, p := range c.Parts {
+			if !cheap(p) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// absent returns a check that typ/id does not exist (or is deleted), after
+// verifying it now.
+func (e *Engine) absent(ctx context.Context, typ, id string) (check, error) {
+	cur, err := e.store.Read(ctx, typ, id)
+	if err == nil && !cur.Deleted {
+		return check{}, fault.New(fault.Conflict, "a resource with the body's id exists but does not match the criteria")
+	}
+	if err != nil && !errors.Is(err, store.ErrNotFound) {
+		return check{}, storeErr(err, "resource")
+	}
+	return check{q: &store.Query{Type: typ, Count: 1, Where: []store.Clause{{store.IDCond{IDs: []string{id}}}}}}, nil
 }
 
 // Create creates a resource with a server-assigned id. With ifNoneExist
@@ -193,7 +246,7 @@ func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifN
 			return nil, err
 		}
 		return []*op{o}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -221,6 +274,7 @@ func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[stri
 			if err != nil {
 				return nil, storeErr(err, "resource")
 			}
+			o.checks = append(o.checks, check{q: q, want: ids})
 			o.result = WriteResult{Resource: cur, NoOp: true}
 			return o, nil
 		default:
@@ -260,7 +314,7 @@ func (e *Engine) Update(ctx context.Context, typ, id string, res map[string]any,
 			return nil, err
 		}
 		return []*op{o}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -314,13 +368,14 @@ func (e *Engine) ConditionalUpdate(ctx context.Context, typ, query string, res m
 		return nil, e.record(ctx, ev, err)
 	}
 	fresh := newID()
+	bodyID, _ := res["id"].(string) // before a failed attempt sets it
 	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareConditionalUpdate(ctx, typ, query, res, ifMatch, fresh)
+		o, err := e.prepareConditionalUpdate(ctx, typ, query, res, bodyID, ifMatch, fresh)
 		if err != nil {
 			return nil, err
 		}
 		return []*op{o}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -330,22 +385,24 @@ func (e *Engine) ConditionalUpdate(ctx context.Context, typ, query string, res m
 	return r, e.record(ctx, ev, nil)
 }
 
-func (e *Engine) prepareConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, ifMatch int64, fresh string) (*op, error) {
+func (e *Engine) prepareConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, bodyID string, ifMatch int64, fresh string) (*op, error) {
 	ids, q, err := e.conditional(ctx, typ, query)
 	if err != nil {
 		return nil, err
 	}
-	bodyID, _ := res["id"].(string)
 	switch len(ids) {
 	case 0:
 		id := fresh
+		checks := []check{{q: q}}
 		if bodyID != "" {
-			if _, err := e.store.Read(ctx, typ, bodyID); err == nil {
-				return nil, fault.New(fault.Conflict, "a resource with the body's id exists but does not match the criteria")
+			c, err := e.absent(ctx, typ, bodyID)
+			if err != nil {
+				return nil, err
 			}
 			id = bodyID
+			checks = append(checks, c)
 		}
-		return e.prepareUpdate(ctx, typ, id, res, ifMatch, []check{{q: q}})
+		return e.prepareUpdate(ctx, typ, id, res, ifMatch, checks)
 	case 1:
 		if bodyID != "" && bodyID != ids[0] {
 			return nil, fault.New(fault.Invalid, "the resource id in the body does not match the resource found by the criteria")
@@ -371,7 +428,7 @@ func (e *Engine) Delete(ctx context.Context, typ, id string) (*WriteResult, erro
 			return nil, err
 		}
 		return []*op{o}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -412,7 +469,7 @@ func (e *Engine) ConditionalDelete(ctx context.Context, typ, query string) (*Wri
 			return nil, err
 		}
 		return []*op{o}, nil
-	})
+	}, nil)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}

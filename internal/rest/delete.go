@@ -22,7 +22,11 @@ func (a *API) conditionalDelete(w http.ResponseWriter, r *http.Request) error {
 	if r.URL.RawQuery == "" {
 		return fault.New(fault.MethodNotAllowed, "DELETE needs a resource id or search criteria")
 	}
-	out, err := a.eng.ConditionalDelete(r.Context(), r.PathValue("type"), criteria(r))
+	crit, err := criteria(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.eng.ConditionalDelete(r.Context(), r.PathValue("type"), crit)
 	if err != nil {
 		return err
 	}

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"net/http"
+	"net/url"
 
 	"github.com/hestiahealth/hestia/internal/fault"
 )
@@ -40,7 +41,11 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	out, err := a.eng.ConditionalUpdate(r.Context(), r.PathValue("type"), criteria(r), res, match)
+	crit, err := criteria(r)
+	if err != nil {
+		return err
+	}
+	out, err := a.eng.ConditionalUpdate(r.Context(), r.PathValue("type"), crit, res, match)
 	if err != nil {
 		return err
 	}
@@ -52,10 +57,14 @@ func (a *API) conditionalUpdate(w http.ResponseWriter, r *http.Request) error {
 }
 
 // criteria is the query of a conditional interaction, without the
-// parameters that only shape the response.
-func criteria(r *http.Request) string {
-	q := r.URL.Query()
+// parameters that only shape the response. A query that does not parse is
+// refused: dropping the bad part would widen the match.
+func criteria(r *http.Request) (string, error) {
+	q, err := url.ParseQuery(r.URL.RawQuery)
+	if err != nil {
+		return "", fault.New(fault.Invalid, "the query string is not valid")
+	}
 	q.Del("_format")
 	q.Del("_pretty")
-	return q.Encode()
+	return q.Encode(), nil
 }

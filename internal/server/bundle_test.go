@@ -201,3 +201,64 @@ func mustJSON(v any) []byte {
 	b, _ := jsonMarshal(v)
 	return b
 }
+
+func TestTransactionReadsAreInsideTheTransaction(t *testing.T) {
+	s := newTestServer(t)
+	// A failing GET fails the whole transaction, writes included.
+	s.expectOutcome(s.do("POST", "/", bundleOf("transaction",
+		txEntry("POST", "Patient", "", patient("Atomicity")),
+		txEntry("GET", "Patient/does-not-exist", "", nil),
+	)), http.StatusNotFound)
+	if b := s.expect(s.do("GET", "/Patient?family=atomicity", nil), http.StatusOK); b["total"] != float64(0) {
+		t.Fatalf("a failed transaction kept its write: %v", b["total"])
+	}
+	// A search entry sees the transaction's own writes.
+	out := s.expect(s.do("POST", "/", bundleOf("transaction",
+		txEntry("GET", "Patient?family=inside", "", nil),
+		txEntry("POST", "Patient", "", patient("Inside")),
+	)), http.StatusOK)
+	inner := out["entry"].([]any)[0].(map[string]any)["resource"].(map[string]any)
+	if inner["total"] != float64(1) {
+		t.Fatalf("the search entry did not see the transaction's write: %v", inner["total"])
+	}
+	// vread and history belong in a batch.
+	s.expectOutcome(s.do("POST", "/", bundleOf("transaction", txEntry("GET", "Patient/x/_history/1", "", nil))), http.StatusBadRequest)
+}
+
+func TestConditionalUpdateNeverOverwritesANonMatch(t *testing.T) {
+	s := newTestServer(t)
+	victim := patient("Victim")
+	victim["id"] = "victim"
+	victim["identifier"] = []any{map[string]any{"system": "urn:mrn", "value": "V-1"}}
+	s.expect(s.do("PUT", "/Patient/victim", victim), http.StatusCreated)
+	attack := patient("Attacker")
+	attack["id"] = "victim"
+	s.expectOutcome(s.do("POST", "/", bundleOf("transaction", txEntry("PUT", "Patient?identifier=urn:mrn|NOPE", "", attack))), http.StatusConflict)
+	s.expectOutcome(s.do("PUT", "/Patient?identifier=urn:mrn|NOPE", attack), http.StatusConflict)
+	got := s.expect(s.do("GET", "/Patient/victim", nil), http.StatusOK)
+	if got["meta"].(map[string]any)["versionId"] != "1" {
+		t.Fatalf("the victim was overwritten: %v", got)
+	}
+}
+
+func TestConditionalCriteriaMustFilterCheaply(t *testing.T) {
+	s := newTestServer(t)
+	s.create(patient("Only"))
+	s.expectOutcome(s.do("DELETE", "/Patient?_sort=_id", nil), http.StatusPreconditionFailed)
+	s.expectOutcome(s.do("PUT", "/Patient?_total=none", patient("X")), http.StatusPreconditionFailed)
+	s.expectOutcome(s.do("POST", "/Patient", patient("X"), "If-None-Exist", "_count=5"), http.StatusPreconditionFailed)
+	s.expectOutcome(s.do("DELETE", "/Patient?family%ZZ=1", nil), http.StatusBadRequest)
+	s.expectOutcome(s.do("DELETE", "/Patient?_has:Observation:subject:code=1", nil), http.StatusBadRequest)
+	s.expectOutcome(s.do("DELETE", "/Patient?name:contains=nl", nil), http.StatusBadRequest)
+	if b := s.expect(s.do("GET", "/Patient", nil), http.StatusOK); b["total"] != float64(1) {
+		t.Fatalf("a refused conditional operation changed data: total %v", b["total"])
+	}
+	// Repeating the criteria of a conditional entry in one transaction is refused.
+	p := patient("Twice")
+	p["identifier"] = []any{map[string]any{"system": "s", "value": "v"}}
+	e1 := txEntry("POST", "Patient", "", p)
+	e1["request"].(map[string]any)["ifNoneExist"] = "identifier=s|v"
+	e2 := txEntry("POST", "Patient", "", p)
+	e2["request"].(map[string]any)["ifNoneExist"] = "identifier=s|v"
+	s.expectOutcome(s.do("POST", "/", bundleOf("transaction", e1, e2)), http.StatusBadRequest)
+}
