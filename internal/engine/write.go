@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/url"
 	"slices"
 	"strconv"
@@ -106,11 +107,19 @@ func (e *Engine) validate(res map[string]any, typ string) ([]fhir.Issue, error) 
 		return nil, fault.New(fault.Invalid, "the resource type of the body does not match the URL")
 	}
 	issues := fhir.Validate(res)
+	if len(issues) > MaxIssues {
+		more := len(issues) - MaxIssues
+		issues = append(issues[:MaxIssues:MaxIssues], fhir.Issue{Severity: "information", Code: "informational",
+			Diagnostics: fmt.Sprintf("%d more issues not listed", more)})
+	}
 	if fhir.HasErrors(issues) {
 		return nil, fault.WithIssues(fault.Invalid, issues)
 	}
 	return issues, nil
 }
+
+// MaxIssues caps the issues one OperationOutcome lists.
+const MaxIssues = 100
 
 // Timestamps are kept at millisecond precision, so that meta.lastUpdated
 // in the body and the stored column agree exactly.

@@ -226,26 +226,40 @@ func (v *validator) containedRules(m map[string]any) {
 // and that contained ids are unique.
 func (v *validator) checkContainedReferenced(m map[string]any) {
 	c := v.ctx
+	if len(c.contained) == 0 {
+		return
+	}
+	// Linear in the number of contained resources and references: a
+	// resource with 100,000 contained resources must not cost O(n²).
+	type idFrom struct {
+		id   string
+		from int
+	}
+	byID := make(map[string]int, len(c.refs))
+	byIDFrom := make(map[idFrom]int, len(c.refs))
+	toContainer := make(map[int]bool)
+	for _, r := range c.refs {
+		if r.id == "" {
+			toContainer[r.from] = true
+			continue
+		}
+		byID[r.id]++
+		byIDFrom[idFrom{r.id, r.from}]++
+	}
+	seen := make(map[string]bool, len(c.contained))
 	for i, id := range c.contained {
 		if id == "" {
 			continue
 		}
-		for j := range i {
-			if c.contained[j] == id {
-				v.errorAtChild("contained", i, "invariant", "duplicate contained resource id")
-				break
-			}
+		if seen[id] {
+			v.errorAtChild("contained", i, "invariant", "duplicate contained resource id")
 		}
-		ok := false
-		for _, r := range c.refs {
-			if (r.id == id && r.from != i) || (r.id == "" && r.from == i) {
-				ok = true
-				break
-			}
+		seen[id] = true
+		// Referenced from outside itself, or refers to its container.
+		if byID[id] > byIDFrom[idFrom{id, i}] || toContainer[i] {
+			continue
 		}
-		if !ok {
-			v.errorAtChild("contained", i, "invariant", "dom-3: the contained resource is not referenced from elsewhere in the resource")
-		}
+		v.errorAtChild("contained", i, "invariant", "dom-3: the contained resource is not referenced from elsewhere in the resource")
 	}
 }
 
