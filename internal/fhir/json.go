@@ -24,9 +24,14 @@ import (
 //
 // internal/fhirpath and internal/search consume the same model.
 
-// MaxDepth is the deepest nesting of objects and arrays that Parse accepts.
-// The deepest official R4 example nests about 20 levels.
-const MaxDepth = 100
+// Limits of Parse. The deepest official R4 example nests about 20 levels;
+// a typical 16 MiB transaction Bundle holds about a million values; no
+// official example has a number longer than 30 characters.
+const (
+	MaxDepth     = 100       // nesting of objects and arrays
+	MaxValues    = 2_000_000 // values (objects, arrays, strings, numbers, literals) in one document
+	MaxNumberLen = 128       // characters of one number literal
+)
 
 // SyntaxError reports malformed JSON. Its message never quotes the input,
 // so it is safe to return to a client and to log.
@@ -83,8 +88,9 @@ func ParseResource(data []byte) (map[string]any, error) {
 }
 
 type parser struct {
-	data []byte
-	pos  int
+	data   []byte
+	pos    int
+	values int
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -115,6 +121,10 @@ func (p *parser) skipSpace() {
 func (p *parser) value(depth int) (any, error) {
 	if p.pos >= len(p.data) {
 		return nil, p.errorf("unexpected end of input")
+	}
+	p.values++
+	if p.values > MaxValues {
+		return nil, p.errorf("more than %d values", MaxValues)
 	}
 	switch c := p.data[p.pos]; {
 	case c == '{':
@@ -273,6 +283,10 @@ func (p *parser) number() (any, error) {
 		if digits() == 0 {
 			return nil, p.errorf("invalid number: digits expected in the exponent")
 		}
+	}
+	if p.pos-start > MaxNumberLen {
+		p.pos = start
+		return nil, p.errorf("number longer than %d characters", MaxNumberLen)
 	}
 	return json.Number(p.data[start:p.pos]), nil
 }

@@ -24,6 +24,8 @@ func TestParseRejectsMalformedJSON(t *testing.T) {
 		"trailing comma":      `{"a":1,}`,
 		"empty":               ``,
 		"too deep":            strings.Repeat("[", MaxDepth+1) + strings.Repeat("]", MaxDepth+1),
+		"number too long":     `{"a":1` + strings.Repeat("0", MaxNumberLen) + `}`,
+		"too many values":     "[" + strings.Repeat("{},", MaxValues) + "{}]",
 	}
 	for name, in := range cases {
 		t.Run(name, func(t *testing.T) {
