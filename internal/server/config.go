@@ -29,8 +29,15 @@ type Config struct {
 	// BaseURL is the external URL of the API, used in Location headers and
 	// Bundle links. Default: derived from each request. HESTIA_BASE_URL.
 	BaseURL string
-	// MaxBody is the largest request body in bytes. HESTIA_MAX_BODY. Default 64 MiB.
+	// MaxBody is the largest request body in bytes. HESTIA_MAX_BODY. Default 16 MiB.
 	MaxBody int64
+	// MaxInFlight caps the requests served at once; more are answered 429
+	// at once rather than queued. Default 256.
+	MaxInFlight int
+	// BodyBudget caps the request bytes being processed at once, across
+	// requests: a parsed body takes several times its size in memory.
+	// Default 64 MiB (at least MaxBody).
+	BodyBudget int64
 	// Synchronous is SQLite's durability: FULL (default) or NORMAL.
 	// HESTIA_SQLITE_SYNCHRONOUS.
 	Synchronous string
@@ -49,7 +56,9 @@ func Defaults() Config {
 	return Config{
 		DataDir:         "hestia-data",
 		Listen:          "127.0.0.1:8443",
-		MaxBody:         64 << 20,
+		MaxBody:         16 << 20,
+		MaxInFlight:     256,
+		BodyBudget:      64 << 20,
 		Synchronous:     "FULL",
 		ShutdownTimeout: 15 * time.Second,
 	}
@@ -114,6 +123,12 @@ func (c *Config) Validate() error {
 	}
 	if c.MaxBody < 1024 {
 		errs = append(errs, errors.New("the body limit must be at least 1024 bytes"))
+	}
+	if c.MaxInFlight < 1 {
+		errs = append(errs, errors.New("at least one request must be allowed in flight"))
+	}
+	if c.BodyBudget < c.MaxBody {
+		errs = append(errs, errors.New("the body budget must be at least the body limit"))
 	}
 	switch strings.ToUpper(c.Synchronous) {
 	case "FULL", "NORMAL":

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -24,7 +25,7 @@ type testServer struct {
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Synchronous = "NORMAL"
 	cfg.MaxBody = 8 << 20
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

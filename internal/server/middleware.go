@@ -5,6 +5,8 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"path"
+	"strings"
 	"runtime/debug"
 	"time"
 
@@ -35,6 +37,42 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 			h.Set("Strict-Transport-Security", "max-age=31536000")
 		}
 		rec := &statusRecorder{ResponseWriter: w}
+		if !s.hostAllowed(r.Host) {
+			// DNS rebinding: a web page whose name resolves to this
+			// loopback server must not read it through the browser.
+			reject(rec, http.StatusMisdirectedRequest, "processing", "unknown host", id)
+			s.logRequest(r, id, rec, start)
+			return
+		}
+		if p := r.URL.Path; p != "/" && (path.Clean(p) != p || strings.HasSuffix(p, "/")) {
+			// Not a FHIR path. The mux would redirect to the cleaned path,
+			// echoing the query (search values) in Location.
+			reject(rec, http.StatusNotFound, "not-found", "no FHIR interaction at this path", id)
+			s.logRequest(r, id, rec, start)
+			return
+		}
+		// Admission: a bounded number of requests, and a bounded amount of
+		// request body being processed at once.
+		select {
+		case s.inFlight <- struct{}{}:
+			defer func() { <-s.inFlight }()
+		default:
+			busy(rec, id)
+			s.logRequest(r, id, rec, start)
+			return
+		}
+		if r.ContentLength != 0 {
+			weight := s.cfg.MaxBody
+			if r.ContentLength > 0 && r.ContentLength < weight {
+				weight = r.ContentLength
+			}
+			if err := s.bodies.Acquire(ctx, weight); err != nil {
+				busy(rec, id)
+				s.logRequest(r, id, rec, start)
+				return
+			}
+			defer s.bodies.Release(weight)
+		}
 		defer func() {
 			if p := recover(); p != nil {
 				if p == http.ErrAbortHandler {
@@ -47,17 +85,56 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 					rec.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"fatal","code":"exception","diagnostics":"internal error; quote request id ` + id + `"}]}`))
 				}
 			}
-			s.log.LogAttrs(ctx, slog.LevelInfo, "http",
-				slog.String("request", id),
-				slog.String("method", r.Method),
-				slog.String("route", r.Pattern),
-				slog.Int("status", rec.status),
-				slog.Int64("bytes", rec.bytes),
-				slog.Duration("duration", time.Since(start)),
-			)
+			s.logRequest(r, id, rec, start)
 		}()
 		next.ServeHTTP(rec, r)
 	})
+}
+
+func (s *Server) logRequest(r *http.Request, id string, rec *statusRecorder, start time.Time) {
+	s.log.LogAttrs(r.Context(), slog.LevelInfo, "http",
+		slog.String("request", id),
+		slog.String("method", r.Method),
+		slog.String("route", r.Pattern),
+		slog.Int("status", rec.status),
+		slog.Int64("bytes", rec.bytes),
+		slog.Duration("duration", time.Since(start)),
+	)
+}
+
+// busy answers 429 with an OperationOutcome.
+func busy(w http.ResponseWriter, id string) {
+	w.Header().Set("Retry-After", "1")
+	reject(w, http.StatusTooManyRequests, "throttled", "the server is busy; retry later", id)
+}
+
+// reject answers before the API with an OperationOutcome. msg is a fixed
+// text, never request content.
+func reject(w http.ResponseWriter, status int, code, msg, id string) {
+	w.Header().Set("Content-Type", "application/fhir+json; charset=utf-8")
+	w.WriteHeader(status)
+	w.Write([]byte(`{"resourceType":"OperationOutcome","issue":[{"severity":"error","code":"` + code + `","diagnostics":"` + msg + ` (request id ` + id + `)"}]}`))
+}
+
+// hostAllowed checks the Host header. With a base URL, only its host is
+// served. Without one, a server on a loopback address serves only loopback
+// names; a server on another address serves any name (its TLS certificate
+// names the hosts clients may trust).
+func (s *Server) hostAllowed(host string) bool {
+	if s.baseHost != "" {
+		return strings.EqualFold(host, s.baseHost) || strings.EqualFold(hostOnly(host), s.baseHost)
+	}
+	if !s.loopbackOnly {
+		return true
+	}
+	return isLoopback(hostOnly(host))
+}
+
+func hostOnly(hostport string) string {
+	if h, _, err := net.SplitHostPort(hostport); err == nil {
+		return h
+	}
+	return strings.Trim(hostport, "[]")
 }
 
 func remoteAddr(r *http.Request) netip.Addr {

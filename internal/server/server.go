@@ -18,9 +18,12 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
+
+	"golang.org/x/sync/semaphore"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
@@ -47,11 +50,15 @@ const DatabaseFile = "hestia.db"
 
 // OpenNode opens (creating if needed) the data directory.
 func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) {
+	// Everything Hestia creates is for its own user only.
+	restrictUmask()
 	if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
 		return nil, fmt.Errorf("data directory: %w", err)
 	}
-	if st, err := os.Stat(cfg.DataDir); err == nil && st.Mode().Perm()&0o077 != 0 {
-		log.Warn("the data directory is accessible to other users; it should be mode 0700", slog.String("dir", cfg.DataDir))
+	if st, err := os.Stat(cfg.DataDir); err != nil {
+		return nil, fmt.Errorf("data directory: %w", err)
+	} else if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("the data directory %s is accessible to other users (mode %v); chmod 700 it", cfg.DataDir, st.Mode().Perm())
 	}
 	db, err := sqlite.Open(ctx, sqlite.Config{
 		Path:        filepath.Join(cfg.DataDir, DatabaseFile),
@@ -90,6 +97,11 @@ type Server struct {
 	log         *slog.Logger
 	http        *http.Server
 	fingerprint string
+	inFlight    chan struct{}
+	bodies      *semaphore.Weighted
+	// Host header policy (see hostAllowed).
+	baseHost     string
+	loopbackOnly bool
 }
 
 // New prepares a server on an opened node.
@@ -98,7 +110,17 @@ func New(cfg Config, node *Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, node: node, log: node.Log}
+	s := &Server{cfg: cfg, node: node, log: node.Log,
+		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
+	if cfg.BaseURL != "" {
+		u, err := url.Parse(cfg.BaseURL)
+		if err != nil || u.Host == "" {
+			return nil, fmt.Errorf("base URL %q: no host", cfg.BaseURL)
+		}
+		s.baseHost = u.Host
+	} else if h, _, err := net.SplitHostPort(cfg.Listen); err == nil {
+		s.loopbackOnly = isLoopback(h)
+	}
 	s.http = &http.Server{
 		Handler:           s.middleware(api.Routes()),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -215,7 +237,6 @@ func tlsConfig(cfg Config, log *slog.Logger) (*tls.Config, string, error) {
 			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		CurvePreferences: []tls.CurveID{tls.X25519, tls.CurveP256, tls.CurveP384},
 		NextProtos:       []string{"h2", "http/1.1"},
 	}
 	return tc, crypt.Fingerprint(cert.Certificate[0]), nil

@@ -52,7 +52,7 @@ func startServe(t *testing.T, cfg Config) (string, *Server) {
 
 func TestServeTLSFromTheFirstStart(t *testing.T) {
 	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen = "127.0.0.1:0"
 	addr, srv := startServe(t, cfg)
 
@@ -107,7 +107,7 @@ func TestServeTLSFromTheFirstStart(t *testing.T) {
 
 func TestServeInsecureHTTPOnLoopback(t *testing.T) {
 	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	addr, _ := startServe(t, cfg)
@@ -150,7 +150,7 @@ func TestConfigValidate(t *testing.T) {
 
 func TestRefusesGroupReadableTLSKey(t *testing.T) {
 	cfg := Defaults()
-	cfg.DataDir = t.TempDir()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.Listen = "127.0.0.1:0"
 	startServe(t, cfg) // creates the certificate
 	if err := os.Chmod(filepath.Join(cfg.DataDir, "tls", "key.pem"), 0o644); err != nil {
@@ -165,4 +165,103 @@ func TestRefusesGroupReadableTLSKey(t *testing.T) {
 	if _, err := New(cfg, node); err == nil || !strings.Contains(err.Error(), "readable by other users") {
 		t.Fatalf("error %v", err)
 	}
+}
+
+func TestDataDirectoryIsPrivate(t *testing.T) {
+	open := filepath.Join(t.TempDir(), "open")
+	if err := os.Mkdir(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(open, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cfg := Defaults()
+	cfg.DataDir = open
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "chmod 700") {
+		t.Fatalf("a group-readable data directory was accepted: %v", err)
+	}
+	cfg.DataDir = filepath.Join(t.TempDir(), "fresh")
+	node, err := OpenNode(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer node.Close()
+	for _, name := range []string{"", DatabaseFile, DatabaseFile + "-wal"} {
+		st, err := os.Stat(filepath.Join(cfg.DataDir, name))
+		if err != nil {
+			continue // the WAL may not exist yet
+		}
+		if st.Mode().Perm()&0o077 != 0 {
+			t.Errorf("%s is mode %v", name, st.Mode().Perm())
+		}
+	}
+}
+
+func TestHostAndPathChecks(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.InsecureHTTP = true
+	addr, _ := startServe(t, cfg)
+	get := func(host, path string) (*http.Response, string) {
+		req, _ := http.NewRequest("GET", "http://"+addr+path, nil)
+		if host != "" {
+			req.Host = host
+		}
+		c := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp, string(b)
+	}
+	if resp, _ := get("attacker.example", "/metadata"); resp.StatusCode != http.StatusMisdirectedRequest {
+		t.Fatalf("a foreign Host was served: %d", resp.StatusCode)
+	}
+	if resp, _ := get("localhost:1234", "/metadata"); resp.StatusCode != http.StatusOK {
+		t.Fatalf("localhost refused: %d", resp.StatusCode)
+	}
+	resp, body := get("", "//Patient?family=Secret")
+	if resp.StatusCode != http.StatusNotFound || strings.Contains(body, "Secret") || resp.Header.Get("Location") != "" {
+		t.Fatalf("unclean path: %d %q %q", resp.StatusCode, resp.Header.Get("Location"), body)
+	}
+}
+
+func TestTooManyRequestsAreRefusedAtOnce(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.Listen = "127.0.0.1:0"
+	cfg.InsecureHTTP = true
+	cfg.MaxInFlight = 1
+	addr, _ := startServe(t, cfg)
+	// A request whose body never ends holds the only slot.
+	pr, pw := io.Pipe()
+	defer pw.Close()
+	go func() {
+		req, _ := http.NewRequest("POST", "http://"+addr+"/Patient", pr)
+		req.Header.Set("Content-Type", "application/fhir+json")
+		if resp, err := http.DefaultClient.Do(req); err == nil {
+			resp.Body.Close()
+		}
+	}()
+	pw.Write([]byte(`{"resourceType":`))
+	deadline := time.Now().Add(5 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get("http://" + addr + "/metadata")
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode == http.StatusTooManyRequests {
+			if resp.Header.Get("Retry-After") == "" {
+				t.Fatal("429 without Retry-After")
+			}
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatal("no 429 while the only slot was taken")
 }
