@@ -6,8 +6,8 @@ import (
 	"net/http"
 	"net/netip"
 	"path"
-	"strings"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"

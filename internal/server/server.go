@@ -237,7 +237,7 @@ func tlsConfig(cfg Config, log *slog.Logger) (*tls.Config, string, error) {
 			tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
 			tls.TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
 		},
-		NextProtos:       []string{"h2", "http/1.1"},
+		NextProtos: []string{"h2", "http/1.1"},
 	}
 	return tc, crypt.Fingerprint(cert.Certificate[0]), nil
 }
