@@ -21,7 +21,8 @@ const (
 	MaxChainDepth   = 3    // subject.organization.partof.name
 	MaxHasDepth     = 3    // nested _has
 	MaxIncludes     = 16   // _include plus _revinclude parameters
-	MaxSortKeys     = 8
+	MaxSortKeys     = 4
+	MaxConditions   = 256 // conditions after chains expand over their target types
 	DefaultCount    = 20
 	MaxCount        = 1000
 	MaxOffset       = 100000
@@ -104,10 +105,35 @@ func (r *Registry) Parse(typ string, params url.Values, opt Options) (*Search, e
 		}
 		s.Warnings = p.issues
 	}
+	if n := countConds(s.Query.Where); n > MaxConditions {
+		return nil, fault.New(fault.Invalid, "the search expands to %d conditions; at most %d are allowed", n, MaxConditions)
+	}
 	if err := encodeWhere(opt.Encoder, s.Query.Where); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// countConds counts the conditions of a query, inside chains, _has and
+// composites too.
+func countConds(where []store.Clause) int {
+	n := 0
+	for _, c := range where {
+		for _, cond := range c {
+			n++
+			switch x := cond.(type) {
+			case store.ChainCond:
+				n += countConds(x.Where)
+			case store.HasCond:
+				n += countConds(x.Where)
+			case store.CompositeCond:
+				n += len(x.Parts)
+			case store.IDCond:
+				n += len(x.IDs) / 16
+			}
+		}
+	}
+	return n
 }
 
 // param handles one name=value pair at the top level.
@@ -628,15 +654,29 @@ func (p *parser) include(s *Search, typ, which, mod, value string) {
 		if which == "_include" {
 			// Without :iterate an include whose source is not the type
 			// searched applies to nothing; that is not an error.
-			s.Query.Include = append(s.Query.Include, inc)
+			s.Query.Include = appendInclude(s.Query.Include, inc)
 		} else {
 			if target == "" && !iterate {
 				inc.TargetType = typ
 			}
-			s.Query.RevInclude = append(s.Query.RevInclude, inc)
+			s.Query.RevInclude = appendInclude(s.Query.RevInclude, inc)
+		}
+		if len(s.Query.Include)+len(s.Query.RevInclude) > MaxIncludes {
+			p.problem(which, "at most %d includes (a wildcard counts each parameter)", MaxIncludes)
+			return
 		}
 	}
 	s.Query.IncludeLimit = MaxIncludeTotal
+}
+
+// appendInclude adds an include unless the list has it already.
+func appendInclude(list []store.Include, inc store.Include) []store.Include {
+	for _, x := range list {
+		if x == inc {
+			return list
+		}
+	}
+	return append(list, inc)
 }
 
 // splitEscaped splits s at every sep not preceded by a backslash escape.

@@ -1,6 +1,7 @@
 package search
 
 import (
+	"fmt"
 	"net/url"
 	"strings"
 	"testing"
@@ -188,4 +189,29 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseBudgets(t *testing.T) {
+	// 64 chained parameters of 64 alternatives each expand far past the
+	// condition budget.
+	var q []string
+	for range 20 {
+		var vs []string
+		for i := range 64 {
+			vs = append(vs, fmt.Sprintf("v%d", i))
+		}
+		q = append(q, "performer.name="+strings.Join(vs, ","))
+	}
+	if _, err := parse(t, "Observation", strings.Join(q, "&"), false); fault.KindOf(err) != fault.Invalid {
+		t.Fatalf("condition budget: %v", err)
+	}
+	// A wildcard include counts each parameter it names.
+	if _, err := parse(t, "Patient", "_revinclude=Observation:*&_include:iterate=ExplanationOfBenefit:*&_include:iterate=Claim:*", false); fault.KindOf(err) != fault.Invalid {
+		t.Fatalf("wildcard include budget: %v", err)
+	}
+	// Repeated includes are kept once.
+	s, err := parse(t, "Observation", "_include=Observation:subject&_include=Observation:subject", false)
+	if err != nil || len(s.Query.Include) != 1 {
+		t.Fatalf("duplicate includes: %v %v", s, err)
+	}
 }

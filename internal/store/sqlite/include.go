@@ -30,7 +30,7 @@ func includes(ctx context.Context, q querier, params paramLookup, sq *store.Quer
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			got, err := forwardInclude(ctx, q, params, inc, frontier)
+			got, err := forwardInclude(ctx, q, params, inc, frontier, room(sq, len(out)))
 			if err != nil {
 				return nil, err
 			}
@@ -40,7 +40,7 @@ func includes(ctx context.Context, q querier, params paramLookup, sq *store.Quer
 			if round > 0 && !inc.Iterate {
 				continue
 			}
-			got, err := reverseInclude(ctx, q, params, inc, frontier)
+			got, err := reverseInclude(ctx, q, params, inc, frontier, room(sq, len(out)))
 			if err != nil {
 				return nil, err
 			}
@@ -74,7 +74,7 @@ func includes(ctx context.Context, q querier, params paramLookup, sq *store.Quer
 	return out, nil
 }
 
-func forwardInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, from []*ridResource) ([]int64, error) {
+func forwardInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, from []*ridResource, limitRows int) ([]int64, error) {
 	var src []any
 	for _, r := range from {
 		if r.Type == inc.SourceType {
@@ -95,10 +95,10 @@ WHERE x.pid = ? AND t.deleted = 0 AND x.rid IN (` + placeholders(len(src)) + `)`
 		query += ` AND x.ttype = ?`
 		args = append(args, inc.TargetType)
 	}
-	return queryRids(ctx, q, query, args)
+	return queryRids(ctx, q, query+" LIMIT ?", append(args, limitRows))
 }
 
-func reverseInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, to []*ridResource) ([]int64, error) {
+func reverseInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, to []*ridResource, limitRows int) ([]int64, error) {
 	pid, err := params.lookup(ctx, q, inc.Param)
 	if err != nil {
 		return nil, err
@@ -114,13 +114,22 @@ func reverseInclude(ctx context.Context, q querier, params paramLookup, inc stor
 		query := `SELECT DISTINCT s.rid FROM ix_ref x JOIN resource s ON s.rid = x.rid
 WHERE x.pid = ? AND x.ttype = ? AND s.type = ? AND s.deleted = 0 AND x.tid IN (` + placeholders(len(ids)) + `)`
 		args := append([]any{pid, typ, inc.SourceType}, ids...)
-		got, err := queryRids(ctx, q, query, args)
+		got, err := queryRids(ctx, q, query+" LIMIT ?", append(args, limitRows))
 		if err != nil {
 			return nil, err
 		}
 		out = append(out, got...)
 	}
 	return out, nil
+}
+
+// room is how many rows one include query may still add (one more than the
+// cap leaves, so that reaching it is seen).
+func room(sq *store.Query, have int) int {
+	if sq.IncludeLimit <= 0 {
+		return 1 << 30
+	}
+	return max(1, sq.IncludeLimit-have+1)
 }
 
 func queryRids(ctx context.Context, q querier, query string, args []any) ([]int64, error) {

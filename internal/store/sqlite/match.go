@@ -371,7 +371,10 @@ func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 	pid, _ := args[1].(int64)
 	table, _ := args[2].(int64)
 	desc, _ := args[3].(int64)
-	rows, err := decodeRows(keys, nil)
+	buf := rowPool.Get().(*[]row)
+	defer rowPool.Put(buf)
+	rows, err := decodeRows(keys, (*buf)[:0])
+	*buf = rows
 	if err != nil {
 		return nil, err
 	}
