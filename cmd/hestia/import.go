@@ -252,7 +252,7 @@ func (im *importer) file(ctx context.Context, path string) {
 	}
 	switch t, _ := res["type"].(string); t {
 	case "transaction":
-		results, err := im.eng.Transaction(ctx, res)
+		results, err := im.eng.Import(ctx, res)
 		if err != nil {
 			im.fail(path, err)
 			return
@@ -326,13 +326,13 @@ func (im *importer) store(ctx context.Context, path string, rs []map[string]any)
 		return
 	}
 	if len(rs) > 1 {
-		if _, err := im.eng.Transaction(ctx, transactionOf(rs)); err == nil {
+		if _, err := im.eng.Import(ctx, transactionOf(rs)); err == nil {
 			im.resources.Add(int64(len(rs)))
 			return
 		}
 	}
 	for _, r := range rs {
-		if _, err := im.eng.Transaction(ctx, transactionOf([]map[string]any{r})); err != nil {
+		if _, err := im.eng.Import(ctx, transactionOf([]map[string]any{r})); err != nil {
 			typ, _ := r["resourceType"].(string)
 			id, _ := r["id"].(string)
 			im.fail(path, fmt.Errorf("%s/%s: %s", typ, id, clientMessage(err)))
@@ -343,15 +343,12 @@ func (im *importer) store(ctx context.Context, path string, rs []map[string]any)
 }
 
 // transactionOf wraps resources in a transaction: PUT when they carry an
-// id, POST otherwise. The resources are copied, so a failed attempt can be
-// retried one by one.
+// id, POST otherwise. The resources are deep copies, so a failed attempt
+// (which rewrites references and meta) can be retried one by one.
 func transactionOf(rs []map[string]any) map[string]any {
 	entries := make([]any, 0, len(rs))
 	for _, r := range rs {
-		c := make(map[string]any, len(r))
-		for k, v := range r {
-			c[k] = v
-		}
+		c := deepCopy(r).(map[string]any)
 		typ, _ := c["resourceType"].(string)
 		req := map[string]any{"method": "POST", "url": typ}
 		if id, _ := c["id"].(string); id != "" {
@@ -360,4 +357,22 @@ func transactionOf(rs []map[string]any) map[string]any {
 		entries = append(entries, map[string]any{"resource": c, "request": req})
 	}
 	return map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": entries}
+}
+
+func deepCopy(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		m := make(map[string]any, len(x))
+		for k, c := range x {
+			m[k] = deepCopy(c)
+		}
+		return m
+	case []any:
+		a := make([]any, len(x))
+		for i, c := range x {
+			a[i] = deepCopy(c)
+		}
+		return a
+	}
+	return v
 }

@@ -39,6 +39,19 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
+	// What _include and _revinclude add is searched too.
+	for _, inc := range s.Query.Include {
+		if inc.TargetType != "" {
+			if err := e.authorize(ctx, access.SearchType, inc.TargetType, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
+	for _, inc := range s.Query.RevInclude {
+		if err := e.authorize(ctx, access.SearchType, inc.SourceType, ""); err != nil {
+			return nil, err
+		}
+	}
 	q := s.Query
 	if opt.Offset > 0 {
 		q.Offset = opt.Offset

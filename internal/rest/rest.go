@@ -232,11 +232,14 @@ func preferOf(r *http.Request) prefer {
 
 const contentType = "application/fhir+json; charset=utf-8"
 
+// maxPretty is the largest body _pretty indents (indenting copies it).
+const maxPretty = 4 << 20
+
 // write sends a JSON body with FHIR headers.
 func (a *API) write(w http.ResponseWriter, r *http.Request, status int, body []byte) {
 	h := w.Header()
 	h.Set("Content-Type", contentType)
-	if p := r.URL.Query().Get("_pretty"); p == "true" {
+	if p := r.URL.Query().Get("_pretty"); p == "true" && len(body) < maxPretty {
 		var buf bytes.Buffer
 		if json.Indent(&buf, body, "", "  ") == nil {
 			body = buf.Bytes()

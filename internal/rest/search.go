@@ -41,6 +41,10 @@ func (a *API) search(w http.ResponseWriter, r *http.Request) error {
 	return nil
 }
 
+// MaxResponse is the size a searchset Bundle grows to at most (unless one
+// resource alone is larger).
+const MaxResponse = 32 << 20
+
 // searchBundle renders a searchset Bundle with paging links.
 func (a *API) searchBundle(r *http.Request, typ string, page *engine.SearchPage, lenient bool) ([]byte, error) {
 	base := a.baseURL(r)
@@ -50,6 +54,46 @@ func (a *API) searchBundle(r *http.Request, typ string, page *engine.SearchPage,
 		b.total(res.Total)
 	}
 	count := s.Query.Count
+	// Entries are added while the Bundle stays under MaxResponse; a page
+	// cut short continues on the next page, so nothing is lost.
+	q := url.Values{"_summary": {s.Summary}}
+	if len(s.Elements) > 0 {
+		q.Set("_elements", joinComma(s.Elements))
+	}
+	type shaped struct {
+		r    *store.Resource
+		body []byte
+	}
+	var matches, included []shaped
+	size := 0
+	for _, r := range res.Matches {
+		body, err := shape(r.Body, q)
+		if err != nil {
+			return nil, err
+		}
+		if len(matches) > 0 && size+len(body) > MaxResponse {
+			break
+		}
+		size += len(body)
+		matches = append(matches, shaped{r, body})
+	}
+	cut := len(matches) < len(res.Matches)
+	if !cut {
+		for _, r := range res.Included {
+			body := r.Body
+			if s.Summary != "" {
+				var err error
+				if body, err = shape(r.Body, url.Values{"_summary": {s.Summary}}); err != nil {
+					return nil, err
+				}
+			}
+			if size+len(body) > MaxResponse {
+				break
+			}
+			size += len(body)
+			included = append(included, shaped{r, body})
+		}
+	}
 	at := func(offset int) cursor {
 		return cursor{Kind: "search", Type: typ, Query: s.Params.Encode(), Offset: offset, Snapshot: res.Snapshot, Lenient: lenient}
 	}
@@ -73,35 +117,18 @@ func (a *API) searchBundle(r *http.Request, typ string, page *engine.SearchPage,
 				return nil, err
 			}
 		}
-		if res.More {
-			if err := add("next", page.Offset+count); err != nil {
+		if res.More || cut {
+			if err := add("next", page.Offset+len(matches)); err != nil {
 				return nil, err
 			}
 		}
 	}
 	b.links(links)
-	q := url.Values{"_summary": {s.Summary}}
-	if len(s.Elements) > 0 {
-		q.Set("_elements", joinComma(s.Elements))
+	for _, m := range matches {
+		b.entry(base+"/"+m.r.Type+"/"+m.r.ID, m.body, map[string]any{"search": map[string]any{"mode": "match"}})
 	}
-	emit := func(rs []*store.Resource, mode string) error {
-		for _, r := range rs {
-			body := r.Body
-			if mode == "match" || s.Summary != "" {
-				var err error
-				if body, err = shape(r.Body, q); err != nil {
-					return err
-				}
-			}
-			b.entry(base+"/"+r.Type+"/"+r.ID, body, map[string]any{"search": map[string]any{"mode": mode}})
-		}
-		return nil
-	}
-	if err := emit(res.Matches, "match"); err != nil {
-		return nil, err
-	}
-	if err := emit(res.Included, "include"); err != nil {
-		return nil, err
+	for _, m := range included {
+		b.entry(base+"/"+m.r.Type+"/"+m.r.ID, m.body, map[string]any{"search": map[string]any{"mode": "include"}})
 	}
 	if len(s.Warnings) > 0 {
 		oo, err := fhir.Marshal(fhir.OperationOutcome(s.Warnings...))

@@ -1,6 +1,7 @@
 package rest
 
 import (
+	"log/slog"
 	"net/http"
 
 	"github.com/hestiahealth/hestia/internal/engine"
@@ -50,6 +51,10 @@ func (a *API) responseBundle(r *http.Request, typ string, results []*engine.Entr
 	for _, er := range results {
 		if er.Err != nil {
 			status, oo := outcomeOf(er.Err, engine.RequestID(r.Context()))
+			if status >= 500 {
+				a.log.ErrorContext(r.Context(), "batch entry failed", slog.String("request", engine.RequestID(r.Context())),
+					slog.Int("status", status), slog.String("error", er.Err.Error()))
+			}
 			b.entry("", nil, map[string]any{"response": map[string]any{"status": statusLine(status), "outcome": oo}})
 			continue
 		}

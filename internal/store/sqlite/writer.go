@@ -140,7 +140,15 @@ func (db *DB) runBatch(batch []*job) {
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
-			results[i] = errors.Join(results[i], fmt.Errorf("sqlite: release savepoint: %w", err))
+			// The call's writes cannot be told apart from the batch's: fail
+			// the whole batch rather than report a write that commits.
+			tx.Rollback()
+			w.discardParams()
+			err = fmt.Errorf("sqlite: release savepoint: %w", err)
+			for _, j := range batch {
+				j.done <- err
+			}
+			return
 		}
 	}
 	if err := tx.Commit(); err != nil {
