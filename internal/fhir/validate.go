@@ -231,12 +231,8 @@ func (v *validator) checkContainedReferenced(m map[string]any) {
 	}
 	// Linear in the number of contained resources and references: a
 	// resource with 100,000 contained resources must not cost O(n²).
-	type idFrom struct {
-		id   string
-		from int
-	}
 	byID := make(map[string]int, len(c.refs))
-	byIDFrom := make(map[idFrom]int, len(c.refs))
+	byIDFrom := make(map[localRef]int, len(c.refs))
 	toContainer := make(map[int]bool)
 	for _, r := range c.refs {
 		if r.id == "" {
@@ -244,7 +240,7 @@ func (v *validator) checkContainedReferenced(m map[string]any) {
 			continue
 		}
 		byID[r.id]++
-		byIDFrom[idFrom{r.id, r.from}]++
+		byIDFrom[r]++
 	}
 	seen := make(map[string]bool, len(c.contained))
 	for i, id := range c.contained {
@@ -256,7 +252,7 @@ func (v *validator) checkContainedReferenced(m map[string]any) {
 		}
 		seen[id] = true
 		// Referenced from outside itself, or refers to its container.
-		if byID[id] > byIDFrom[idFrom{id, i}] || toContainer[i] {
+		if byID[id] > byIDFrom[localRef{id, i}] || toContainer[i] {
 			continue
 		}
 		v.errorAtChild("contained", i, "invariant", "dom-3: the contained resource is not referenced from elsewhere in the resource")
