@@ -233,24 +233,30 @@ func (e *Engine) absent(ctx context.Context, typ, id string) (check, error) {
 	return check{q: &store.Query{Type: typ, Count: 1, Where: []store.Clause{{store.IDCond{IDs: []string{id}}}}}}, nil
 }
 
-// Create creates a resource with a server-assigned id. With ifNoneExist
-// (the query of an If-None-Exist header) it returns the existing resource
-// instead when exactly one matches.
-func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifNoneExist string) (*WriteResult, error) {
-	if err := checkTypeID(typ, ""); err != nil {
+// writeOne runs a single-resource write: the policy decision, checks of
+// the request (pre, may be nil), validation of res (when not nil), the
+// prepared and verified commit, and the audit event.
+func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id string, res map[string]any, pre func() error, prepare func() (*op, error)) (*WriteResult, error) {
+	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	ev, err := e.begin(ctx, access.Create, typ, "")
+	ev, err := e.begin(ctx, in, typ, id)
 	if err != nil {
 		return nil, err
 	}
-	warnings, err := e.validate(res, typ)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
+	if pre != nil {
+		if err := pre(); err != nil {
+			return nil, e.record(ctx, ev, err)
+		}
 	}
-	id := newID()
+	var warnings []fhir.Issue
+	if res != nil {
+		if warnings, err = e.validate(res, typ); err != nil {
+			return nil, e.record(ctx, ev, err)
+		}
+	}
 	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareCreate(ctx, typ, id, res, ifNoneExist)
+		o, err := prepare()
 		if err != nil {
 			return nil, err
 		}
@@ -261,11 +267,26 @@ func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifN
 	}
 	r := &ops[0].result
 	r.Warnings = warnings
-	ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
-	if r.NoOp {
-		ev.Action = "R"
+	if r.Resource != nil && !(in == access.Delete && r.NoOp) {
+		ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+	}
+	switch {
+	case in == access.Create && r.NoOp:
+		ev.Action = "R" // a conditional create that matched reads
+	case in == access.Update && r.Created:
+		ev.Action = "C"
 	}
 	return r, e.record(ctx, ev, nil)
+}
+
+// Create creates a resource with a server-assigned id. With ifNoneExist
+// (the query of an If-None-Exist header) it returns the existing resource
+// instead when exactly one matches.
+func (e *Engine) Create(ctx context.Context, typ string, res map[string]any, ifNoneExist string) (*WriteResult, error) {
+	id := newID()
+	return e.writeOne(ctx, access.Create, typ, "", res, nil, func() (*op, error) {
+		return e.prepareCreate(ctx, typ, id, res, ifNoneExist)
+	})
 }
 
 func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[string]any, ifNoneExist string) (*op, error) {
@@ -303,37 +324,15 @@ func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[stri
 // (update as create). ifMatch, when not zero, is the version the client
 // expects to replace.
 func (e *Engine) Update(ctx context.Context, typ, id string, res map[string]any, ifMatch int64) (*WriteResult, error) {
-	if err := checkTypeID(typ, id); err != nil {
-		return nil, err
-	}
-	ev, err := e.begin(ctx, access.Update, typ, id)
-	if err != nil {
-		return nil, err
-	}
-	if bodyID, _ := res["id"].(string); bodyID != id {
-		return nil, e.record(ctx, ev, fault.New(fault.Invalid, "the resource id in the body must equal the id in the URL"))
-	}
-	warnings, err := e.validate(res, typ)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
-	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareUpdate(ctx, typ, id, res, ifMatch, nil)
-		if err != nil {
-			return nil, err
+	sameID := func() error {
+		if bodyID, _ := res["id"].(string); bodyID != id {
+			return fault.New(fault.Invalid, "the resource id in the body must equal the id in the URL")
 		}
-		return []*op{o}, nil
-	}, nil)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
+		return nil
 	}
-	r := &ops[0].result
-	r.Warnings = warnings
-	ev.Version, ev.Count = r.Resource.Version, 1
-	if r.Created {
-		ev.Action = "C"
-	}
-	return r, e.record(ctx, ev, nil)
+	return e.writeOne(ctx, access.Update, typ, id, res, sameID, func() (*op, error) {
+		return e.prepareUpdate(ctx, typ, id, res, ifMatch, nil)
+	})
 }
 
 func (e *Engine) prepareUpdate(ctx context.Context, typ, id string, res map[string]any, ifMatch int64, checks []check) (*op, error) {
@@ -365,33 +364,11 @@ func (e *Engine) prepareUpdate(ctx context.Context, typ, id string, res map[stri
 // ConditionalUpdate updates the one resource that matches query, or
 // creates one when none does.
 func (e *Engine) ConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, ifMatch int64) (*WriteResult, error) {
-	if err := checkTypeID(typ, ""); err != nil {
-		return nil, err
-	}
-	ev, err := e.begin(ctx, access.Update, typ, "")
-	if err != nil {
-		return nil, err
-	}
-	warnings, err := e.validate(res, typ)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
 	fresh := newID()
 	bodyID, _ := res["id"].(string) // before a failed attempt sets it
-	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareConditionalUpdate(ctx, typ, query, res, bodyID, ifMatch, fresh)
-		if err != nil {
-			return nil, err
-		}
-		return []*op{o}, nil
-	}, nil)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
-	r := &ops[0].result
-	r.Warnings = warnings
-	ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
-	return r, e.record(ctx, ev, nil)
+	return e.writeOne(ctx, access.Update, typ, "", res, nil, func() (*op, error) {
+		return e.prepareConditionalUpdate(ctx, typ, query, res, bodyID, ifMatch, fresh)
+	})
 }
 
 func (e *Engine) prepareConditionalUpdate(ctx context.Context, typ, query string, res map[string]any, bodyID string, ifMatch int64, fresh string) (*op, error) {
@@ -424,28 +401,9 @@ func (e *Engine) prepareConditionalUpdate(ctx context.Context, typ, query string
 // Delete deletes typ/id. Deleting a resource that does not exist or is
 // already deleted succeeds without writing anything.
 func (e *Engine) Delete(ctx context.Context, typ, id string) (*WriteResult, error) {
-	if err := checkTypeID(typ, id); err != nil {
-		return nil, err
-	}
-	ev, err := e.begin(ctx, access.Delete, typ, id)
-	if err != nil {
-		return nil, err
-	}
-	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareDelete(ctx, typ, id, nil)
-		if err != nil {
-			return nil, err
-		}
-		return []*op{o}, nil
-	}, nil)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
-	r := &ops[0].result
-	if r.Resource != nil {
-		ev.Version, ev.Count = r.Resource.Version, 1
-	}
-	return r, e.record(ctx, ev, nil)
+	return e.writeOne(ctx, access.Delete, typ, id, nil, nil, func() (*op, error) {
+		return e.prepareDelete(ctx, typ, id, nil)
+	})
 }
 
 func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []check) (*op, error) {
@@ -465,28 +423,9 @@ func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []che
 
 // ConditionalDelete deletes the one resource matching query.
 func (e *Engine) ConditionalDelete(ctx context.Context, typ, query string) (*WriteResult, error) {
-	if err := checkTypeID(typ, ""); err != nil {
-		return nil, err
-	}
-	ev, err := e.begin(ctx, access.Delete, typ, "")
-	if err != nil {
-		return nil, err
-	}
-	ops, err := e.commit(ctx, func() ([]*op, error) {
-		o, err := e.prepareConditionalDelete(ctx, typ, query)
-		if err != nil {
-			return nil, err
-		}
-		return []*op{o}, nil
-	}, nil)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
-	r := &ops[0].result
-	if r.Resource != nil {
-		ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
-	}
-	return r, e.record(ctx, ev, nil)
+	return e.writeOne(ctx, access.Delete, typ, "", nil, nil, func() (*op, error) {
+		return e.prepareConditionalDelete(ctx, typ, query)
+	})
 }
 
 func (e *Engine) prepareConditionalDelete(ctx context.Context, typ, query string) (*op, error) {
