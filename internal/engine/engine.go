@@ -67,7 +67,7 @@ func New(cfg Config) (*Engine, error) {
 		log: cfg.Logger, now: cfg.Now, maxEnts: cfg.MaxBundleEntries,
 	}
 	if e.enc == nil {
-		e.enc = search.Plain{}
+		e.enc = search.Plain
 	}
 	if e.log == nil {
 		e.log = slog.Default()

@@ -69,7 +69,7 @@ func (p *parser) problem(param, format string, args ...any) {
 // Parse parses the search parameters for resource type typ.
 func (r *Registry) Parse(typ string, params url.Values, opt Options) (*Search, error) {
 	if opt.Encoder == nil {
-		opt.Encoder = Plain{}
+		opt.Encoder = Plain
 	}
 	if opt.Now.IsZero() {
 		opt.Now = time.Now()

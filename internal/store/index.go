@@ -6,10 +6,13 @@ package store
 // text of a token); Group ties together the rows of one composite value and
 // is 0 for plain rows.
 //
-// String, token, reference and URI values are opaque to the driver: the
-// caller's index-value encoder produced them and the driver stores and
-// compares them byte for byte (prefix and substring matching excepted, see
-// StringCond). Dates, numbers and quantities are ranges.
+// String, token and URI rows carry two forms of their value: the value
+// itself (Norm, Exact, System, Code, URI), used to check candidates and to
+// sort, and the index form (the Ix fields) that the caller's index-value
+// encoder produced, which is what the index tables hold and compare byte
+// for byte. A driver MUST NOT store the values themselves anywhere but in
+// the row key list it seals with its KeyCipher (see sqlite.Config). Dates,
+// numbers, quantities and references are stored as they are.
 type Index struct {
 	Strings    []StringRow
 	Tokens     []TokenRow
@@ -30,20 +33,25 @@ func (x *Index) Len() int {
 }
 
 // StringRow indexes a string: Norm is the normalised form used for the
-// default (starts-with) and :contains searches, Exact the value for :exact.
+// default (starts-with) and :contains searches, Exact the value for :exact;
+// IxNorm indexes a prefix of Norm (see search.PrefixLen) and IxExact Exact.
 type StringRow struct {
-	Param string
-	Group int32
-	Norm  string
-	Exact string
+	Param   string
+	Group   int32
+	Norm    string
+	Exact   string
+	IxNorm  string
+	IxExact string
 }
 
 // TokenRow indexes a code with its system ("" when the value has none).
 type TokenRow struct {
-	Param  string
-	Group  int32
-	System string
-	Code   string
+	Param    string
+	Group    int32
+	System   string
+	Code     string
+	IxSystem string
+	IxCode   string
 }
 
 // ReferenceRow indexes a reference: a local target (Type and ID) or an
@@ -94,4 +102,5 @@ type URIRow struct {
 	Param string
 	Group int32
 	URI   string
+	IxURI string
 }

@@ -39,20 +39,26 @@ const (
 	StringContains                    // Norm contains Value
 )
 
-// StringCond matches string rows.
+// StringCond matches string rows. Ix is the index form to look up: for a
+// prefix, IxNorm of rows whose Norm starts like Value (a superset, checked
+// against Value); for :exact, IxExact. Empty Ix means the index cannot
+// help (a short prefix, :contains): candidates are checked one by one.
 type StringCond struct {
 	Param string
 	Match StringMatch
 	Value string
+	Ix    string
 }
 
 // TokenCond matches token rows. System nil means any system; a non-nil
 // empty System means "no system". Code empty with a System means any code
-// in that system.
+// in that system. IxSystem and IxCode are the index forms.
 type TokenCond struct {
-	Param  string
-	System *string
-	Code   string
+	Param    string
+	System   *string
+	Code     string
+	IxSystem *string
+	IxCode   string
 }
 
 // RefCond matches reference rows: a local target (Type may be empty for
@@ -115,11 +121,13 @@ const (
 	URIBelow          // the value is a prefix of the stored uri
 )
 
-// URICond matches uri rows.
+// URICond matches uri rows. Ix is the index form of Value for URIEqual;
+// empty for URIAbove and URIBelow, which are checked on candidates.
 type URICond struct {
 	Param string
 	Match URIMatch
 	Value string
+	Ix    string
 }
 
 // Kind names the index table of a parameter.

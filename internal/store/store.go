@@ -58,7 +58,8 @@ type Resource struct {
 	Updated time.Time // UTC, microsecond precision
 	Method  Method
 	Deleted bool   // a delete marker; Body is nil
-	Body    []byte // the resource JSON as stored
+	Body    []byte // the resource as stored (sealed by the caller)
+	Owner   string // whose key sealed Body and the row keys ("" for the tenant)
 }
 
 // Write is one new version to store.
@@ -71,6 +72,9 @@ type Write struct {
 	Deleted bool
 	Body    []byte // nil for a delete
 	Index   *Index // index rows of this version; ignored (and cleared) for a delete
+	// Owner names the key the caller sealed Body with (a patient id, or ""
+	// for the tenant); the driver seals the row keys with the same owner.
+	Owner string
 }
 
 // Store is what the engine needs from a driver. Every method MUST be safe

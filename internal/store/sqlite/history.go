@@ -50,7 +50,7 @@ func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.Histor
 		return page, nil
 	}
 	rows, err := db.rpool.QueryContext(ctx,
-		`SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.body`+from+
+		`SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.owner, v.body`+from+
 			` ORDER BY v.updated DESC, v.vid DESC LIMIT ? OFFSET ?`,
 		append(args, q.Count, q.Offset)...)
 	if err != nil {

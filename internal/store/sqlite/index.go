@@ -129,13 +129,14 @@ func (w *writeTx) discardPending() {
 }
 
 // prepareIndex resolves the parameter ids of x's rows and encodes their
-// keys for resource.ix. The ids, in row order, are kept for insertIndex.
+// key list (see rowkeys.go), unsealed. The ids, in row order, are kept for
+// insertIndex.
 func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
 	w.pids = w.pids[:0]
 	if x == nil {
 		return nil, nil
 	}
-	k := keyWriter{b: make([]byte, 0, 64*x.Len())}
+	k := keyWriter{b: make([]byte, 0, 96*x.Len())}
 	pid := func(key string) (int64, error) {
 		p, err := w.pid(key)
 		w.pids = append(w.pids, p)
@@ -147,6 +148,8 @@ func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
 			return nil, err
 		}
 		k.row(tString, p, r.Group)
+		k.str(r.IxNorm)
+		k.str(r.IxExact)
 		k.str(r.Norm)
 		k.str(r.Exact)
 	}
@@ -156,6 +159,8 @@ func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
 			return nil, err
 		}
 		k.row(tToken, p, r.Group)
+		k.str(r.IxCode)
+		k.str(r.IxSystem)
 		k.str(r.Code)
 		k.str(r.System)
 	}
@@ -205,13 +210,14 @@ func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
 			return nil, err
 		}
 		k.row(tURI, p, r.Group)
+		k.str(r.IxURI)
 		k.str(r.URI)
 	}
 	return k.b, nil
 }
 
 // insertIndex buffers the rows of x for resource rid, with the parameter
-// ids prepareIndex resolved.
+// ids prepareIndex resolved. Only index forms reach the tables.
 func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
 	if x == nil {
 		return nil
@@ -219,12 +225,12 @@ func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
 	i := 0
 	next := func() int64 { p := w.pids[i]; i++; return p }
 	for _, r := range x.Strings {
-		if err := w.add(tString, next(), r.Norm, r.Exact, rid, r.Group); err != nil {
+		if err := w.add(tString, next(), r.IxNorm, r.IxExact, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Tokens {
-		if err := w.add(tToken, next(), r.Code, r.System, rid, r.Group); err != nil {
+		if err := w.add(tToken, next(), r.IxCode, r.IxSystem, rid, r.Group); err != nil {
 			return err
 		}
 	}
@@ -249,21 +255,21 @@ func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
 		}
 	}
 	for _, r := range x.URIs {
-		if err := w.add(tURI, next(), r.URI, rid, r.Group); err != nil {
+		if err := w.add(tURI, next(), r.IxURI, rid, r.Group); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deleteIndex removes the rows listed in a resource's key list.
+// deleteIndex removes the rows listed in a resource's (unsealed) key list.
 func (w *writeTx) deleteIndex(rid int64, keys []byte) error {
-	rows, err := decodeRowKeys(keys, rid)
+	rows, err := decodeRows(keys, nil)
 	if err != nil {
 		return err
 	}
-	for _, r := range rows {
-		if err := w.exec(deleteSQL(tables[r.table]), r.args...); err != nil {
+	for i := range rows {
+		if err := w.exec(deleteSQL(tables[rows[i].table]), rows[i].deleteArgs(rid)...); err != nil {
 			return err
 		}
 	}

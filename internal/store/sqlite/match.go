@@ -24,13 +24,32 @@ import (
 // query; the builder registers it and the search removes it afterwards.
 
 func init() {
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 2, matchFunc)
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 4, sortKeyFunc)
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 5, matchFunc)
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 7, sortKeyFunc)
+}
+
+// candidateRows opens and decodes a candidate's key list: the arguments
+// (ix, owner, type, id) of the SQL functions, which the query passes from
+// the resource row.
+func candidateRows(db *DB, args []driver.Value, buf []row) ([]row, error) {
+	sealed, _ := args[0].([]byte)
+	owner, _ := args[1].(string)
+	typ, _ := args[2].(string)
+	id, _ := args[3].(string)
+	keys, err := db.open(owner, typ, id, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return decodeRows(keys, buf)
 }
 
 var (
 	matchers  sync.Map // int64 -> *matcher
 	matcherID atomic.Int64
+	// dbs holds the open databases by id, for hestia_sortkey to find the
+	// cipher of the database a query runs on.
+	dbs  sync.Map // int64 -> *DB
+	dbID atomic.Int64
 )
 
 func registerMatcher(m *matcher) int64 {
@@ -47,21 +66,22 @@ func unregisterMatchers(ids []int64) {
 
 var errNoMatcher = errors.New("sqlite: hestia_match: unknown matcher")
 
+// matchFunc implements hestia_match(ix, owner, type, id, matcher).
 func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	id, _ := args[1].(int64)
+	id, _ := args[4].(int64)
 	m, ok := matchers.Load(id)
 	if !ok {
 		return nil, errNoMatcher
 	}
-	keys, _ := args[0].([]byte)
+	mm := m.(*matcher)
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	rows, err := decodeRows(keys, (*buf)[:0])
+	rows, err := candidateRows(mm.db, args, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err
 	}
-	if m.(*matcher).match(rows) {
+	if mm.match(rows) {
 		return int64(1), nil
 	}
 	return int64(0), nil
@@ -69,48 +89,12 @@ func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 
 var rowPool = sync.Pool{New: func() any { b := make([]row, 0, 32); return &b }}
 
-// row is one decoded index row of a resource. Its strings point into the
-// key list, so decoding allocates nothing.
-type row struct {
-	table      int
-	pid, grp   int64
-	s1, s2, s3 []byte  // string: norm, exact; token: code, system; ref: tid, ttype, url; quantity: code, system, unit; uri: uri
-	i1, i2     int64   // date: lo, hi
-	f1, f2     float64 // number, quantity: lo, hi
-}
-
-func decodeRows(b []byte, out []row) ([]row, error) {
-	r := &keyReader{b: b}
-	for len(r.b) > 0 && r.err == nil {
-		x := row{table: int(r.b[0])}
-		r.b = r.b[1:]
-		x.pid = int64(r.uvarint())
-		x.grp = r.varint()
-		switch x.table {
-		case tString, tToken:
-			x.s1, x.s2 = r.bytes(), r.bytes()
-		case tRef:
-			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
-		case tDate:
-			x.i1, x.i2 = r.varint(), r.varint()
-		case tNumber:
-			x.f1, x.f2 = r.float(), r.float()
-		case tQuantity:
-			x.f1, x.f2 = r.float(), r.float()
-			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
-		case tURI:
-			x.s1 = r.bytes()
-		default:
-			return nil, errRowKeys
-		}
-		out = append(out, x)
-	}
-	return out, r.err
-}
-
 // matcher is a clause (an OR of conditions) compiled for evaluation on a
 // resource's rows.
-type matcher struct{ any []predicate }
+type matcher struct {
+	db  *DB
+	any []predicate
+}
 
 func (m *matcher) match(rows []row) bool {
 	for _, p := range m.any {
@@ -142,7 +126,7 @@ func anyRow(table int, pid int64, test rowTest) predicate {
 // compileMatcher compiles a clause; it reports false when a condition
 // cannot be evaluated on row keys (chains, _has, ids), which then stay SQL.
 func (b *builder) compileMatcher(c store.Clause) (*matcher, bool) {
-	m := &matcher{}
+	m := &matcher{db: b.db}
 	for _, cond := range c {
 		p, ok := b.compilePredicate(cond)
 		if !ok {
@@ -362,18 +346,26 @@ func kindIndex(k store.Kind) int {
 	return -1
 }
 
-// sortKeyFunc implements hestia_sortkey(ix, pid, table, desc): the sort key
-// of a resource for one parameter, from its own row keys: the smallest
-// value ascending, the largest descending (ranges sort by their low end
-// ascending and their high end descending); NULL when it has none.
+// sortKeyFunc implements hestia_sortkey(ix, owner, type, id, db, pid,
+// table, desc): the sort key of a resource for one parameter, from its own
+// row keys: the smallest value ascending, the largest descending (ranges
+// sort by their low end ascending and their high end descending); NULL
+// when it has none. db names the open database (dbs).
 func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
-	keys, _ := args[0].([]byte)
-	pid, _ := args[1].(int64)
-	table, _ := args[2].(int64)
-	desc, _ := args[3].(int64)
+	dbID, _ := args[4].(int64)
+	pid, _ := args[5].(int64)
+	table, _ := args[6].(int64)
+	desc := int64(0)
+	if table < 0 {
+		table, desc = -table-1, 1
+	}
+	d, ok := dbs.Load(dbID)
+	if !ok {
+		return nil, errNoMatcher
+	}
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	rows, err := decodeRows(keys, (*buf)[:0])
+	rows, err := candidateRows(d.(*DB), args, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err

@@ -10,7 +10,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
-const selectCurrent = `SELECT r.type, r.id, r.version, v.updated, v.method, r.deleted, v.body
+const selectCurrent = `SELECT r.type, r.id, r.version, v.updated, v.method, r.deleted, v.owner, v.body
 FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version`
 
 // Read implements store.Store.
@@ -32,7 +32,7 @@ func readCurrent(ctx context.Context, q querier, typ, id string) (*store.Resourc
 
 // ReadVersion implements store.Store.
 func (db *DB) ReadVersion(ctx context.Context, typ, id string, version int64) (*store.Resource, error) {
-	row := db.rpool.QueryRowContext(ctx, `SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.body
+	row := db.rpool.QueryRowContext(ctx, `SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.owner, v.body
 FROM resource r JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?`, typ, id, version)
 	r, err := scanResource(row)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -51,7 +51,7 @@ func scanResource(s scanner) (*store.Resource, error) {
 	var updated int64
 	var method, deleted int
 	var body []byte
-	if err := s.Scan(&r.Type, &r.ID, &r.Version, &updated, &method, &deleted, &body); err != nil {
+	if err := s.Scan(&r.Type, &r.ID, &r.Version, &updated, &method, &deleted, &r.Owner, &body); err != nil {
 		return nil, err
 	}
 	r.Updated = fromMicros(updated)

@@ -6,18 +6,23 @@ import (
 	"math"
 )
 
-// The keys of a resource's index rows are kept in resource.ix, so an update
-// or delete removes exactly those rows by primary key and the index tables
-// need no second index on rid. The encoding is a sequence of rows:
+// The key list of a resource (resource.ix) lists its index rows, so that an
+// update or delete removes exactly those rows by primary key, and so that
+// conditions and sort keys are evaluated on a candidate without touching
+// the index tables (match.go). It holds each row's index form (what the
+// tables hold) and its value (what conditions compare); the values can be
+// PHI, so the list is sealed by the KeyCipher under the resource's owner.
+//
+// Encoding: a sequence of rows,
 //
 //	table byte, pid uvarint, grp varint, then per table:
-//	  string:   norm, exact              (strings: uvarint length + bytes)
-//	  token:    code, system
+//	  string:   ixNorm, ixExact, norm, exact   (strings: uvarint length + bytes)
+//	  token:    ixCode, ixSystem, code, system
 //	  ref:      tid, ttype, url
-//	  date:     lo, hi                   (varints)
-//	  number:   lo, hi                   (float64 bits, uvarint)
+//	  date:     lo, hi                         (varints)
+//	  number:   lo, hi                         (float64 bits, uvarint)
 //	  quantity: lo, hi, code, system, unit
-//	  uri:      uri
+//	  uri:      ixURI, uri
 //
 // rid is the resource's own and is not stored.
 
@@ -71,17 +76,6 @@ func (r *keyReader) varint() int64 {
 	return v
 }
 
-func (r *keyReader) str() string {
-	n := r.uvarint()
-	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errRowKeys
-		return ""
-	}
-	s := string(r.b[:n])
-	r.b = r.b[n:]
-	return s
-}
-
 // bytes returns a length-prefixed string without copying it.
 func (r *keyReader) bytes() []byte {
 	n := r.uvarint()
@@ -96,44 +90,64 @@ func (r *keyReader) bytes() []byte {
 
 func (r *keyReader) float() float64 { return math.Float64frombits(r.uvarint()) }
 
-// rowKey is one decoded row: its table and the arguments of its DELETE.
-type rowKey struct {
-	table int
-	args  []any
+// row is one decoded index row of a resource. Its strings point into the
+// key list, so decoding allocates nothing.
+type row struct {
+	table      int
+	pid, grp   int64
+	ix1, ix2   []byte  // index forms: string ixNorm, ixExact; token ixCode, ixSystem; uri ixURI
+	s1, s2, s3 []byte  // values: string norm, exact; token code, system; ref tid, ttype, url; quantity code, system, unit; uri uri
+	i1, i2     int64   // date: lo, hi
+	f1, f2     float64 // number, quantity: lo, hi
 }
 
-// decodeRowKeys lists the rows of resource rid.
-func decodeRowKeys(b []byte, rid int64) ([]rowKey, error) {
+func decodeRows(b []byte, out []row) ([]row, error) {
 	r := &keyReader{b: b}
-	var out []rowKey
 	for len(r.b) > 0 && r.err == nil {
-		t := int(r.b[0])
+		x := row{table: int(r.b[0])}
 		r.b = r.b[1:]
-		pid := int64(r.uvarint())
-		grp := r.varint()
-		var args []any
-		switch t {
+		x.pid = int64(r.uvarint())
+		x.grp = r.varint()
+		switch x.table {
 		case tString, tToken:
-			args = []any{pid, r.str(), r.str(), rid, grp}
+			x.ix1, x.ix2, x.s1, x.s2 = r.bytes(), r.bytes(), r.bytes(), r.bytes()
 		case tRef:
-			args = []any{pid, r.str(), r.str(), r.str(), rid, grp}
+			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
 		case tDate:
-			args = []any{pid, r.varint(), r.varint(), rid, grp}
+			x.i1, x.i2 = r.varint(), r.varint()
 		case tNumber:
-			args = []any{pid, r.float(), r.float(), rid, grp}
+			x.f1, x.f2 = r.float(), r.float()
 		case tQuantity:
-			args = []any{pid, r.float(), r.float(), r.str(), r.str(), r.str(), rid, grp}
+			x.f1, x.f2 = r.float(), r.float()
+			x.s1, x.s2, x.s3 = r.bytes(), r.bytes(), r.bytes()
 		case tURI:
-			args = []any{pid, r.str(), rid, grp}
+			x.ix1, x.s1 = r.bytes(), r.bytes()
 		default:
 			return nil, errRowKeys
 		}
-		out = append(out, rowKey{table: t, args: args})
+		out = append(out, x)
 	}
-	if r.err != nil {
-		return nil, r.err
+	return out, r.err
+}
+
+// deleteArgs are the arguments of the DELETE of one decoded row of rid, in
+// the column order of its table.
+func (x *row) deleteArgs(rid int64) []any {
+	switch x.table {
+	case tString, tToken:
+		return []any{x.pid, string(x.ix1), string(x.ix2), rid, x.grp}
+	case tRef:
+		return []any{x.pid, string(x.s1), string(x.s2), string(x.s3), rid, x.grp}
+	case tDate:
+		return []any{x.pid, x.i1, x.i2, rid, x.grp}
+	case tNumber:
+		return []any{x.pid, x.f1, x.f2, rid, x.grp}
+	case tQuantity:
+		return []any{x.pid, x.f1, x.f2, string(x.s1), string(x.s2), string(x.s3), rid, x.grp}
+	case tURI:
+		return []any{x.pid, string(x.ix1), rid, x.grp}
 	}
-	return out, nil
+	return nil
 }
 
 // deleteSQL deletes one row by its full primary key.

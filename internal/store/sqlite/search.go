@@ -12,7 +12,7 @@ import (
 
 // Search implements store.Store.
 func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
-	return search(ctx, db.rpool, db.params, q)
+	return search(ctx, db, db.rpool, db.params, q)
 }
 
 // paramLookup resolves parameter keys to ids for a query.
@@ -27,35 +27,51 @@ func (w *writeTx) lookup(ctx context.Context, q querier, key string) (int64, err
 	return w.db.params.lookup(ctx, q, key)
 }
 
-func search(ctx context.Context, q querier, params paramLookup, sq *store.Query) (*store.SearchResult, error) {
+func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *store.Query) (*store.SearchResult, error) {
 	res := &store.SearchResult{Total: -1, Snapshot: sq.Snapshot}
 	if res.Snapshot == 0 {
 		if err := q.QueryRowContext(ctx, `SELECT coalesce(max(rid), 0) FROM resource`).Scan(&res.Snapshot); err != nil {
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
 	}
-	b := &builder{ctx: ctx, q: q, params: params}
+	b := &builder{ctx: ctx, db: db, q: q, params: params}
 	where := ordered(sq.Where)
-	// With an index condition, the rids it selects drive the query; the
-	// unary + keeps SQLite from scanning every resource of the type instead.
+	// The first clause the index can answer selects the candidates (the
+	// unary + keeps SQLite from scanning every resource of the type
+	// instead); without one, every resource of the type is a candidate.
+	driver := -1
+	for i, c := range where {
+		if drives(c) && indexable(c) {
+			driver = i
+			break
+		}
+	}
 	typeTerm := `r.type = ?`
-	if len(where) > 0 && drives(where[0]) {
+	if driver >= 0 {
 		typeTerm = `+r.type = ?`
 	}
 	b.sb.WriteString(` FROM resource r WHERE ` + typeTerm + ` AND r.deleted = 0 AND r.rid <= ?`)
 	b.args = append(b.args, sq.Type, res.Snapshot)
 	defer func() { unregisterMatchers(b.matcherIDs) }()
-	for i, c := range where {
+	if driver >= 0 {
 		b.sb.WriteString(" AND ")
-		if i > 0 && checkOnCandidates(c) {
-			// The first clause selected the candidates from the index;
-			// ranges, substrings and negations are checked on each
-			// candidate's own row keys rather than scanned in the index.
-			if m, ok := b.compileMatcher(c); ok {
-				id := registerMatcher(m)
-				b.matcherIDs = append(b.matcherIDs, id)
-				b.w("hestia_match(r.ix, ?)")
-				b.arg(id)
+		b.clause("r", sq.Type, where[driver])
+		if !exactIndex(where[driver]) {
+			// The index gave a superset (a prefix bucket): check each.
+			b.sb.WriteString(" AND ")
+			b.matchClause("r", where[driver])
+		}
+	}
+	for i, c := range where {
+		if i == driver {
+			continue
+		}
+		b.sb.WriteString(" AND ")
+		if !indexable(c) || checkOnCandidates(c) {
+			// Ranges, substrings and negations select much of an index
+			// table, and some conditions the index cannot answer at all:
+			// they are checked on each candidate's own row keys.
+			if b.matchClause("r", c) {
 				continue
 			}
 		}
@@ -81,7 +97,7 @@ func search(ctx context.Context, q querier, params paramLookup, sq *store.Query)
 		return res, nil
 	}
 	var order strings.Builder
-	ob := &builder{ctx: ctx, q: q, params: params}
+	ob := &builder{ctx: ctx, db: db, q: q, params: params}
 	for _, s := range sq.Sort {
 		ob.sortKey(&order, "r", s)
 	}
@@ -154,7 +170,7 @@ func readByRid(ctx context.Context, q querier, rids []int64) (map[int64]*ridReso
 		for i, r := range part {
 			args[i] = r
 		}
-		rows, err := q.QueryContext(ctx, `SELECT r.rid, r.type, r.id, r.version, v.updated, v.method, r.deleted, v.body
+		rows, err := q.QueryContext(ctx, `SELECT r.rid, r.type, r.id, r.version, v.updated, v.method, r.deleted, v.owner, v.body
 FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.rid IN (`+placeholders(len(part))+`)`, args...)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: search read: %w", err)
@@ -164,7 +180,7 @@ FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE 
 			var rr store.Resource
 			var updated int64
 			var method, deleted int
-			if err := rows.Scan(&rid, &rr.Type, &rr.ID, &rr.Version, &updated, &method, &deleted, &rr.Body); err != nil {
+			if err := rows.Scan(&rid, &rr.Type, &rr.ID, &rr.Version, &updated, &method, &deleted, &rr.Owner, &rr.Body); err != nil {
 				rows.Close()
 				return nil, fmt.Errorf("sqlite: search read: %w", err)
 			}
@@ -195,6 +211,7 @@ func placeholders(n int) string {
 // builder writes the WHERE part of a search. The first error sticks.
 type builder struct {
 	ctx    context.Context
+	db     *DB
 	q      querier
 	params paramLookup
 	sb     strings.Builder
@@ -235,6 +252,12 @@ func (b *builder) pid(key string) int64 {
 func (b *builder) clause(a, typ string, c store.Clause) {
 	if len(c) == 0 {
 		b.w("1")
+		return
+	}
+	if !indexable(c) {
+		if !b.matchClause(a, c) {
+			b.fail("a condition can neither use the index nor be checked on candidates")
+		}
 		return
 	}
 	b.w("(")
@@ -398,39 +421,34 @@ func kindTable(k store.Kind) string {
 	return ""
 }
 
-// upperBound is the smallest string greater than every string starting with
-// prefix (index values are valid UTF-8, which never holds the byte 0xFF).
-func upperBound(prefix string) string { return prefix + "\xff" }
-
 // rowPredicate writes the predicate on index row alias i for condition c.
 func (b *builder) rowPredicate(i string, c store.Cond) {
 	switch c := c.(type) {
 	case store.StringCond:
 		b.w(i, ".pid = ? AND ")
 		b.arg(b.pid(c.Param))
-		switch c.Match {
-		case store.StringPrefix:
-			b.w(i, ".norm >= ? AND ", i, ".norm < ?")
-			b.arg(c.Value, upperBound(c.Value))
-		case store.StringExact:
+		switch {
+		case c.Ix == "":
+			b.fail("string condition without an index form")
+		case c.Match == store.StringPrefix:
+			b.w(i, ".norm = ?")
+			b.arg(c.Ix)
+		case c.Match == store.StringExact:
 			b.w(i, ".exact = ?")
-			b.arg(c.Value)
-		case store.StringContains:
-			b.w("instr(", i, ".norm, ?) > 0")
-			b.arg(c.Value)
+			b.arg(c.Ix)
 		default:
-			b.fail("unknown string match")
+			b.fail("string condition cannot use the index")
 		}
 	case store.TokenCond:
 		b.w(i, ".pid = ?")
 		b.arg(b.pid(c.Param))
 		if c.Code != "" {
 			b.w(" AND ", i, ".code = ?")
-			b.arg(c.Code)
+			b.arg(c.IxCode)
 		}
 		if c.System != nil {
 			b.w(" AND ", i, ".system = ?")
-			b.arg(*c.System)
+			b.arg(*c.IxSystem)
 		}
 	case store.RefCond:
 		b.w(i, ".pid = ?")
@@ -469,19 +487,12 @@ func (b *builder) rowPredicate(i string, c store.Cond) {
 	case store.URICond:
 		b.w(i, ".pid = ? AND ")
 		b.arg(b.pid(c.Param))
-		switch c.Match {
-		case store.URIEqual:
-			b.w(i, ".uri = ?")
-			b.arg(c.Value)
-		case store.URIBelow:
-			b.w(i, ".uri >= ? AND ", i, ".uri < ?")
-			b.arg(c.Value, upperBound(c.Value))
-		case store.URIAbove:
-			b.w("substr(?, 1, length(", i, ".uri)) = ", i, ".uri")
-			b.arg(c.Value)
-		default:
-			b.fail("unknown uri match")
+		if c.Match != store.URIEqual || c.Ix == "" {
+			b.fail("uri condition cannot use the index")
+			return
 		}
+		b.w(i, ".uri = ?")
+		b.arg(c.Ix)
 	default:
 		b.fail(fmt.Sprintf("condition %T is not an index condition", c))
 	}
@@ -561,9 +572,9 @@ func (b *builder) numberPredicate(i string, c store.NumberCond) {
 // sortKey appends one ORDER BY term and a comma. Keys come from each
 // resource's own row keys (hestia_sortkey), not from the index tables.
 func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
-	dir, desc := " ASC", 0
+	dir, desc := " ASC", false
 	if s.Desc {
-		dir, desc = " DESC", 1
+		dir, desc = " DESC", true
 	}
 	switch s.Param {
 	case store.SortID:
@@ -578,8 +589,11 @@ func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
 		b.fail("sort: unknown kind")
 		return
 	}
-	order.WriteString("hestia_sortkey(" + a + ".ix, ?, ?, ?)" + dir + " NULLS LAST, ")
-	b.arg(b.pid(s.Param), table, desc)
+	if desc {
+		table = -table - 1
+	}
+	order.WriteString("hestia_sortkey(" + a + ".ix, " + a + ".owner, " + a + ".type, " + a + ".id, ?, ?, ?)" + dir + " NULLS LAST, ")
+	b.arg(b.db.id, b.pid(s.Param), table)
 }
 
 func (b *builder) fail(msg string) {
@@ -662,5 +676,63 @@ func checkOnCandidates(c store.Clause) bool {
 			return false
 		}
 	}
+	return true
+}
+
+// indexable reports whether the index tables can answer every condition
+// of a clause: a string needs an index form (not a short prefix, not
+// :contains), a uri must be compared for equality.
+func indexable(c store.Clause) bool {
+	for _, x := range c {
+		if !indexableCond(x) {
+			return false
+		}
+	}
+	return true
+}
+
+func indexableCond(c store.Cond) bool {
+	switch c := c.(type) {
+	case store.StringCond:
+		return c.Ix != "" && c.Match != store.StringContains
+	case store.URICond:
+		return c.Ix != "" && c.Match == store.URIEqual
+	case store.NotCond:
+		return indexableCond(c.Cond)
+	case store.CompositeCond:
+		for _, p := range c.Parts {
+			if !indexableCond(p) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
+// exactIndex reports whether the index answers a clause exactly; a string
+// prefix is looked up by a bucket of its first characters, a superset.
+func exactIndex(c store.Clause) bool {
+	for _, x := range c {
+		if s, ok := x.(store.StringCond); ok && s.Match == store.StringPrefix {
+			return false
+		}
+		if cc, ok := x.(store.CompositeCond); ok && !exactIndex(cc.Parts) {
+			return false
+		}
+	}
+	return true
+}
+
+// matchClause writes hestia_match on row a for clause c, reporting false
+// when the clause has a condition only SQL can evaluate.
+func (b *builder) matchClause(a string, c store.Clause) bool {
+	m, ok := b.compileMatcher(c)
+	if !ok {
+		return false
+	}
+	id := registerMatcher(m)
+	b.matcherIDs = append(b.matcherIDs, id)
+	b.w("hestia_match(", a, ".ix, ", a, ".owner, ", a, ".type, ", a, ".id, ?)")
+	b.arg(id)
 	return true
 }

@@ -54,6 +54,17 @@ type Config struct {
 	// each read connection's (default 8 MiB).
 	CacheKiB       int
 	ReaderCacheKiB int
+	// Cipher seals the key lists; nil leaves them unsealed.
+	Cipher KeyCipher
+}
+
+// KeyCipher seals the key lists of resources (resource.ix), which hold
+// search values in the clear. internal/crypt implements it with the
+// owner's data key; ref ("Type/id") binds a list to its resource. Nil keeps
+// them unsealed (tests, and the benchmark-only plaintext build).
+type KeyCipher interface {
+	SealKeys(owner, ref string, plain []byte) ([]byte, error)
+	OpenKeys(owner, ref string, sealed []byte) ([]byte, error)
 }
 
 // DB is an open database. It implements store.Store.
@@ -63,6 +74,7 @@ type DB struct {
 	rpool  *readPool
 	write  *sql.DB
 	ckpt   *sql.DB
+	id     int64 // in dbs, for the SQL functions
 	wconn  *sql.Conn
 	jobs   chan *job
 	params *paramCache
@@ -162,6 +174,8 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.closeConns()
 		return nil, err
 	}
+	db.id = dbID.Add(1)
+	dbs.Store(db.id, db)
 	go db.writer()
 	go db.checkpointer()
 	return db, nil
@@ -249,6 +263,7 @@ func (db *DB) Close() error {
 		close(db.jobs)
 		db.mu.Unlock()
 		<-db.done
+		dbs.Delete(db.id)
 		err = db.closeConns()
 	})
 	return err

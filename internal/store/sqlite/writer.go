@@ -204,7 +204,7 @@ func (w *writeTx) Search(q *store.Query) (*store.SearchResult, error) {
 	if err := w.flush(); err != nil {
 		return nil, err
 	}
-	return search(w.ctx, w.tx, w, q)
+	return search(w.ctx, w.db, w.tx, w, q)
 }
 
 func (w *writeTx) Put(wr *store.Write) error {
@@ -221,14 +221,18 @@ func (w *writeTx) Put(wr *store.Write) error {
 	if err != nil {
 		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
 	}
+	sealed, err := w.db.seal(wr.Owner, wr.Type, wr.ID, keys)
+	if err != nil {
+		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
+	}
 	if wr.Version == 1 {
 		// A new resource: insert directly; the UNIQUE (type, id) constraint
 		// reports one that exists.
-		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, ix) VALUES (?, ?, ?, ?, ?, ?)`)
+		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, owner, ix) VALUES (?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), keys)
+		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, sealed)
 		if err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("sqlite: put %s/%s: resource exists: %w", wr.Type, wr.ID, store.ErrConflict)
@@ -239,7 +243,7 @@ func (w *writeTx) Put(wr *store.Write) error {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	} else {
-		sel, err := w.stmt(`SELECT rid, version, ix FROM resource WHERE type = ? AND id = ?`)
+		sel, err := w.stmt(`SELECT rid, version, owner, ix FROM resource WHERE type = ? AND id = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
 		}
@@ -247,7 +251,8 @@ func (w *writeTx) Put(wr *store.Write) error {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
 		var oldKeys []byte
-		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldKeys)
+		var oldOwner string
+		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldOwner, &oldKeys)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
 		}
@@ -257,11 +262,15 @@ func (w *writeTx) Put(wr *store.Write) error {
 		if cur+1 != wr.Version {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
 		}
-		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, ix = ? WHERE rid = ?`,
-			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), keys, rid); err != nil {
+		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, owner = ?, ix = ? WHERE rid = ?`,
+			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, sealed, rid); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		if err := w.deleteIndex(rid, oldKeys); err != nil {
+		old, err := w.db.open(oldOwner, wr.Type, wr.ID, oldKeys)
+		if err != nil {
+			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		}
+		if err := w.deleteIndex(rid, old); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	}
@@ -269,8 +278,8 @@ func (w *writeTx) Put(wr *store.Write) error {
 	if !wr.Deleted {
 		body = wr.Body
 	}
-	if err := w.exec(`INSERT INTO version (rid, version, updated, method, body) VALUES (?, ?, ?, ?, ?)`,
-		rid, wr.Version, micros(wr.Updated), int(wr.Method), body); err != nil {
+	if err := w.exec(`INSERT INTO version (rid, version, updated, method, owner, body) VALUES (?, ?, ?, ?, ?, ?)`,
+		rid, wr.Version, micros(wr.Updated), int(wr.Method), wr.Owner, body); err != nil {
 		return fmt.Errorf("sqlite: insert version %s/%s/%d: %w", wr.Type, wr.ID, wr.Version, err)
 	}
 	if err := w.insertIndex(rid, index); err != nil {
@@ -293,4 +302,21 @@ func isConstraint(err error) bool {
 		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
 	}
 	return false
+}
+
+// seal seals a key list with the configured cipher (an empty list stays
+// empty: it holds nothing).
+func (db *DB) seal(owner, typ, id string, keys []byte) ([]byte, error) {
+	if db.cfg.Cipher == nil || len(keys) == 0 {
+		return keys, nil
+	}
+	return db.cfg.Cipher.SealKeys(owner, typ+"/"+id, keys)
+}
+
+// open opens a key list sealed by seal.
+func (db *DB) open(owner, typ, id string, sealed []byte) ([]byte, error) {
+	if db.cfg.Cipher == nil || len(sealed) == 0 {
+		return sealed, nil
+	}
+	return db.cfg.Cipher.OpenKeys(owner, typ+"/"+id, sealed)
 }

@@ -55,6 +55,7 @@ func put(t *testing.T, s store.Store, w *store.Write) {
 	if w.Body == nil && !w.Deleted {
 		w.Body = fmt.Appendf(nil, `{"resourceType":%q,"id":%q}`, w.Type, w.ID)
 	}
+	encodeIndex(w.Index)
 	if err := s.Update(context.Background(), func(tx store.Tx) error { return tx.Put(w) }); err != nil {
 		t.Fatalf("put %s/%s v%d: %v", w.Type, w.ID, w.Version, err)
 	}
@@ -75,6 +76,7 @@ func mustSearch(t *testing.T, s store.Store, q *store.Query) *store.SearchResult
 	if q.Count == 0 {
 		q.Count = 100
 	}
+	encodeQuery(q)
 	res, err := s.Search(context.Background(), q)
 	if err != nil {
 		t.Fatalf("search: %v", err)
@@ -138,8 +140,10 @@ func testAtomic(t *testing.T, s store.Store) {
 	ctx := context.Background()
 	boom := errors.New("boom")
 	err := s.Update(ctx, func(tx store.Tx) error {
+		idx := &store.Index{Tokens: []store.TokenRow{{Param: "p-atomic", Code: "c"}}}
+		encodeIndex(idx)
 		if err := tx.Put(&store.Write{Type: "Patient", ID: "x", Version: 1, Updated: t0, Method: store.MethodCreate, Body: []byte(`{}`),
-			Index: &store.Index{Tokens: []store.TokenRow{{Param: "p-atomic", Code: "c"}}}}); err != nil {
+			Index: idx}); err != nil {
 			return err
 		}
 		if _, err := tx.Read("Patient", "x"); err != nil {
@@ -380,7 +384,9 @@ func testSortPaging(t *testing.T, s store.Store) {
 	}
 	// A resource created between pages does not shift the next pages.
 	put(t, s, &store.Write{Type: "Patient", ID: "9", Version: 1, Index: &store.Index{Strings: []store.StringRow{{Param: "name", Norm: "aaron", Exact: "aaron"}}}})
-	res2, err := s.Search(ctx, &store.Query{Type: "Patient", Sort: []store.Sort{{Param: "name", Kind: store.KindString}}, Count: 2, Offset: 2, Snapshot: res.Snapshot})
+	q2 := &store.Query{Type: "Patient", Sort: []store.Sort{{Param: "name", Kind: store.KindString}}, Count: 2, Offset: 2, Snapshot: res.Snapshot}
+	encodeQuery(q2)
+	res2, err := s.Search(ctx, q2)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -519,11 +525,14 @@ func testUpdateIndex(t *testing.T, s store.Store) {
 		expectIDs(t, fmt.Sprintf("new value %d after update", i), res.Matches, "Observation/u")
 	}
 	// Updating within one call, after a create in the same call, also works.
+	w1, w2 := all("w1", "gamma", 1), all("w2", "delta", 2)
+	encodeIndex(w1)
+	encodeIndex(w2)
 	err := s.Update(context.Background(), func(tx store.Tx) error {
-		if err := tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 1, Updated: t0, Method: store.MethodCreate, Body: []byte(`{}`), Index: all("w1", "gamma", 1)}); err != nil {
+		if err := tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 1, Updated: t0, Method: store.MethodCreate, Body: []byte(`{}`), Index: w1}); err != nil {
 			return err
 		}
-		return tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 2, Updated: t0, Method: store.MethodUpdate, Body: []byte(`{}`), Index: all("w2", "delta", 2)})
+		return tx.Put(&store.Write{Type: "Observation", ID: "w", Version: 2, Updated: t0, Method: store.MethodUpdate, Body: []byte(`{}`), Index: w2})
 	})
 	if err != nil {
 		t.Fatal(err)

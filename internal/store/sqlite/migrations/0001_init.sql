@@ -6,9 +6,11 @@ CREATE TABLE resource (
   version INTEGER NOT NULL,
   updated INTEGER NOT NULL,          -- microseconds since the Unix epoch, UTC
   deleted INTEGER NOT NULL DEFAULT 0,
-  ix      BLOB,                      -- the keys of this resource's index rows (see rowkeys.go)
+  owner   TEXT    NOT NULL DEFAULT '', -- whose key sealed the current version ('' = tenant)
+  ix      BLOB,                        -- the sealed key list of this resource's index rows (rowkeys.go)
   UNIQUE (type, id)
 );
+CREATE INDEX resource_owner ON resource (owner) WHERE owner <> '';
 
 -- Every version of every resource, immutable once written. vid orders
 -- versions globally and bounds history paging.
@@ -18,6 +20,7 @@ CREATE TABLE version (
   version INTEGER NOT NULL,
   updated INTEGER NOT NULL,
   method  INTEGER NOT NULL,
+  owner   TEXT    NOT NULL DEFAULT '', -- whose key sealed body
   body    BLOB,
   UNIQUE (rid, version)
 );
