@@ -25,5 +25,9 @@ func TestMain(m *testing.M) {
 
 // TestScripts runs the command-line scenarios in testdata/script.
 func TestScripts(t *testing.T) {
-	testscript.Run(t, testscript.Params{Dir: "testdata/script"})
+	testscript.Run(t, testscript.Params{Dir: "testdata/script", Setup: func(env *testscript.Env) error {
+		// A generated master key goes to the script's own folder.
+		env.Setenv("HESTIA_KEY_DIR", env.WorkDir+"/keys")
+		return nil
+	}})
 }

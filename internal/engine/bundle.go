@@ -161,12 +161,15 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 		results[en.index] = &EntryResult{Method: en.method, Write: &r}
 		k++
 	}
-	// The reads are audited like any other.
+	// The reads are opened and audited like any other.
 	for _, en := range entries {
 		if en.method != "GET" {
 			continue
 		}
 		r := results[en.index]
+		if err := e.openResults(ctx, r); err != nil {
+			return nil, err
+		}
 		in, n := access.Read, 1
 		if r.Search != nil {
 			in, n = access.SearchType, len(r.Search.Result.Matches)+len(r.Search.Result.Included)
@@ -285,6 +288,9 @@ func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh
 					if err != nil {
 						return nil, entryErr(en, storeErr(err, "resource"))
 					}
+					if err := e.openBody(ctx, cur); err != nil {
+						return nil, entryErr(en, err)
+					}
 					ops[en.index] = &op{checks: []check{{q: q, want: ids}}, result: WriteResult{Resource: cur, NoOp: true}}
 					id = ids[0]
 				default:
@@ -359,11 +365,11 @@ func (e *Engine) prepareTransaction(ctx context.Context, entries []*entry, fresh
 			}
 			var prepared *op
 			if en.method == "POST" {
-				w, err := e.build(en.res, en.typ, en.id, 1, e.stamp(), store.MethodCreate)
+				w, r, err := e.build(ctx, en.res, en.typ, en.id, 1, e.stamp(), store.MethodCreate)
 				if err != nil {
 					return nil, entryErr(en, err)
 				}
-				prepared = &op{w: w, result: WriteResult{Resource: resultOf(w), Created: true}}
+				prepared = &op{w: w, result: WriteResult{Resource: r, Created: true}}
 			} else {
 				prepared, err = e.prepareUpdate(ctx, en.typ, en.id, en.res, en.ifMatch, nil)
 				if err != nil {
@@ -628,4 +634,18 @@ func ParseETag(s string) (int64, bool) {
 	s = strings.Trim(s, `"`)
 	v, err := strconv.ParseInt(s, 10, 64)
 	return v, err == nil && v > 0
+}
+
+// openResults opens the sealed bodies of a GET entry's results.
+func (e *Engine) openResults(ctx context.Context, r *EntryResult) error {
+	switch {
+	case r.Read != nil:
+		return e.openBody(ctx, r.Read)
+	case r.Search != nil:
+		if err := e.openAll(ctx, r.Search.Result.Matches); err != nil {
+			return err
+		}
+		return e.openAll(ctx, r.Search.Result.Included)
+	}
+	return nil
 }

@@ -36,11 +36,14 @@ import (
 type Config struct {
 	Store    store.Store
 	Registry *search.Registry
-	Encoder  search.Encoder   // nil: search.Plain
-	Policy   access.Policy    // required
-	Audit    audit.Recorder   // required
-	Logger   *slog.Logger     // nil: slog.Default()
-	Now      func() time.Time // nil: time.Now
+	Encoder  search.Encoder // nil: search.Plain
+	Policy   access.Policy  // required
+	Audit    audit.Recorder // required
+	// Keys seals bodies at rest. Nil stores them in the clear: only tests
+	// and the benchmark-only plaintext build leave it out.
+	Keys   Sealer
+	Logger *slog.Logger     // nil: slog.Default()
+	Now    func() time.Time // nil: time.Now
 	// MaxBundleEntries caps batch and transaction size (default 10,000).
 	MaxBundleEntries int
 }
@@ -52,6 +55,7 @@ type Engine struct {
 	enc     search.Encoder
 	policy  access.Policy
 	audit   audit.Recorder
+	keys    Sealer
 	log     *slog.Logger
 	now     func() time.Time
 	maxEnts int
@@ -63,7 +67,7 @@ func New(cfg Config) (*Engine, error) {
 		return nil, errors.New("engine: Store, Registry, Policy and Audit are required")
 	}
 	e := &Engine{
-		store: cfg.Store, reg: cfg.Registry, enc: cfg.Encoder, policy: cfg.Policy, audit: cfg.Audit,
+		store: cfg.Store, reg: cfg.Registry, enc: cfg.Encoder, policy: cfg.Policy, audit: cfg.Audit, keys: cfg.Keys,
 		log: cfg.Logger, now: cfg.Now, maxEnts: cfg.MaxBundleEntries,
 	}
 	if e.enc == nil {

@@ -39,6 +39,9 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 		return nil, e.record(ctx, ev, storeErr(err, "resource"))
 	}
 	ev.Version, ev.Count = r.Version, 1
+	if err := e.openBody(ctx, r); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
 	if err := e.record(ctx, ev, nil); err != nil {
 		return nil, err
 	}
@@ -63,6 +66,9 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 		return nil, e.record(ctx, ev, storeErr(err, "version"))
 	}
 	ev.Count = 1
+	if err := e.openBody(ctx, r); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
 	if err := e.record(ctx, ev, nil); err != nil {
 		return nil, err
 	}

@@ -65,6 +65,12 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 		return nil, e.record(ctx, ev, storeErr(err, "search"))
 	}
 	ev.Count = len(res.Matches) + len(res.Included)
+	if err := e.openAll(ctx, res.Matches); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	if err := e.openAll(ctx, res.Included); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
 	if err := e.record(ctx, ev, nil); err != nil {
 		return nil, err
 	}
@@ -156,6 +162,9 @@ func (e *Engine) History(ctx context.Context, hr *HistoryRequest) (*HistoryPage,
 		return nil, e.record(ctx, ev, storeErr(err, "history"))
 	}
 	ev.Count = len(p.Versions)
+	if err := e.openAll(ctx, p.Versions); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
 	if err := e.record(ctx, ev, nil); err != nil {
 		return nil, err
 	}

@@ -130,7 +130,7 @@ func FormatInstant(t time.Time) string { return t.UTC().Format("2006-01-02T15:04
 
 // build sets the server-owned fields of res and returns the write: body,
 // index rows (encoded) and version.
-func (e *Engine) build(res map[string]any, typ, id string, version int64, at time.Time, m store.Method) (*store.Write, error) {
+func (e *Engine) build(ctx context.Context, res map[string]any, typ, id string, version int64, at time.Time, m store.Method) (*store.Write, *store.Resource, error) {
 	res["id"] = id
 	meta, _ := res["meta"].(map[string]any)
 	if meta == nil {
@@ -141,20 +141,27 @@ func (e *Engine) build(res map[string]any, typ, id string, version int64, at tim
 	res["meta"] = meta
 	body, err := fhir.Marshal(res)
 	if err != nil {
-		return nil, fault.Wrap(fault.Invalid, err, "the resource cannot be encoded")
+		return nil, nil, fault.Wrap(fault.Invalid, err, "the resource cannot be encoded")
 	}
 	idx, err := e.reg.Extract(res)
 	if err != nil {
-		return nil, fault.Wrap(fault.Internal, err, "indexing failed")
+		return nil, nil, fault.Wrap(fault.Internal, err, "indexing failed")
 	}
+	owner := e.owner(typ, id, idx)
 	if err := e.enc.EncodeIndex(idx); err != nil {
-		return nil, fault.Wrap(fault.Unavailable, err, "index encoding failed")
+		return nil, nil, cryptErr(err)
 	}
-	return &store.Write{Type: typ, ID: id, Version: version, Updated: at, Method: m, Body: body, Index: idx}, nil
+	sealed, err := e.sealBody(ctx, owner, typ, id, version, body)
+	if err != nil {
+		return nil, nil, err
+	}
+	w := &store.Write{Type: typ, ID: id, Version: version, Updated: at, Method: m, Body: sealed, Index: idx, Owner: owner}
+	return w, resultOf(w, body), nil
 }
 
-func resultOf(w *store.Write) *store.Resource {
-	return &store.Resource{Type: w.Type, ID: w.ID, Version: w.Version, Updated: w.Updated, Method: w.Method, Deleted: w.Deleted, Body: w.Body}
+// resultOf is the version a write stores, with its plaintext body.
+func resultOf(w *store.Write, body []byte) *store.Resource {
+	return &store.Resource{Type: w.Type, ID: w.ID, Version: w.Version, Updated: w.Updated, Method: w.Method, Deleted: w.Deleted, Body: body, Owner: w.Owner}
 }
 
 // conditional runs a search for a conditional interaction and returns the
@@ -304,6 +311,9 @@ func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[stri
 			if err != nil {
 				return nil, storeErr(err, "resource")
 			}
+			if err := e.openBody(ctx, cur); err != nil {
+				return nil, err
+			}
 			o.checks = append(o.checks, check{q: q, want: ids})
 			o.result = WriteResult{Resource: cur, NoOp: true}
 			return o, nil
@@ -311,12 +321,12 @@ func (e *Engine) prepareCreate(ctx context.Context, typ, id string, res map[stri
 			return nil, fault.New(fault.PreconditionFailed, "the If-None-Exist criteria match more than one resource")
 		}
 	}
-	w, err := e.build(res, typ, id, 1, e.stamp(), store.MethodCreate)
+	w, r, err := e.build(ctx, res, typ, id, 1, e.stamp(), store.MethodCreate)
 	if err != nil {
 		return nil, err
 	}
 	o.w = w
-	o.result = WriteResult{Resource: resultOf(w), Created: true}
+	o.result = WriteResult{Resource: r, Created: true}
 	return o, nil
 }
 
@@ -354,11 +364,11 @@ func (e *Engine) prepareUpdate(ctx context.Context, typ, id string, res map[stri
 	if created && cur == nil {
 		method = store.MethodCreate
 	}
-	w, err := e.build(res, typ, id, version, e.stamp(), method)
+	w, r, err := e.build(ctx, res, typ, id, version, e.stamp(), method)
 	if err != nil {
 		return nil, err
 	}
-	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w), Created: created}}, nil
+	return &op{w: w, checks: checks, result: WriteResult{Resource: r, Created: created}}, nil
 }
 
 // ConditionalUpdate updates the one resource that matches query, or
@@ -418,7 +428,7 @@ func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []che
 		return &op{checks: checks, result: WriteResult{NoOp: true, Resource: cur}}, nil
 	}
 	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true}
-	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w)}}, nil
+	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w, nil)}}, nil
 }
 
 // ConditionalDelete deletes the one resource matching query.

@@ -70,8 +70,9 @@ func kindOf(typ string) store.Kind {
 
 // Registry holds the parameters of every resource type.
 type Registry struct {
-	byType map[string]map[string]*Param
-	model  fhirpath.Model
+	byType      map[string]map[string]*Param
+	model       fhirpath.Model
+	compartment map[string][]string // type -> parameter keys linking it to a Patient
 }
 
 var (
@@ -154,7 +155,22 @@ func NewRegistry(defs []fhir.SearchParam) (*Registry, error) {
 			m[d.Code] = p
 		}
 	}
+	r.compartment = make(map[string][]string)
+	for _, typ := range types {
+		for _, code := range fhir.CompartmentParams("Patient", typ) {
+			if p, ok := r.Lookup(typ, code); ok && p.Type == "reference" {
+				r.compartment[typ] = append(r.compartment[typ], p.Key)
+			}
+		}
+	}
 	return r, nil
+}
+
+// CompartmentKeys lists the keys of the parameters that put a resource of
+// type typ in a patient's compartment (R4 Patient CompartmentDefinition),
+// in the definition's order.
+func (r *Registry) CompartmentKeys(typ string) []string {
+	return r.compartment[typ]
 }
 
 // Lookup returns the parameter code of resource type typ.

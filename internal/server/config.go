@@ -49,6 +49,25 @@ type Config struct {
 	// PprofListen serves Go profiling on a loopback address for
 	// performance work; empty (default) disables it. HESTIA_PPROF_LISTEN.
 	PprofListen string
+
+	// KMS holds the key-encryption key: "local" (default: a keyset file in
+	// the data directory under the master key) or an AWS KMS key URI
+	// (aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID). HESTIA_KMS.
+	KMS string
+	// KMSEndpoint overrides the AWS KMS endpoint (a private endpoint, or a
+	// local KMS for tests). HESTIA_KMS_ENDPOINT.
+	KMSEndpoint string
+	// The master key of the local KMS, from the environment only (never a
+	// flag): HESTIA_MASTER_KEY (32 bytes, hex or base64),
+	// HESTIA_MASTER_KEY_FILE, or HESTIA_MASTER_PASSPHRASE (argon2id). With
+	// none, a key is generated into KeyDir on first start.
+	MasterKey, MasterKeyFile, MasterPassphrase string
+	// KeyDir is where a generated master key lives, outside the data
+	// directory. HESTIA_KEY_DIR. Default ~/.config/hestia.
+	KeyDir string
+	// KeyCacheSize bounds the unwrapped data keys kept in memory.
+	// HESTIA_KEY_CACHE. Default 10,000.
+	KeyCacheSize int
 }
 
 // Defaults returns the default configuration.
@@ -57,6 +76,8 @@ func Defaults() Config {
 		DataDir:         "hestia-data",
 		Listen:          "127.0.0.1:8443",
 		MaxBody:         16 << 20,
+		KMS:             "local",
+		KeyCacheSize:    10000,
 		MaxInFlight:     256,
 		BodyBudget:      64 << 20,
 		Synchronous:     "FULL",
@@ -78,6 +99,19 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_BASE_URL", &c.BaseURL)
 	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
+	str("HESTIA_KMS", &c.KMS)
+	str("HESTIA_KMS_ENDPOINT", &c.KMSEndpoint)
+	str("HESTIA_MASTER_KEY", &c.MasterKey)
+	str("HESTIA_MASTER_KEY_FILE", &c.MasterKeyFile)
+	str("HESTIA_MASTER_PASSPHRASE", &c.MasterPassphrase)
+	str("HESTIA_KEY_DIR", &c.KeyDir)
+	if v, ok := os.LookupEnv("HESTIA_KEY_CACHE"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_KEY_CACHE: %w", err)
+		}
+		c.KeyCacheSize = n
+	}
 	if v, ok := os.LookupEnv("HESTIA_INSECURE_HTTP"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {

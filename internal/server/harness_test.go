@@ -26,6 +26,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Synchronous = "NORMAL"
 	cfg.MaxBody = 8 << 20
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))

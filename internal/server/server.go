@@ -43,6 +43,7 @@ type Node struct {
 	Engine *engine.Engine
 	DB     *sqlite.DB
 	Log    *slog.Logger
+	Keys   *crypt.Keyring // nil only in the benchmark-only plaintext build
 }
 
 // DatabaseFile is the SQLite file inside a data directory.
@@ -68,23 +69,37 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return nil, err
 	}
-	reg, err := search.Default()
-	if err != nil {
+	fail := func(err error) (*Node, error) {
 		db.Close()
 		return nil, err
 	}
-	eng, err := engine.New(engine.Config{
+	reg, err := search.Default()
+	if err != nil {
+		return fail(err)
+	}
+	ecfg := engine.Config{
 		Store:    db,
 		Registry: reg,
 		Policy:   access.Open{},
 		Audit:    audit.Log{Logger: log},
 		Logger:   log,
-	})
-	if err != nil {
-		db.Close()
-		return nil, err
 	}
-	return &Node{Engine: eng, DB: db, Log: log}, nil
+	var keys *crypt.Keyring
+	if plaintextBenchmark {
+		log.Warn("BENCHMARK BUILD: resources and search indexes are stored IN THE CLEAR; never use this binary for real data")
+	} else {
+		if keys, err = openKeyring(ctx, cfg, db, log); err != nil {
+			return fail(err)
+		}
+		db.SetCipher(keys)
+		ecfg.Keys = keys
+		ecfg.Encoder = search.Keyed{Form: keys.IndexForm}
+	}
+	eng, err := engine.New(ecfg)
+	if err != nil {
+		return fail(err)
+	}
+	return &Node{Engine: eng, DB: db, Log: log, Keys: keys}, nil
 }
 
 // Close closes the storage.

@@ -53,6 +53,7 @@ func startServe(t *testing.T, cfg Config) (string, *Server) {
 func TestServeTLSFromTheFirstStart(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Listen = "127.0.0.1:0"
 	addr, srv := startServe(t, cfg)
 
@@ -108,6 +109,7 @@ func TestServeTLSFromTheFirstStart(t *testing.T) {
 func TestServeInsecureHTTPOnLoopback(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	addr, _ := startServe(t, cfg)
@@ -151,6 +153,7 @@ func TestConfigValidate(t *testing.T) {
 func TestRefusesGroupReadableTLSKey(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Listen = "127.0.0.1:0"
 	startServe(t, cfg) // creates the certificate
 	if err := os.Chmod(filepath.Join(cfg.DataDir, "tls", "key.pem"), 0o644); err != nil {
@@ -177,6 +180,7 @@ func TestDataDirectoryIsPrivate(t *testing.T) {
 	}
 	cfg := Defaults()
 	cfg.DataDir = open
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "chmod 700") {
 		t.Fatalf("a group-readable data directory was accepted: %v", err)
@@ -201,6 +205,7 @@ func TestDataDirectoryIsPrivate(t *testing.T) {
 func TestHostAndPathChecks(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	addr, _ := startServe(t, cfg)
@@ -233,6 +238,7 @@ func TestHostAndPathChecks(t *testing.T) {
 func TestTooManyRequestsAreRefusedAtOnce(t *testing.T) {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	cfg.MaxInFlight = 1

@@ -254,6 +254,11 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 	return nil
 }
 
+// SetCipher sets the KeyCipher that seals key lists. It must be called
+// before the first write or search (the keyring that implements it keeps
+// its own keys in this database, so it is made after Open).
+func (db *DB) SetCipher(c KeyCipher) { db.cfg.Cipher = c }
+
 // Close stops the writer after the queued writes and closes the database.
 func (db *DB) Close() error {
 	var err error

@@ -92,6 +92,22 @@ func (db *DB) truncateWAL() {
 	_, _ = db.wconn.ExecContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)")
 }
 
+// truncateWALNow checkpoints the whole WAL into the database and truncates
+// it, waiting (briefly) for readers of older snapshots to finish.
+func (db *DB) truncateWALNow() error {
+	for attempt := 0; attempt < 50; attempt++ {
+		var busy, logFrames, done int
+		if err := db.wconn.QueryRowContext(context.Background(), "PRAGMA wal_checkpoint(TRUNCATE)").Scan(&busy, &logFrames, &done); err != nil {
+			return fmt.Errorf("sqlite: checkpoint: %w", err)
+		}
+		if busy == 0 {
+			return nil
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return errors.New("sqlite: checkpoint: readers kept the WAL busy")
+}
+
 func (db *DB) runBatch(batch []*job) {
 	ctx := context.Background()
 	results := make([]error, len(batch))
@@ -161,6 +177,9 @@ func (db *DB) runBatch(batch []*job) {
 		}
 	} else {
 		w.publishParams()
+		if w.afterCommit != nil {
+			w.afterCommit()
+		}
 	}
 	for i, j := range batch {
 		j.done <- results[i]
@@ -180,15 +199,16 @@ func callSafely(fn func(store.Tx) error, tx store.Tx) (err error) {
 
 // writeTx implements store.Tx on the writer's open transaction.
 type writeTx struct {
-	db        *DB
-	tx        *sql.Tx
-	ctx       context.Context
-	newParams map[string]int64 // parameter keys registered in this batch
-	jobParams []string         // ... by the current job (lost if it rolls back)
-	stmts     map[string]*sql.Stmt
-	pending   pendingRows
-	pids      []int64 // parameter ids of the rows being written
-	insertSQL [nTables]map[int]string
+	db          *DB
+	tx          *sql.Tx
+	ctx         context.Context
+	newParams   map[string]int64 // parameter keys registered in this batch
+	jobParams   []string         // ... by the current job (lost if it rolls back)
+	stmts       map[string]*sql.Stmt
+	pending     pendingRows
+	afterCommit func()  // run on the writer goroutine after a successful commit
+	pids        []int64 // parameter ids of the rows being written
+	insertSQL   [nTables]map[int]string
 }
 
 var _ store.Tx = (*writeTx)(nil)

@@ -1,0 +1,380 @@
+package crypt
+
+import (
+	"bytes"
+	"container/list"
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/tink-crypto/tink-go/v2/aead"
+	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
+	tinkpb "github.com/tink-crypto/tink-go/v2/proto/tink_go_proto"
+	"github.com/tink-crypto/tink-go/v2/tink"
+)
+
+// KeyStore keeps wrapped keysets: it is how the keyring persists keys, in
+// the database beside the data they protect. The keyring never gives it
+// an unwrapped key.
+type KeyStore interface {
+	// LoadKey returns the keyset stored under name, or ErrNoKey.
+	LoadKey(ctx context.Context, name string) ([]byte, error)
+	// CreateKey stores wrapped under name unless the name is taken, and
+	// returns what is stored under it afterwards.
+	CreateKey(ctx context.Context, name string, wrapped []byte) ([]byte, error)
+	// ReplaceKey stores wrapped under name if what is stored is old,
+	// otherwise it returns ErrKeyChanged.
+	ReplaceKey(ctx context.Context, name string, old, wrapped []byte) error
+	// ListKeys calls fn for every key whose name starts with prefix.
+	ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte) error) error
+	// DeleteKey destroys the key stored under name.
+	DeleteKey(ctx context.Context, name string) error
+}
+
+// Errors of the keyring. Opening sealed data fails with the flat ErrOpen.
+var (
+	ErrNoKey      = errors.New("crypt: no such key")
+	ErrKeyChanged = errors.New("crypt: the key changed meanwhile")
+	// ErrUnavailable wraps a failure of the KMS: nothing can be sealed or
+	// opened until it answers again.
+	ErrUnavailable = errors.New("crypt: the key management service is unavailable")
+	// ErrErased is returned for data of an owner whose key was destroyed.
+	ErrErased = errors.New("crypt: the data key was destroyed (erasure)")
+)
+
+// Names of keysets in the KeyStore.
+const (
+	dekPrefix = "dek:" // + owner; "dek:" alone is the tenant's
+	indexKey  = "index"
+	auditKey  = "audit"
+	backupKey = "backup"
+	cursorKey = "cursor"
+)
+
+// KeyringConfig configures a keyring.
+type KeyringConfig struct {
+	KEK   tink.AEAD // the key-encryption key (a KMS key)
+	Store KeyStore
+	// CacheSize bounds the unwrapped data keys kept in memory (default
+	// 10,000); CacheTTL how long one is used before it is read again, so
+	// that a rotation by another process takes effect (default 1 minute).
+	CacheSize int
+	CacheTTL  time.Duration
+}
+
+// Keyring is the key hierarchy of one data directory: the KEK (in a KMS)
+// wraps one data key per patient compartment (and one for the tenant), the
+// blind-index key, the audit key, the backup key and the paging-cursor
+// key. It is safe for concurrent use.
+type Keyring struct {
+	kek   tink.AEAD
+	store KeyStore
+	deks  *lru
+	ttl   time.Duration
+
+	mu     sync.RWMutex
+	index  *prf.Set
+	audit  tink.AEAD
+	backup tink.AEAD
+	cursor tink.AEAD
+
+	hits, misses, kmsCalls atomic.Int64
+}
+
+// NewKeyring opens the keyring, creating the tenant-wide keys on first use.
+func NewKeyring(ctx context.Context, cfg KeyringConfig) (*Keyring, error) {
+	if cfg.KEK == nil || cfg.Store == nil {
+		return nil, errors.New("crypt: a keyring needs a KEK and a key store")
+	}
+	if cfg.CacheSize <= 0 {
+		cfg.CacheSize = 10000
+	}
+	if cfg.CacheTTL <= 0 {
+		cfg.CacheTTL = time.Minute
+	}
+	k := &Keyring{kek: cfg.KEK, store: cfg.Store, deks: newLRU(cfg.CacheSize), ttl: cfg.CacheTTL}
+	if err := k.loadTenantKeys(ctx); err != nil {
+		return nil, err
+	}
+	return k, nil
+}
+
+func (k *Keyring) loadTenantKeys(ctx context.Context) error {
+	ih, err := k.keyset(ctx, indexKey, prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return err
+	}
+	index, err := prf.NewPRFSet(ih)
+	if err != nil {
+		return fmt.Errorf("crypt: index key: %w", err)
+	}
+	var aeads [3]tink.AEAD
+	for i, name := range []string{auditKey, backupKey, cursorKey} {
+		h, err := k.keyset(ctx, name, aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return err
+		}
+		if aeads[i], err = aead.New(h); err != nil {
+			return fmt.Errorf("crypt: %s key: %w", name, err)
+		}
+	}
+	k.mu.Lock()
+	k.index, k.audit, k.backup, k.cursor = index, aeads[0], aeads[1], aeads[2]
+	k.mu.Unlock()
+	return nil
+}
+
+// keyset loads the keyset name, creating it from tmpl if it does not exist.
+func (k *Keyring) keyset(ctx context.Context, name string, tmpl *tinkpb.KeyTemplate) (*keyset.Handle, error) {
+	wrapped, err := k.store.LoadKey(ctx, name)
+	if errors.Is(err, ErrNoKey) {
+		h, err := keyset.NewHandle(tmpl)
+		if err != nil {
+			return nil, fmt.Errorf("crypt: new %s key: %w", name, err)
+		}
+		w, err := k.wrap(name, h)
+		if err != nil {
+			return nil, err
+		}
+		if wrapped, err = k.store.CreateKey(ctx, name, w); err != nil {
+			return nil, fmt.Errorf("crypt: store %s key: %w", name, err)
+		}
+	} else if err != nil {
+		return nil, fmt.Errorf("crypt: load %s key: %w", name, err)
+	}
+	return k.unwrap(name, wrapped)
+}
+
+// wrap encrypts a keyset with the KEK, bound to its name.
+func (k *Keyring) wrap(name string, h *keyset.Handle) ([]byte, error) {
+	k.kmsCalls.Add(1)
+	var buf bytes.Buffer
+	if err := h.WriteWithAssociatedData(keyset.NewBinaryWriter(&buf), k.kek, keysetAD(name)); err != nil {
+		return nil, fmt.Errorf("%w: wrap %s: %v", ErrUnavailable, name, err)
+	}
+	return buf.Bytes(), nil
+}
+
+// unwrap decrypts a keyset wrapped by wrap. A KMS failure and a wrong or
+// damaged keyset are told apart only as far as the KMS error says.
+func (k *Keyring) unwrap(name string, wrapped []byte) (*keyset.Handle, error) {
+	k.kmsCalls.Add(1)
+	h, err := keyset.ReadWithAssociatedData(keyset.NewBinaryReader(bytes.NewReader(wrapped)), k.kek, keysetAD(name))
+	if err != nil {
+		return nil, fmt.Errorf("%w: unwrap %s: %v", ErrUnavailable, name, err)
+	}
+	return h, nil
+}
+
+func keysetAD(name string) []byte { return []byte("hestia/keyset/" + name) }
+
+// dek returns the data key of an owner ("" for the tenant), creating it on
+// first use when create is set.
+func (k *Keyring) dek(ctx context.Context, owner string, create bool) (tink.AEAD, error) {
+	if a, ok := k.deks.get(owner, k.ttl); ok {
+		k.hits.Add(1)
+		return a, nil
+	}
+	k.misses.Add(1)
+	name := dekPrefix + owner
+	wrapped, err := k.store.LoadKey(ctx, name)
+	switch {
+	case errors.Is(err, ErrNoKey) && create:
+		h, err := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return nil, fmt.Errorf("crypt: new data key: %w", err)
+		}
+		w, err := k.wrap(name, h)
+		if err != nil {
+			return nil, err
+		}
+		if wrapped, err = k.store.CreateKey(ctx, name, w); err != nil {
+			return nil, fmt.Errorf("crypt: store data key: %w", err)
+		}
+	case errors.Is(err, ErrNoKey):
+		return nil, ErrErased
+	case err != nil:
+		return nil, fmt.Errorf("crypt: load data key: %w", err)
+	}
+	h, err := k.unwrap(name, wrapped)
+	if err != nil {
+		return nil, err
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: data key: %w", err)
+	}
+	k.deks.put(owner, a)
+	return a, nil
+}
+
+// Seal encrypts plaintext with the owner's data key (AES-256-GCM), bound to
+// ad (for a resource body: "Type/id/version").
+func (k *Keyring) Seal(ctx context.Context, owner string, ad, plaintext []byte) ([]byte, error) {
+	a, err := k.dek(ctx, owner, true)
+	if err != nil {
+		return nil, err
+	}
+	return a.Encrypt(plaintext, ad)
+}
+
+// Open decrypts what Seal sealed with the same owner and ad.
+func (k *Keyring) Open(ctx context.Context, owner string, ad, ciphertext []byte) ([]byte, error) {
+	a, err := k.dek(ctx, owner, false)
+	if err != nil {
+		return nil, err
+	}
+	pt, err := a.Decrypt(ciphertext, ad)
+	if err != nil {
+		return nil, ErrOpen
+	}
+	return pt, nil
+}
+
+// SealKeys seals a resource's index key list with its owner's data key; ref
+// is "Type/id". It implements the store's KeyCipher.
+func (k *Keyring) SealKeys(owner, ref string, plain []byte) ([]byte, error) {
+	return k.Seal(context.Background(), owner, []byte("keys:"+ref), plain)
+}
+
+// OpenKeys opens a key list sealed by SealKeys.
+func (k *Keyring) OpenKeys(owner, ref string, sealed []byte) ([]byte, error) {
+	return k.Open(context.Background(), owner, []byte("keys:"+ref), sealed)
+}
+
+// IndexLen is the length in bytes of a blind-index value: 128 bits of
+// HMAC-SHA256 output.
+const IndexLen = 16
+
+// IndexForm is the blind-index form of a value: HMAC-SHA256 (Tink PRF)
+// under the index key, truncated to IndexLen bytes, of the parameter key,
+// the field and the value, each length-prefixed so no two inputs collide.
+func (k *Keyring) IndexForm(param, field, value string) (string, error) {
+	k.mu.RLock()
+	p := k.index
+	k.mu.RUnlock()
+	in := make([]byte, 0, 8+len(param)+len(field)+len(value))
+	for _, s := range []string{param, field, value} {
+		in = appendLen(in, len(s))
+		in = append(in, s...)
+	}
+	out, err := p.ComputePrimaryPRF(in, IndexLen)
+	if err != nil {
+		return "", fmt.Errorf("crypt: index form: %w", err)
+	}
+	return string(out), nil
+}
+
+func appendLen(b []byte, n int) []byte {
+	return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
+}
+
+// Stats are the keyring's counters since it was opened.
+type Stats struct {
+	CacheHits, CacheMisses, KMSCalls int64
+	CachedKeys                       int
+}
+
+// Stats returns the counters.
+func (k *Keyring) Stats() Stats {
+	return Stats{CacheHits: k.hits.Load(), CacheMisses: k.misses.Load(), KMSCalls: k.kmsCalls.Load(), CachedKeys: k.deks.len()}
+}
+
+// lru is a bounded cache of unwrapped data keys with an age limit.
+type lru struct {
+	mu    sync.Mutex
+	max   int
+	order *list.List // front: most recent
+	byKey map[string]*list.Element
+}
+
+type lruEntry struct {
+	owner  string
+	aead   tink.AEAD
+	loaded time.Time
+}
+
+func newLRU(max int) *lru {
+	return &lru{max: max, order: list.New(), byKey: make(map[string]*list.Element)}
+}
+
+func (c *lru) get(owner string, ttl time.Duration) (tink.AEAD, bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.byKey[owner]
+	if !ok {
+		return nil, false
+	}
+	ent := e.Value.(*lruEntry)
+	if time.Since(ent.loaded) > ttl {
+		c.order.Remove(e)
+		delete(c.byKey, owner)
+		return nil, false
+	}
+	c.order.MoveToFront(e)
+	return ent.aead, true
+}
+
+func (c *lru) put(owner string, a tink.AEAD) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[owner]; ok {
+		c.order.Remove(e)
+	}
+	c.byKey[owner] = c.order.PushFront(&lruEntry{owner: owner, aead: a, loaded: time.Now()})
+	for c.order.Len() > c.max {
+		last := c.order.Back()
+		c.order.Remove(last)
+		delete(c.byKey, last.Value.(*lruEntry).owner)
+	}
+}
+
+func (c *lru) remove(owner string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if e, ok := c.byKey[owner]; ok {
+		c.order.Remove(e)
+		delete(c.byKey, owner)
+	}
+}
+
+func (c *lru) len() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.order.Len()
+}
+
+// DestroyDataKey destroys an owner's data key (crypto-shredding): what it
+// sealed can no longer be opened by anyone.
+func (k *Keyring) DestroyDataKey(ctx context.Context, owner string) error {
+	if owner == "" {
+		return errors.New("crypt: the tenant's data key is not destroyed by erasure")
+	}
+	k.deks.remove(owner)
+	if err := k.store.DeleteKey(ctx, dekPrefix+owner); err != nil {
+		return fmt.Errorf("crypt: destroy data key: %w", err)
+	}
+	k.deks.remove(owner)
+	return nil
+}
+
+// HasDataKey reports whether an owner's data key exists.
+func (k *Keyring) HasDataKey(ctx context.Context, owner string) (bool, error) {
+	_, err := k.store.LoadKey(ctx, dekPrefix+owner)
+	if errors.Is(err, ErrNoKey) {
+		return false, nil
+	}
+	return err == nil, err
+}
+
+// CursorSealer seals paging cursors with the tenant's cursor key, so that
+// links outlive a restart and work on every node.
+func (k *Keyring) CursorSealer() *Sealer {
+	k.mu.RLock()
+	defer k.mu.RUnlock()
+	return &Sealer{a: k.cursor}
+}
