@@ -44,6 +44,9 @@ type Config struct {
 	Logger    *slog.Logger
 	Version   string // the software version in the CapabilityStatement
 	Now       func() time.Time
+	// Cursors seals paging links; nil uses a key that lives only as long
+	// as the process.
+	Cursors *crypt.Sealer
 }
 
 // API serves the FHIR REST interactions.
@@ -64,9 +67,12 @@ func New(cfg Config) (*API, error) {
 	if cfg.Engine == nil {
 		return nil, errors.New("rest: no engine")
 	}
-	s, err := crypt.NewSealer()
-	if err != nil {
-		return nil, err
+	s := cfg.Cursors
+	if s == nil {
+		var err error
+		if s, err = crypt.NewSealer(); err != nil {
+			return nil, err
+		}
 	}
 	a := &API{eng: cfg.Engine, base: strings.TrimSuffix(cfg.BaseURL, "/"), maxBody: cfg.MaxBody, ttl: cfg.CursorTTL,
 		log: cfg.Logger, version: cfg.Version, now: cfg.Now, cursors: s}
@@ -82,6 +88,7 @@ func New(cfg Config) (*API, error) {
 	if a.now == nil {
 		a.now = time.Now
 	}
+	var err error
 	if a.caps, err = a.capabilityStatement(); err != nil {
 		return nil, err
 	}

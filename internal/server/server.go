@@ -121,7 +121,11 @@ type Server struct {
 
 // New prepares a server on an opened node.
 func New(cfg Config, node *Node) (*Server, error) {
-	api, err := rest.New(rest.Config{Engine: node.Engine, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Logger: node.Log, Version: Version})
+	rcfg := rest.Config{Engine: node.Engine, BaseURL: cfg.BaseURL, MaxBody: cfg.MaxBody, Logger: node.Log, Version: Version}
+	if node.Keys != nil {
+		rcfg.Cursors = node.Keys.CursorSealer()
+	}
+	api, err := rest.New(rcfg)
 	if err != nil {
 		return nil, err
 	}
