@@ -40,6 +40,7 @@ var Version = "dev"
 // Node is an opened Hestia data directory: storage and engine. The CLI uses
 // it directly (import); Server adds HTTP on top.
 type Node struct {
+	Dir    string // the data directory
 	Engine *engine.Engine
 	DB     *sqlite.DB
 	Log    *slog.Logger
@@ -99,7 +100,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
-	return &Node{Engine: eng, DB: db, Log: log, Keys: keys}, nil
+	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys}, nil
 }
 
 // Close closes the storage.

@@ -147,6 +147,27 @@ func TestSyntheaIngest(t *testing.T) {
 	if sample == 0 {
 		t.Fatal("no patient sampled")
 	}
+
+	// The dump test: with every patient loaded (and read and searched), no
+	// patient name, identifier, phone, email or street address stands in
+	// any file of the data directory, WAL included.
+	needles := patientNeedles(t, files)
+	if len(needles) < 500 {
+		t.Fatalf("only %d needles", len(needles))
+	}
+	// The scanner finds them where they are in the clear: the bundles.
+	if found := plaintextHits(t, filepath.Join(dir, "bundles"), needles); len(found) < len(needles) {
+		t.Fatalf("the scanner found %d of %d needles in the source bundles", len(found), len(needles))
+	}
+	if hits := plaintextHits(t, s.node.Dir, needles); len(hits) > 0 {
+		n := 0
+		for needle, file := range hits {
+			if n++; n <= 10 {
+				t.Errorf("plaintext in %s: %d characters of patient data", file, len(needle))
+			}
+		}
+		t.Fatalf("%d patient values found in the clear", len(hits))
+	}
 }
 
 type manifest struct {
