@@ -32,7 +32,14 @@ func init() {
 // (ix, owner, type, id) of the SQL functions, which the query passes from
 // the resource row.
 func candidateRows(db *DB, args []driver.Value, buf []row) ([]row, error) {
-	sealed, _ := args[0].([]byte)
+	var sealed []byte
+	switch v := args[0].(type) {
+	case []byte:
+		sealed = v
+	case nil: // a resource without index rows
+	default:
+		return nil, errRowKeys
+	}
 	owner, _ := args[1].(string)
 	typ, _ := args[2].(string)
 	id, _ := args[3].(string)
