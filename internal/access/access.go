@@ -32,6 +32,8 @@ const (
 	Transaction    Interaction = "transaction"
 	Capabilities   Interaction = "capabilities"
 	Import         Interaction = "import"
+	Erase          Interaction = "erase"
+	KeyRotation    Interaction = "key-rotation"
 	ConditionalHit Interaction = "conditional-match" // a conditional operation's search
 )
 

@@ -158,7 +158,7 @@ func actionOf(in access.Interaction) string {
 		return "C"
 	case access.Update:
 		return "U"
-	case access.Delete:
+	case access.Delete, access.Erase:
 		return "D"
 	case access.Batch, access.Transaction:
 		return "E"

@@ -29,6 +29,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
+	"github.com/hestiahealth/hestia/internal/privacy"
 	"github.com/hestiahealth/hestia/internal/rest"
 	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
@@ -45,7 +46,12 @@ type Node struct {
 	DB     *sqlite.DB
 	Log    *slog.Logger
 	Keys   *crypt.Keyring // nil only in the benchmark-only plaintext build
+	Ledger *privacy.Ledger
 }
+
+// LedgerFile is the erasure ledger inside a data directory. It is not part
+// of the database, so restoring a database file does not restore it.
+const LedgerFile = "erasure.ledger"
 
 // DatabaseFile is the SQLite file inside a data directory.
 const DatabaseFile = "hestia.db"
@@ -100,7 +106,24 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
-	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys}, nil
+	// Erasures are applied again to a database restored from before them.
+	ledger := privacy.OpenLedger(filepath.Join(cfg.DataDir, LedgerFile))
+	entries, err := ledger.Entries()
+	if err != nil {
+		return fail(err)
+	}
+	patients := make([]string, len(entries))
+	for i, e := range entries {
+		patients[i] = e.Patient
+	}
+	again, err := eng.ReapplyErasures(access.WithPrincipal(ctx, access.Local()), patients)
+	if err != nil {
+		return fail(fmt.Errorf("apply the erasure ledger: %w", err))
+	}
+	if len(again) > 0 {
+		log.Warn("erasures applied again to this database (it was restored from before them)", slog.Int("patients", len(again)))
+	}
+	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger}, nil
 }
 
 // Close closes the storage.

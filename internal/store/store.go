@@ -98,6 +98,13 @@ type Store interface {
 	// fn may be called again if the driver retries a batch; it MUST be
 	// free of side effects outside tx.
 	Update(ctx context.Context, fn func(tx Tx) error) error
+	// EraseOwner removes what a patient's erasure removes from the store:
+	// the index rows of every resource the patient owns (whose key lists it
+	// opens before anything else), which it marks deleted, and the bodies
+	// of every version sealed under the patient's key. Afterwards the freed
+	// space MUST hold none of it (zeroed pages, no copy in a journal). It
+	// returns the number of resources and versions affected.
+	EraseOwner(ctx context.Context, owner string) (resources, versions int, err error)
 	// Close releases the driver's resources.
 	Close() error
 }

@@ -1,0 +1,118 @@
+package server
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/hestiahealth/hestia/internal/access"
+)
+
+// node opens a Hestia on a data directory with an HTTP test server.
+func openAt(t *testing.T, cfg Config) *testServer {
+	t.Helper()
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	node, err := OpenNode(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := New(cfg, node)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewTLSServer(srv.Handler())
+	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node}
+	t.Cleanup(func() { hs.Close(); node.Close() })
+	return s
+}
+
+func closeAt(s *testServer) {
+	s.node.Close()
+}
+
+// TestErasureIsCryptoShreddingThatSurvivesARestore erases a patient, then
+// puts back a copy of the database file taken before the erasure: once the
+// ledger is applied, nothing of the patient can be read from it.
+func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
+	cfg := Defaults()
+	cfg.DataDir = filepath.Join(t.TempDir(), "data")
+	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg.Synchronous = "NORMAL"
+	s := openAt(t, cfg)
+	p := patient("Shredded", "Ann")
+	p["telecom"] = []any{map[string]any{"system": "phone", "value": "555-0199-7731"}}
+	pat := s.create(p)
+	pid := pat["id"].(string)
+	obs := map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "Secret finding"},
+		"subject": map[string]any{"reference": "Patient/" + pid}}
+	o := s.create(obs)
+	o["status"] = "amended"
+	s.expect(s.do("PUT", "/Observation/"+o["id"].(string), o), http.StatusOK)
+	keep := s.create(patient("Kept"))
+
+	// A copy of the database from before the erasure (the node closed, so
+	// the file is complete).
+	closeAt(s)
+	dbFile := filepath.Join(cfg.DataDir, DatabaseFile)
+	before, err := os.ReadFile(dbFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openAt(t, cfg)
+	ctx := access.WithPrincipal(context.Background(), access.Local())
+	out, err := s.node.Engine.Erase(ctx, s.node.Ledger, pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Resources != 2 || out.Versions != 3 {
+		t.Fatalf("erased %d resources and %d versions, want 2 and 3", out.Resources, out.Versions)
+	}
+	erased := func(s *testServer) {
+		t.Helper()
+		for _, path := range []string{"/Patient/" + pid, "/Observation/" + o["id"].(string)} {
+			if r := s.do("GET", path, nil); r.status != http.StatusGone {
+				t.Errorf("GET %s after erasure: %d", path, r.status)
+			}
+		}
+		r := s.do("GET", "/Observation/"+o["id"].(string)+"/_history/1", nil)
+		if r.status < 400 || strings.Contains(string(r.body), "Secret") {
+			t.Errorf("vread after erasure: %d %s", r.status, r.body)
+		}
+		h := s.expect(s.do("GET", "/Observation/"+o["id"].(string)+"/_history", nil), http.StatusOK)
+		if len(entries(h)) != 0 {
+			t.Errorf("history after erasure returns %d bodies", len(entries(h)))
+		}
+		for _, q := range []string{"/Patient?family=shredded", "/Observation?subject=Patient/" + pid, "/Patient?telecom=555-0199-7731"} {
+			if b := s.expect(s.do("GET", q, nil), http.StatusOK); b["total"] != float64(0) {
+				t.Errorf("%s after erasure: total %v", q, b["total"])
+			}
+		}
+		// Other patients are untouched.
+		s.expect(s.do("GET", "/Patient/"+keep["id"].(string), nil), http.StatusOK)
+	}
+	erased(s)
+	closeAt(s)
+	if hits := plaintextHits(t, cfg.DataDir, []string{"Shredded", "555-0199-7731", "Secret finding"}); len(hits) > 0 {
+		t.Fatalf("after erasure, in the clear: %v", hits)
+	}
+
+	// Restore the old database file. The ledger is applied on open.
+	for _, f := range []string{dbFile, dbFile + "-wal", dbFile + "-shm"} {
+		os.Remove(f)
+	}
+	if err := os.WriteFile(dbFile, before, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, cfg)
+	erased(s)
+	if ok, _ := s.node.Keys.HasDataKey(context.Background(), pid); ok {
+		t.Fatal("the restored database still holds the patient's data key")
+	}
+}
