@@ -29,8 +29,9 @@ type KeyStore interface {
 	// ReplaceKey stores wrapped under name if what is stored is old,
 	// otherwise it returns ErrKeyChanged.
 	ReplaceKey(ctx context.Context, name string, old, wrapped []byte) error
-	// ListKeys calls fn for every key whose name starts with prefix.
-	ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte) error) error
+	// ListKeys calls fn for every key whose name starts with prefix, with
+	// when it was created and last replaced.
+	ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte, created, updated time.Time) error) error
 	// DeleteKey destroys the key stored under name.
 	DeleteKey(ctx context.Context, name string) error
 }
@@ -223,13 +224,22 @@ func (k *Keyring) Seal(ctx context.Context, owner string, ad, plaintext []byte) 
 }
 
 // Open decrypts what Seal sealed with the same owner and ad.
+// A ciphertext that does not open with a cached key is tried once more
+// with the keyset read afresh: another process may have rotated it.
 func (k *Keyring) Open(ctx context.Context, owner string, ad, ciphertext []byte) ([]byte, error) {
 	a, err := k.dek(ctx, owner, false)
 	if err != nil {
 		return nil, err
 	}
 	pt, err := a.Decrypt(ciphertext, ad)
-	if err != nil {
+	if err == nil {
+		return pt, nil
+	}
+	k.deks.remove(owner)
+	if a, err = k.dek(ctx, owner, false); err != nil {
+		return nil, err
+	}
+	if pt, err = a.Decrypt(ciphertext, ad); err != nil {
 		return nil, ErrOpen
 	}
 	return pt, nil
@@ -238,12 +248,12 @@ func (k *Keyring) Open(ctx context.Context, owner string, ad, ciphertext []byte)
 // SealKeys seals a resource's index key list with its owner's data key; ref
 // is "Type/id". It implements the store's KeyCipher.
 func (k *Keyring) SealKeys(owner, ref string, plain []byte) ([]byte, error) {
-	return k.Seal(context.Background(), owner, []byte("keys:"+ref), plain)
+	return k.Seal(context.Background(), owner, KeysAD(ref), plain)
 }
 
 // OpenKeys opens a key list sealed by SealKeys.
 func (k *Keyring) OpenKeys(owner, ref string, sealed []byte) ([]byte, error) {
-	return k.Open(context.Background(), owner, []byte("keys:"+ref), sealed)
+	return k.Open(context.Background(), owner, KeysAD(ref), sealed)
 }
 
 // IndexLen is the length in bytes of a blind-index value: 128 bits of
@@ -342,6 +352,13 @@ func (c *lru) remove(owner string) {
 	}
 }
 
+func (c *lru) clear() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.order.Init()
+	clear(c.byKey)
+}
+
 func (c *lru) len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -378,3 +395,142 @@ func (k *Keyring) CursorSealer() *Sealer {
 	defer k.mu.RUnlock()
 	return &Sealer{a: k.cursor}
 }
+
+// KeyInfo describes one stored keyset, for status reports.
+type KeyInfo struct {
+	Name             string
+	Keys             int // keys in the keyset: 1, plus older ones kept after a rotation
+	Created, Updated time.Time
+}
+
+// Keys lists the stored keysets (unwrapping each, so it calls the KMS).
+func (k *Keyring) Keys(ctx context.Context) ([]KeyInfo, error) {
+	var out []KeyInfo
+	err := k.store.ListKeys(ctx, "", func(name string, wrapped []byte, created, updated time.Time) error {
+		h, err := k.unwrap(name, wrapped)
+		if err != nil {
+			return err
+		}
+		out = append(out, KeyInfo{Name: name, Keys: h.Len(), Created: created, Updated: updated})
+		return nil
+	})
+	return out, err
+}
+
+// Rewrap wraps every stored keyset again under the KEK's current primary
+// key (after a KEK rotation). progress, if not nil, is told how far it is.
+func (k *Keyring) Rewrap(ctx context.Context, progress func(done, total int)) (int, error) {
+	return k.eachKeyset(ctx, "", progress, func(name string, h *keyset.Handle) (*keyset.Handle, error) { return h, nil })
+}
+
+// RotateDataKeys adds a new primary key to every data keyset: new writes
+// use it (in other processes once their cache refreshes); what older keys
+// sealed still opens until ReencryptWith moves it.
+func (k *Keyring) RotateDataKeys(ctx context.Context, progress func(done, total int)) (int, error) {
+	n, err := k.eachKeyset(ctx, dekPrefix, progress, func(_ string, h *keyset.Handle) (*keyset.Handle, error) {
+		m := keyset.NewManagerFromHandle(h)
+		id, err := m.Add(aead.AES256GCMKeyTemplate())
+		if err != nil {
+			return nil, err
+		}
+		if err := m.SetPrimary(id); err != nil {
+			return nil, err
+		}
+		return m.Handle()
+	})
+	k.deks.clear()
+	return n, err
+}
+
+// RetireOldDataKeys destroys the keys of every data keyset but its primary,
+// once everything they sealed was sealed again with the primary.
+func (k *Keyring) RetireOldDataKeys(ctx context.Context) (int, error) {
+	n, err := k.eachKeyset(ctx, dekPrefix, nil, func(_ string, h *keyset.Handle) (*keyset.Handle, error) {
+		p, err := h.Primary()
+		if err != nil {
+			return nil, err
+		}
+		m := keyset.NewManagerFromHandle(h)
+		for i := 0; i < h.Len(); i++ {
+			e, err := h.Entry(i)
+			if err != nil {
+				return nil, err
+			}
+			if e.KeyID() == p.KeyID() {
+				continue
+			}
+			if err := m.Disable(e.KeyID()); err != nil {
+				return nil, err
+			}
+			if err := m.Delete(e.KeyID()); err != nil {
+				return nil, err
+			}
+		}
+		return m.Handle()
+	})
+	k.deks.clear()
+	return n, err
+}
+
+// eachKeyset unwraps every keyset under prefix, lets change transform it,
+// and stores it wrapped under the KEK's current primary (compare and swap:
+// a keyset changed meanwhile is read again).
+func (k *Keyring) eachKeyset(ctx context.Context, prefix string, progress func(done, total int), change func(name string, h *keyset.Handle) (*keyset.Handle, error)) (int, error) {
+	type item struct {
+		name    string
+		wrapped []byte
+	}
+	var all []item
+	if err := k.store.ListKeys(ctx, prefix, func(name string, wrapped []byte, _, _ time.Time) error {
+		all = append(all, item{name, wrapped})
+		return nil
+	}); err != nil {
+		return 0, err
+	}
+	for i, it := range all {
+		for attempt := 0; ; attempt++ {
+			h, err := k.unwrap(it.name, it.wrapped)
+			if err != nil {
+				return i, err
+			}
+			if h, err = change(it.name, h); err != nil {
+				return i, fmt.Errorf("crypt: %s: %w", it.name, err)
+			}
+			w, err := k.wrap(it.name, h)
+			if err != nil {
+				return i, err
+			}
+			err = k.store.ReplaceKey(ctx, it.name, it.wrapped, w)
+			if errors.Is(err, ErrKeyChanged) && attempt < 3 {
+				if it.wrapped, err = k.store.LoadKey(ctx, it.name); err != nil {
+					return i, err
+				}
+				continue
+			}
+			if errors.Is(err, ErrNoKey) || errors.Is(err, ErrKeyChanged) && attempt >= 3 {
+				break // erased meanwhile, or changing under us: leave it
+			}
+			if err != nil {
+				return i, err
+			}
+			break
+		}
+		if progress != nil {
+			progress(i+1, len(all))
+		}
+	}
+	return len(all), nil
+}
+
+// Reseal opens what owner's key sealed (with any of its keys) and seals it
+// again with the primary key; ad is the same.
+func (k *Keyring) Reseal(ctx context.Context, owner string, ad, sealed []byte) ([]byte, error) {
+	pt, err := k.Open(ctx, owner, ad, sealed)
+	if err != nil {
+		return nil, err
+	}
+	return k.Seal(ctx, owner, ad, pt)
+}
+
+// KeysAD is the associated data of a key list sealed by SealKeys.
+func KeysAD(ref string) []byte { return []byte("keys:" + ref) }

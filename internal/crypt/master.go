@@ -10,6 +10,8 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/aead/subtle"
@@ -191,9 +193,11 @@ var kekAD = []byte("hestia/local-kek/v1")
 
 // OpenLocalKMS returns the key-encryption key of the local KMS: a Tink
 // keyset in DATA/keys/kek.json, encrypted by the master key, created on
-// first use. rotate adds a new primary key to it (old keys stay, so what
-// they wrapped still opens until it is re-wrapped).
-func OpenLocalKMS(dataDir string, master tink.AEAD, rotate bool) (tink.AEAD, error) {
+// first use. rotate adds a new primary key to it; older keys stay, so what
+// they wrapped still opens until it is re-wrapped. The returned KEK reads
+// the file again when it changes (another process rotated it), so a
+// running server follows a rotation made by the hestia command.
+func OpenLocalKMS(dataDir string, master tink.AEAD, rotate bool) (*LocalKEK, error) {
 	path := filepath.Join(dataDir, "keys", "kek.json")
 	var h *keyset.Handle
 	data, err := os.ReadFile(path)
@@ -203,14 +207,12 @@ func OpenLocalKMS(dataDir string, master tink.AEAD, rotate bool) (tink.AEAD, err
 			return nil, fmt.Errorf("crypt: new KEK: %w", err)
 		}
 		rotate = false
+		data = nil
 	case err != nil:
 		return nil, fmt.Errorf("crypt: read KEK: %w", err)
 	default:
-		if err := CheckPrivate(path); err != nil {
+		if h, err = readKEK(path, data, master); err != nil {
 			return nil, err
-		}
-		if h, err = keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(data)), master, kekAD); err != nil {
-			return nil, errors.New("crypt: the KEK keyset does not open with this master key")
 		}
 	}
 	if rotate {
@@ -231,8 +233,93 @@ func OpenLocalKMS(dataDir string, master tink.AEAD, rotate bool) (tink.AEAD, err
 			return nil, err
 		}
 	}
-	return aead.New(h)
+	k := &LocalKEK{path: path, master: master}
+	if err := k.load(); err != nil {
+		return nil, err
+	}
+	return k, nil
 }
+
+func readKEK(path string, data []byte, master tink.AEAD) (*keyset.Handle, error) {
+	if err := CheckPrivate(path); err != nil {
+		return nil, err
+	}
+	h, err := keyset.ReadWithAssociatedData(keyset.NewJSONReader(bytes.NewReader(data)), master, kekAD)
+	if err != nil {
+		return nil, errors.New("crypt: the KEK keyset does not open with this master key")
+	}
+	return h, nil
+}
+
+// LocalKEK is the local KMS's key-encryption key.
+type LocalKEK struct {
+	path   string
+	master tink.AEAD
+	mu     sync.Mutex
+	a      tink.AEAD
+	mod    time.Time
+	keys   int
+}
+
+func (k *LocalKEK) load() error {
+	st, err := os.Stat(k.path)
+	if err != nil {
+		return fmt.Errorf("crypt: read KEK: %w", err)
+	}
+	data, err := os.ReadFile(k.path)
+	if err != nil {
+		return fmt.Errorf("crypt: read KEK: %w", err)
+	}
+	h, err := readKEK(k.path, data, k.master)
+	if err != nil {
+		return err
+	}
+	a, err := aead.New(h)
+	if err != nil {
+		return fmt.Errorf("crypt: KEK: %w", err)
+	}
+	k.a, k.mod, k.keys = a, st.ModTime(), h.Len()
+	return nil
+}
+
+// current returns the primitive, reading the file again if it changed.
+func (k *LocalKEK) current() (tink.AEAD, error) {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if st, err := os.Stat(k.path); err == nil && !st.ModTime().Equal(k.mod) {
+		if err := k.load(); err != nil {
+			return nil, err
+		}
+	}
+	return k.a, nil
+}
+
+// Encrypt implements tink.AEAD with the KEK's primary key.
+func (k *LocalKEK) Encrypt(plaintext, ad []byte) ([]byte, error) {
+	a, err := k.current()
+	if err != nil {
+		return nil, err
+	}
+	return a.Encrypt(plaintext, ad)
+}
+
+// Decrypt implements tink.AEAD with any key of the KEK.
+func (k *LocalKEK) Decrypt(ciphertext, ad []byte) ([]byte, error) {
+	a, err := k.current()
+	if err != nil {
+		return nil, err
+	}
+	return a.Decrypt(ciphertext, ad)
+}
+
+// Keys is the number of keys in the KEK keyset (1 + the rotations kept).
+func (k *LocalKEK) Keys() int {
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	return k.keys
+}
+
+var _ tink.AEAD = (*LocalKEK)(nil)
 
 func writeKeysetFile(path string, h *keyset.Handle, master tink.AEAD) error {
 	var buf bytes.Buffer

@@ -17,9 +17,9 @@ type Sealer interface {
 	Open(ctx context.Context, owner string, ad, ciphertext []byte) ([]byte, error)
 }
 
-// bodyAD binds a sealed body to its resource and version, so that a body
-// moved to another row does not open.
-func bodyAD(typ, id string, version int64) []byte {
+// BodyAD is the associated data of a sealed body: it binds the body to its
+// resource and version, so that a body moved to another row does not open.
+func BodyAD(typ, id string, version int64) []byte {
 	return []byte(typ + "/" + id + "/" + strconv.FormatInt(version, 10))
 }
 
@@ -27,7 +27,7 @@ func (e *Engine) sealBody(ctx context.Context, owner, typ, id string, version in
 	if e.keys == nil {
 		return body, nil
 	}
-	sealed, err := e.keys.Seal(ctx, owner, bodyAD(typ, id, version), body)
+	sealed, err := e.keys.Seal(ctx, owner, BodyAD(typ, id, version), body)
 	if err != nil {
 		return nil, cryptErr(err)
 	}
@@ -39,7 +39,7 @@ func (e *Engine) openBody(ctx context.Context, r *store.Resource) error {
 	if e.keys == nil || r == nil || r.Body == nil {
 		return nil
 	}
-	pt, err := e.keys.Open(ctx, r.Owner, bodyAD(r.Type, r.ID, r.Version), r.Body)
+	pt, err := e.keys.Open(ctx, r.Owner, BodyAD(r.Type, r.ID, r.Version), r.Body)
 	if err != nil {
 		return cryptErr(err)
 	}

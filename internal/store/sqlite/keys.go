@@ -52,6 +52,10 @@ func (db *DB) ReplaceKey(ctx context.Context, name string, old, wrapped []byte) 
 			return fmt.Errorf("sqlite: replace key: %w", err)
 		}
 		if n, _ := res.RowsAffected(); n != 1 {
+			var one int
+			if w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM keyset WHERE name = ?`, name).Scan(&one) != nil {
+				return crypt.ErrNoKey
+			}
 			return crypt.ErrKeyChanged
 		}
 		return nil
@@ -59,19 +63,20 @@ func (db *DB) ReplaceKey(ctx context.Context, name string, old, wrapped []byte) 
 }
 
 // ListKeys implements crypt.KeyStore.
-func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte) error) error {
-	rows, err := db.rpool.QueryContext(ctx, `SELECT name, wrapped FROM keyset WHERE substr(name, 1, length(?)) = ? ORDER BY name`, prefix, prefix)
+func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte, created, updated time.Time) error) error {
+	rows, err := db.rpool.QueryContext(ctx, `SELECT name, wrapped, created, updated FROM keyset WHERE substr(name, 1, length(?)) = ? ORDER BY name`, prefix, prefix)
 	if err != nil {
 		return fmt.Errorf("sqlite: list keys: %w", err)
 	}
 	type kv struct {
-		name string
-		w    []byte
+		name     string
+		w        []byte
+		cre, upd int64
 	}
 	var all []kv
 	for rows.Next() {
 		var x kv
-		if err := rows.Scan(&x.name, &x.w); err != nil {
+		if err := rows.Scan(&x.name, &x.w, &x.cre, &x.upd); err != nil {
 			rows.Close()
 			return fmt.Errorf("sqlite: list keys: %w", err)
 		}
@@ -83,7 +88,7 @@ func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, 
 		return fmt.Errorf("sqlite: list keys: %w", err)
 	}
 	for _, x := range all {
-		if err := fn(x.name, x.w); err != nil {
+		if err := fn(x.name, x.w, fromMicros(x.cre), fromMicros(x.upd)); err != nil {
 			return err
 		}
 	}
