@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
 // Config is every setting of the server, with safe defaults. Each field
@@ -68,6 +70,8 @@ type Config struct {
 	// KeyCacheSize bounds the unwrapped data keys kept in memory.
 	// HESTIA_KEY_CACHE. Default 10,000.
 	KeyCacheSize int
+
+	kek tink.AEAD // tests: a KEK to use instead of the configured KMS
 }
 
 // Defaults returns the default configuration.

@@ -51,9 +51,12 @@ func keyDir(cfg Config) string {
 }
 
 func openKeyring(ctx context.Context, cfg Config, db *sqlite.DB, log *slog.Logger) (*crypt.Keyring, error) {
-	kek, err := KEK(ctx, cfg, log, false)
-	if err != nil {
-		return nil, err
+	kek := cfg.kek
+	if kek == nil {
+		var err error
+		if kek, err = KEK(ctx, cfg, log, false); err != nil {
+			return nil, err
+		}
 	}
 	return crypt.NewKeyring(ctx, crypt.KeyringConfig{KEK: kek, Store: db, CacheSize: cfg.KeyCacheSize})
 }
