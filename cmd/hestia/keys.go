@@ -67,6 +67,14 @@ func keysStatusCmd() *cobra.Command {
 				}
 				fmt.Fprintf(out, "KEK: %s\n", kms)
 				writeKeyTable(out, infos)
+				phase, changed, err := n.Keys.IndexRotation(cmd.Context())
+				if err != nil {
+					return err
+				}
+				if phase != crypt.IndexSteady {
+					fmt.Fprintf(out, "index key rotation pending since %s: %s; run `hestia keys rotate index` to finish it\n",
+						changed.Format(time.RFC3339), phase)
+				}
 				stats := n.Keys.Stats()
 				fmt.Fprintf(out, "data-key cache: %d keys, %d hits, %d misses, %d KMS calls in this process\n",
 					stats.CachedKeys, stats.CacheHits, stats.CacheMisses, stats.KMSCalls)
@@ -111,7 +119,7 @@ func keysRotateCmd() *cobra.Command {
 		Use:   "rotate",
 		Short: "Rotate the KEK, the data keys or the blind-index key",
 	}
-	cmd.AddCommand(rotateKEKCmd(), rotateDEKCmd())
+	cmd.AddCommand(rotateKEKCmd(), rotateDEKCmd(), rotateIndexCmd())
 	return cmd
 }
 
@@ -228,4 +236,43 @@ func progress(cmd *cobra.Command, what string) func(done, total int) {
 		last = time.Now()
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d/%d\n", what, done, total)
 	}
+}
+
+func rotateIndexCmd() *cobra.Command {
+	cfg := server.Defaults()
+	var wait time.Duration
+	cmd := &cobra.Command{
+		Use:   "index",
+		Short: "Rebuild the blind indexes under a new index key, online",
+		Long: `Rebuild the blind indexes (the keyed HMACs that token, string and uri
+search values are stored as) under a new index key, while requests and
+searches go on. The rotation goes in steps, each recorded in the stored
+index key, so that an interrupted run resumes where it stopped:
+
+ 1. A new key is added. Searches look up the forms under both keys.
+ 2. After --wait (longer than the servers' key cache lifetime, so that every
+    running server looks up both), the new key becomes the one rows are
+    written with.
+ 3. After --wait again (so that no server writes under the old key), every
+    resource's index rows are rebuilt under the new key, with progress.
+ 4. The old key is destroyed.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withNode(cmd, &cfg, func(n *server.Node) error {
+				out := cmd.OutOrStdout()
+				start := time.Now()
+				count, err := n.RotateIndex(cmd.Context(), wait, func(s string) { fmt.Fprintln(out, s) },
+					progress(cmd, "rebuilding the blind indexes"))
+				if err != nil {
+					return err
+				}
+				fmt.Fprintf(out, "rebuilt the index rows of %d resources under the new key in %.1f s\n", count, time.Since(start).Seconds())
+				return nil
+			})
+		},
+	}
+	f := cmd.Flags()
+	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	f.DurationVar(&wait, "wait", 65*time.Second, "how long running servers need to pick up a changed key")
+	return cmd
 }

@@ -77,11 +77,12 @@ type Keyring struct {
 	deks  *lru
 	ttl   time.Duration
 
-	mu     sync.RWMutex
-	index  *prf.Set
-	audit  tink.AEAD
-	backup tink.AEAD
-	cursor tink.AEAD
+	index   atomic.Pointer[indexKeys]
+	indexMu sync.Mutex // serialises reloads of the index key
+	mu      sync.RWMutex
+	audit   tink.AEAD
+	backup  tink.AEAD
+	cursor  tink.AEAD
 
 	hits, misses, kmsCalls atomic.Int64
 }
@@ -105,13 +106,11 @@ func NewKeyring(ctx context.Context, cfg KeyringConfig) (*Keyring, error) {
 }
 
 func (k *Keyring) loadTenantKeys(ctx context.Context) error {
-	ih, err := k.keyset(ctx, indexKey, prf.HMACSHA256PRFKeyTemplate())
-	if err != nil {
+	if _, err := k.keyset(ctx, indexKey, prf.HMACSHA256PRFKeyTemplate()); err != nil {
 		return err
 	}
-	index, err := prf.NewPRFSet(ih)
-	if err != nil {
-		return fmt.Errorf("crypt: index key: %w", err)
+	if _, err := k.reloadIndex(ctx, true); err != nil {
+		return err
 	}
 	var aeads [3]tink.AEAD
 	for i, name := range []string{auditKey, backupKey, cursorKey} {
@@ -124,7 +123,7 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 		}
 	}
 	k.mu.Lock()
-	k.index, k.audit, k.backup, k.cursor = index, aeads[0], aeads[1], aeads[2]
+	k.audit, k.backup, k.cursor = aeads[0], aeads[1], aeads[2]
 	k.mu.Unlock()
 	return nil
 }
@@ -247,40 +246,21 @@ func (k *Keyring) Open(ctx context.Context, owner string, ad, ciphertext []byte)
 
 // SealKeys seals a resource's index key list with its owner's data key; ref
 // is "Type/id". It implements the store's KeyCipher.
+//
+// It never creates a data key: it runs inside the store's write
+// transaction, after the body was sealed (which created the key), and an
+// owner whose key is gone by then was erased meanwhile (ErrErased).
 func (k *Keyring) SealKeys(owner, ref string, plain []byte) ([]byte, error) {
-	return k.Seal(context.Background(), owner, KeysAD(ref), plain)
+	a, err := k.dek(context.Background(), owner, false)
+	if err != nil {
+		return nil, err
+	}
+	return a.Encrypt(plain, KeysAD(ref))
 }
 
 // OpenKeys opens a key list sealed by SealKeys.
 func (k *Keyring) OpenKeys(owner, ref string, sealed []byte) ([]byte, error) {
 	return k.Open(context.Background(), owner, KeysAD(ref), sealed)
-}
-
-// IndexLen is the length in bytes of a blind-index value: 128 bits of
-// HMAC-SHA256 output.
-const IndexLen = 16
-
-// IndexForm is the blind-index form of a value: HMAC-SHA256 (Tink PRF)
-// under the index key, truncated to IndexLen bytes, of the parameter key,
-// the field and the value, each length-prefixed so no two inputs collide.
-func (k *Keyring) IndexForm(param, field, value string) (string, error) {
-	k.mu.RLock()
-	p := k.index
-	k.mu.RUnlock()
-	in := make([]byte, 0, 8+len(param)+len(field)+len(value))
-	for _, s := range []string{param, field, value} {
-		in = appendLen(in, len(s))
-		in = append(in, s...)
-	}
-	out, err := p.ComputePrimaryPRF(in, IndexLen)
-	if err != nil {
-		return "", fmt.Errorf("crypt: index form: %w", err)
-	}
-	return string(out), nil
-}
-
-func appendLen(b []byte, n int) []byte {
-	return append(b, byte(n>>24), byte(n>>16), byte(n>>8), byte(n))
 }
 
 // Stats are the keyring's counters since it was opened.
@@ -446,25 +426,9 @@ func (k *Keyring) RotateDataKeys(ctx context.Context, progress func(done, total 
 // once everything they sealed was sealed again with the primary.
 func (k *Keyring) RetireOldDataKeys(ctx context.Context) (int, error) {
 	n, err := k.eachKeyset(ctx, dekPrefix, nil, func(_ string, h *keyset.Handle) (*keyset.Handle, error) {
-		p, err := h.Primary()
-		if err != nil {
-			return nil, err
-		}
 		m := keyset.NewManagerFromHandle(h)
-		for i := 0; i < h.Len(); i++ {
-			e, err := h.Entry(i)
-			if err != nil {
-				return nil, err
-			}
-			if e.KeyID() == p.KeyID() {
-				continue
-			}
-			if err := m.Disable(e.KeyID()); err != nil {
-				return nil, err
-			}
-			if err := m.Delete(e.KeyID()); err != nil {
-				return nil, err
-			}
+		if err := retireAllButPrimary(h, m); err != nil {
+			return nil, err
 		}
 		return m.Handle()
 	})

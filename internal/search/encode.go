@@ -37,9 +37,24 @@ const (
 )
 
 // Keyed encodes index forms with a function of (parameter key, field,
-// value): the identity for Plain, a keyed PRF for blind indexes.
+// value): the identity for Plain, a keyed PRF for blind indexes. Form gives
+// the form rows are written with; Forms, if set, every form a lookup must
+// try (while the blind-index key rotates, rows written under the old key
+// and under the new one coexist), Form's first.
 type Keyed struct {
-	Form func(param, field, value string) (string, error)
+	Form  func(param, field, value string) (string, error)
+	Forms func(param, field, value string) ([]string, error)
+}
+
+func (k Keyed) lookup(param, field, value string) ([]string, error) {
+	if k.Forms != nil {
+		return k.Forms(param, field, value)
+	}
+	f, err := k.Form(param, field, value)
+	if err != nil {
+		return nil, err
+	}
+	return []string{f}, nil
 }
 
 // Plain stores index forms in the clear (prefix buckets as they are). It
@@ -92,29 +107,27 @@ func (k Keyed) EncodeCond(c store.Cond) (store.Cond, error) {
 		switch c.Match {
 		case store.StringPrefix:
 			if p, full := prefixOf(c.Value); full {
-				c.Ix, err = k.Form(c.Param, fieldPrefix, p)
+				c.Ix, err = k.lookup(c.Param, fieldPrefix, p)
 			}
 		case store.StringExact:
-			c.Ix, err = k.Form(c.Param, fieldExact, c.Value)
+			c.Ix, err = k.lookup(c.Param, fieldExact, c.Value)
 		}
 		return c, err
 	case store.TokenCond:
 		if c.Code != "" {
-			if c.IxCode, err = k.Form(c.Param, fieldCode, c.Code); err != nil {
+			if c.IxCode, err = k.lookup(c.Param, fieldCode, c.Code); err != nil {
 				return nil, err
 			}
 		}
 		if c.System != nil {
-			s, err := k.Form(c.Param, fieldSystem, *c.System)
-			if err != nil {
+			if c.IxSystem, err = k.lookup(c.Param, fieldSystem, *c.System); err != nil {
 				return nil, err
 			}
-			c.IxSystem = &s
 		}
 		return c, nil
 	case store.URICond:
 		if c.Match == store.URIEqual {
-			c.Ix, err = k.Form(c.Param, fieldURI, c.Value)
+			c.Ix, err = k.lookup(c.Param, fieldURI, c.Value)
 		}
 		return c, err
 	}

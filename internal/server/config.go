@@ -71,7 +71,8 @@ type Config struct {
 	// HESTIA_KEY_CACHE. Default 10,000.
 	KeyCacheSize int
 
-	kek tink.AEAD // tests: a KEK to use instead of the configured KMS
+	kek    tink.AEAD     // tests: a KEK to use instead of the configured KMS
+	keyTTL time.Duration // tests: how long a process uses a key before reading it again
 }
 
 // Defaults returns the default configuration.

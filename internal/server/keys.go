@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"time"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
@@ -58,5 +60,71 @@ func openKeyring(ctx context.Context, cfg Config, db *sqlite.DB, log *slog.Logge
 			return nil, err
 		}
 	}
-	return crypt.NewKeyring(ctx, crypt.KeyringConfig{KEK: kek, Store: db, CacheSize: cfg.KeyCacheSize})
+	return crypt.NewKeyring(ctx, crypt.KeyringConfig{KEK: kek, Store: db, CacheSize: cfg.KeyCacheSize, CacheTTL: cfg.keyTTL})
+}
+
+// RotateIndex rotates the blind-index key online (see crypt.IndexPhase),
+// resuming a rotation that stopped part way: it adds a new key, waits wait
+// (longer than every running server's key cache lifetime) measured from the
+// key's last change, makes the new key the one rows are written with,
+// waits again, rebuilds every resource's index rows under it, and destroys
+// the old key. say is told each step; progress how far the rebuild is. It
+// returns the number of resources whose rows were rebuilt.
+func (n *Node) RotateIndex(ctx context.Context, wait time.Duration, say func(string), progress func(done, total int)) (int, error) {
+	if n.Keys == nil {
+		return 0, errors.New("this build stores data in the clear and has no keys")
+	}
+	phase, changed, err := n.Keys.IndexRotation(ctx)
+	if err != nil {
+		return 0, err
+	}
+	settle := func(why string) error {
+		left := wait - time.Since(changed)
+		if left <= 0 {
+			return nil
+		}
+		say(fmt.Sprintf("waiting %s %s", left.Round(time.Millisecond), why))
+		t := time.NewTimer(left)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return nil
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	for {
+		switch phase {
+		case crypt.IndexSteady:
+			if phase, err = n.Keys.AdvanceIndexRotation(ctx, phase); err != nil {
+				return 0, err
+			}
+			say("added a new index key; searches look up both keys")
+		case crypt.IndexAdded:
+			if err := settle("for running servers to look up both keys"); err != nil {
+				return 0, err
+			}
+			if phase, err = n.Keys.AdvanceIndexRotation(ctx, phase); err != nil {
+				return 0, err
+			}
+			say("index rows are now written under the new key")
+		case crypt.IndexPromoted:
+			if err := settle("for running servers to write under the new key"); err != nil {
+				return 0, err
+			}
+			enc := search.Keyed{Form: n.Keys.IndexForm}
+			count, err := n.DB.Reindex(ctx, enc.EncodeIndex, progress)
+			if err != nil {
+				return count, err
+			}
+			if _, err = n.Keys.AdvanceIndexRotation(ctx, phase); err != nil {
+				return count, err
+			}
+			say("the old index key is destroyed")
+			return count, nil
+		default:
+			return 0, fmt.Errorf("unknown index key phase %v", phase)
+		}
+		changed = time.Now()
+	}
 }

@@ -100,7 +100,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 		}
 		db.SetCipher(keys)
 		ecfg.Keys = keys
-		ecfg.Encoder = search.Keyed{Form: keys.IndexForm}
+		ecfg.Encoder = search.Keyed{Form: keys.IndexForm, Forms: keys.IndexForms}
 	}
 	eng, err := engine.New(ecfg)
 	if err != nil {

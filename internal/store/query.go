@@ -39,26 +39,29 @@ const (
 	StringContains                    // Norm contains Value
 )
 
-// StringCond matches string rows. Ix is the index form to look up: for a
-// prefix, IxNorm of rows whose Norm starts like Value (a superset, checked
-// against Value); for :exact, IxExact. Empty Ix means the index cannot
-// help (a short prefix, :contains): candidates are checked one by one.
+// StringCond matches string rows. Ix lists the index forms to look up:
+// for a prefix, IxNorm of rows whose Norm starts like Value (a superset,
+// checked against Value); for :exact, IxExact. A row matches if it holds
+// any of them: there is one form per blind-index key in use (two while
+// the key rotates). Empty Ix means the index cannot help (a short prefix,
+// :contains): candidates are checked one by one.
 type StringCond struct {
 	Param string
 	Match StringMatch
 	Value string
-	Ix    string
+	Ix    []string
 }
 
 // TokenCond matches token rows. System nil means any system; a non-nil
 // empty System means "no system". Code empty with a System means any code
-// in that system. IxSystem and IxCode are the index forms.
+// in that system. IxSystem and IxCode list the index forms, as for
+// StringCond.Ix; IxSystem is nil exactly when System is.
 type TokenCond struct {
 	Param    string
 	System   *string
 	Code     string
-	IxSystem *string
-	IxCode   string
+	IxSystem []string
+	IxCode   []string
 }
 
 // RefCond matches reference rows: a local target (Type may be empty for
@@ -121,13 +124,14 @@ const (
 	URIBelow          // the value is a prefix of the stored uri
 )
 
-// URICond matches uri rows. Ix is the index form of Value for URIEqual;
-// empty for URIAbove and URIBelow, which are checked on candidates.
+// URICond matches uri rows. Ix lists the index forms of Value for
+// URIEqual, as for StringCond.Ix; it is empty for URIAbove and URIBelow,
+// which are checked on candidates.
 type URICond struct {
 	Param string
 	Match URIMatch
 	Value string
-	Ix    string
+	Ix    []string
 }
 
 // Kind names the index table of a parameter.

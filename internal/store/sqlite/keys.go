@@ -14,10 +14,14 @@ import (
 // The keyset table keeps the keyring's wrapped keys (crypt.KeyStore).
 var _ crypt.KeyStore = (*DB)(nil)
 
-// LoadKey implements crypt.KeyStore.
+// LoadKey implements crypt.KeyStore. Keys are read on a small pool of
+// their own: a key is loaded from inside queries (the SQL functions of
+// match.go open key lists), and if those took connections of the read
+// pool, as many concurrent queries as it has connections, each waiting
+// for one more to load a key, would wait for ever.
 func (db *DB) LoadKey(ctx context.Context, name string) ([]byte, error) {
 	var w []byte
-	err := db.rpool.QueryRowContext(ctx, `SELECT wrapped FROM keyset WHERE name = ?`, name).Scan(&w)
+	err := db.keyrd.QueryRowContext(ctx, `SELECT wrapped FROM keyset WHERE name = ?`, name).Scan(&w)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, crypt.ErrNoKey
 	}
@@ -64,7 +68,7 @@ func (db *DB) ReplaceKey(ctx context.Context, name string, old, wrapped []byte) 
 
 // ListKeys implements crypt.KeyStore.
 func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte, created, updated time.Time) error) error {
-	rows, err := db.rpool.QueryContext(ctx, `SELECT name, wrapped, created, updated FROM keyset WHERE substr(name, 1, length(?)) = ? ORDER BY name`, prefix, prefix)
+	rows, err := db.keyrd.QueryContext(ctx, `SELECT name, wrapped, created, updated FROM keyset WHERE substr(name, 1, length(?)) = ? ORDER BY name`, prefix, prefix)
 	if err != nil {
 		return fmt.Errorf("sqlite: list keys: %w", err)
 	}

@@ -421,6 +421,24 @@ func kindTable(k store.Kind) string {
 	return ""
 }
 
+// in writes "col = ?" for one index form, "col IN (?, ...)" for several
+// (while the blind-index key rotates, a value has a form under each key).
+// No forms cannot match.
+func (b *builder) in(col string, forms []string) {
+	switch len(forms) {
+	case 0:
+		b.fail("condition without an index form")
+	case 1:
+		b.w(col, " = ?")
+		b.arg(forms[0])
+	default:
+		b.w(col, " IN (", strings.TrimSuffix(strings.Repeat("?, ", len(forms)), ", "), ")")
+		for _, f := range forms {
+			b.arg(f)
+		}
+	}
+}
+
 // rowPredicate writes the predicate on index row alias i for condition c.
 func (b *builder) rowPredicate(i string, c store.Cond) {
 	switch c := c.(type) {
@@ -428,14 +446,12 @@ func (b *builder) rowPredicate(i string, c store.Cond) {
 		b.w(i, ".pid = ? AND ")
 		b.arg(b.pid(c.Param))
 		switch {
-		case c.Ix == "":
+		case len(c.Ix) == 0:
 			b.fail("string condition without an index form")
 		case c.Match == store.StringPrefix:
-			b.w(i, ".norm = ?")
-			b.arg(c.Ix)
+			b.in(i+".norm", c.Ix)
 		case c.Match == store.StringExact:
-			b.w(i, ".exact = ?")
-			b.arg(c.Ix)
+			b.in(i+".exact", c.Ix)
 		default:
 			b.fail("string condition cannot use the index")
 		}
@@ -443,12 +459,12 @@ func (b *builder) rowPredicate(i string, c store.Cond) {
 		b.w(i, ".pid = ?")
 		b.arg(b.pid(c.Param))
 		if c.Code != "" {
-			b.w(" AND ", i, ".code = ?")
-			b.arg(c.IxCode)
+			b.w(" AND ")
+			b.in(i+".code", c.IxCode)
 		}
 		if c.System != nil {
-			b.w(" AND ", i, ".system = ?")
-			b.arg(*c.IxSystem)
+			b.w(" AND ")
+			b.in(i+".system", c.IxSystem)
 		}
 	case store.RefCond:
 		b.w(i, ".pid = ?")
@@ -487,12 +503,11 @@ func (b *builder) rowPredicate(i string, c store.Cond) {
 	case store.URICond:
 		b.w(i, ".pid = ? AND ")
 		b.arg(b.pid(c.Param))
-		if c.Match != store.URIEqual || c.Ix == "" {
+		if c.Match != store.URIEqual || len(c.Ix) == 0 {
 			b.fail("uri condition cannot use the index")
 			return
 		}
-		b.w(i, ".uri = ?")
-		b.arg(c.Ix)
+		b.in(i+".uri", c.Ix)
 	default:
 		b.fail(fmt.Sprintf("condition %T is not an index condition", c))
 	}
@@ -694,9 +709,9 @@ func indexable(c store.Clause) bool {
 func indexableCond(c store.Cond) bool {
 	switch c := c.(type) {
 	case store.StringCond:
-		return c.Ix != "" && c.Match != store.StringContains
+		return len(c.Ix) > 0 && c.Match != store.StringContains
 	case store.URICond:
-		return c.Ix != "" && c.Match == store.URIEqual
+		return len(c.Ix) > 0 && c.Match == store.URIEqual
 	case store.NotCond:
 		return indexableCond(c.Cond)
 	case store.CompositeCond:

@@ -72,6 +72,7 @@ type DB struct {
 	cfg    Config
 	read   *sql.DB
 	rpool  *readPool
+	keyrd  *sql.DB // reads the keyset table: see LoadKey
 	write  *sql.DB
 	ckpt   *sql.DB
 	id     int64 // in dbs, for the SQL functions
@@ -156,6 +157,15 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, fmt.Errorf("sqlite: open %s: %w", cfg.Path, err)
 	}
 	ckpt.SetMaxOpenConns(1)
+	keyrd, err := sql.Open("sqlite", dsn(cfg.Path, []string{"busy_timeout(10000)", "query_only(ON)"}, true))
+	if err != nil {
+		ckpt.Close()
+		read.Close()
+		wconn.Close()
+		write.Close()
+		return nil, fmt.Errorf("sqlite: open %s for reading keys: %w", cfg.Path, err)
+	}
+	keyrd.SetMaxOpenConns(2)
 	read.SetMaxOpenConns(cfg.Readers)
 	read.SetMaxIdleConns(cfg.Readers)
 	read.SetConnMaxIdleTime(0)
@@ -163,6 +173,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		cfg:    cfg,
 		read:   read,
 		rpool:  &readPool{db: read},
+		keyrd:  keyrd,
 		write:  write,
 		ckpt:   ckpt,
 		wconn:  wconn,
@@ -284,6 +295,9 @@ func (db *DB) closeConns() error {
 	}
 	if db.ckpt != nil {
 		errs = append(errs, db.ckpt.Close())
+	}
+	if db.keyrd != nil {
+		errs = append(errs, db.keyrd.Close())
 	}
 	if db.wconn != nil {
 		// Refresh the planner statistics, and fold the WAL into the
