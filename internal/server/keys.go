@@ -38,7 +38,7 @@ func KEK(ctx context.Context, cfg Config, log *slog.Logger, rotate bool) (tink.A
 		return crypt.OpenLocalKMS(cfg.DataDir, master, rotate)
 	case strings.HasPrefix(cfg.KMS, "aws-kms://"):
 		if rotate {
-			return nil, errors.New("an AWS KMS key rotates in AWS KMS; re-wrap the data keys with `hestia keys rotate kek` after it did")
+			return nil, errors.New("an AWS KMS key is rotated in AWS KMS itself; `hestia keys rotate kek` then re-wraps the stored keys under its new version")
 		}
 		return crypt.OpenAWSKMS(ctx, crypt.AWSKMSConfig{KeyURI: cfg.KMS, Endpoint: cfg.KMSEndpoint})
 	}
