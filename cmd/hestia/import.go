@@ -80,6 +80,7 @@ The import may run while the server uses the same data directory.`,
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
 	f.IntVar(&workers, "workers", importWorkers, "files loaded concurrently")
 	f.BoolVar(&quiet, "quiet", false, "no progress bar")
+	keyFlags(cmd, &cfg)
 	return cmd
 }
 

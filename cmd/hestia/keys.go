@@ -88,6 +88,7 @@ func keysStatusCmd() *cobra.Command {
 		},
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
 	return cmd
 }
 
@@ -158,6 +159,7 @@ wrapped keys change.`,
 		},
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
 	return cmd
 }
 
@@ -221,6 +223,7 @@ throughout.`,
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
 	f.BoolVar(&reencrypt, "reencrypt", false, "re-encrypt stored data with the new versions and destroy the old ones")
 	f.DurationVar(&wait, "wait", 65*time.Second, "with --reencrypt: how long running servers need to pick up the new versions")
 	return cmd
@@ -273,6 +276,7 @@ index key, so that an interrupted run resumes where it stopped:
 	}
 	f := cmd.Flags()
 	f.StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
 	f.DurationVar(&wait, "wait", 65*time.Second, "how long running servers need to pick up a changed key")
 	return cmd
 }

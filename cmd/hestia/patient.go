@@ -49,6 +49,7 @@ this data directory. Audit records are kept. This cannot be undone.`,
 		},
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
 	cmd.Flags().BoolVar(&yes, "yes", false, "confirm the erasure")
 	return cmd
 }

@@ -25,10 +25,20 @@ it creates a self-signed certificate for localhost in DATA/tls and prints its
 SHA-256 fingerprint, so clients can pin it. TLS 1.2 is the minimum version.
 Plain HTTP needs --insecure-http and is refused on non-loopback addresses.
 
+Data is encrypted at rest under keys wrapped by a key-encryption key in a
+KMS (--kms): "local" (the default) keeps it in DATA/keys/kek.json, encrypted
+by a master key from HESTIA_MASTER_KEY (hex or base64), HESTIA_MASTER_KEY_FILE
+or HESTIA_MASTER_PASSPHRASE; with none of them, the first start generates one
+into HESTIA_KEY_DIR (default ~/.config/hestia) and warns. An AWS KMS key is
+named by its URI, aws-kms://arn:aws:kms:REGION:ACCOUNT:key/ID, with
+credentials from the usual AWS settings. See hestia keys --help.
+
 Every flag can also be given as an environment variable: HESTIA_DATA,
 HESTIA_LISTEN, HESTIA_TLS_CERT, HESTIA_TLS_KEY, HESTIA_BASE_URL,
 HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
-HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN. Flags win over the environment.
+HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN, HESTIA_KMS, HESTIA_KMS_ENDPOINT,
+HESTIA_KEY_CACHE. Flags win over the environment. The master key is taken
+from the environment only, never from a flag.
 
 Authentication is not built yet: do not expose this server to a network you
 do not trust.`,
@@ -75,7 +85,16 @@ do not trust.`,
 	f.DurationVar(&cfg.BatchWindow, "batch-window", 0, "how long the database writer waits to group concurrent writes")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve Go profiling on this loopback address (performance work only)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
+	keyFlags(cmd, &cfg)
+	f.IntVar(&cfg.KeyCacheSize, "key-cache", cfg.KeyCacheSize, "unwrapped data keys kept in memory")
 	return cmd
+}
+
+// keyFlags adds the flags that choose the KMS.
+func keyFlags(cmd *cobra.Command, cfg *server.Config) {
+	f := cmd.Flags()
+	f.StringVar(&cfg.KMS, "kms", cfg.KMS, "KMS of the key-encryption key: local, or an aws-kms:// key URI")
+	f.StringVar(&cfg.KMSEndpoint, "kms-endpoint", "", "AWS KMS endpoint URL (a private endpoint; default: the region's)")
 }
 
 func newLogger(level string) *slog.Logger {
@@ -112,6 +131,9 @@ func applyEnv(cmd *cobra.Command, cfg *server.Config) error {
 		"sqlite-synchronous": func() { cfg.Synchronous = flags.Synchronous },
 		"batch-window":       func() { cfg.BatchWindow = flags.BatchWindow },
 		"pprof-listen":       func() { cfg.PprofListen = flags.PprofListen },
+		"kms":                func() { cfg.KMS = flags.KMS },
+		"kms-endpoint":       func() { cfg.KMSEndpoint = flags.KMSEndpoint },
+		"key-cache":          func() { cfg.KeyCacheSize = flags.KeyCacheSize },
 	}
 	for name, restore := range keep {
 		if f.Lookup(name) != nil && f.Changed(name) {

@@ -22,6 +22,9 @@ func versionCmd() *cobra.Command {
 				v = info.Main.Version
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "hestia %s (FHIR R4 4.0.1, %s %s/%s)\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+			if server.StoresInTheClear() {
+				fmt.Fprintln(cmd.OutOrStdout(), "BENCHMARK BUILD (-tags benchplaintext): stores data IN THE CLEAR; never use it for real data")
+			}
 			return nil
 		},
 	}

@@ -128,3 +128,7 @@ func (n *Node) RotateIndex(ctx context.Context, wait time.Duration, say func(str
 		changed = time.Now()
 	}
 }
+
+// StoresInTheClear reports a binary built with -tags benchplaintext, which
+// stores data unencrypted to measure the overhead of encryption.
+func StoresInTheClear() bool { return plaintextBenchmark }
