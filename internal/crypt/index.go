@@ -3,12 +3,18 @@ package crypt
 import (
 	"bytes"
 	"context"
+	"crypto/hmac"
+	"crypto/sha256"
 	"errors"
 	"fmt"
+	"hash"
+	"sync"
 	"time"
 
+	"github.com/tink-crypto/tink-go/v2/insecuresecretdataaccess"
 	"github.com/tink-crypto/tink-go/v2/keyset"
 	"github.com/tink-crypto/tink-go/v2/prf"
+	"github.com/tink-crypto/tink-go/v2/prf/hmacprf"
 )
 
 // The blind-index key is one Tink PRF keyset (HMAC-SHA256). Index rows are
@@ -60,10 +66,94 @@ func (p IndexPhase) String() string {
 
 // indexKeys is the unwrapped blind-index keyset of one moment.
 type indexKeys struct {
-	set     *prf.Set
-	lookup  []uint32 // key ids whose forms a lookup tries, primary first
+	lookup  []*indexPRF // the keys whose forms a lookup tries, primary first
 	wrapped []byte
 	checked time.Time
+}
+
+// indexPRF computes HMAC-SHA256 under one key of the index keyset: the
+// Tink HMAC PRF, with the standard library's HMAC kept in a pool, since
+// Tink's sets up a new HMAC (two extra SHA-256 blocks and allocations) for
+// every value and index forms are computed for every index row. Loading
+// checks that both give the same output.
+//
+// Forms of token systems (field SystemField) are remembered, up to
+// memoMax of them: a few code systems and identifier namespaces recur in
+// almost every resource, and they are names of namespaces, never patient
+// data. No other value is kept.
+type indexPRF struct {
+	pool sync.Pool // of *hmacState
+
+	mu   sync.RWMutex
+	memo map[[2]string]string // (parameter, system) → form
+}
+
+type hmacState struct {
+	h  hash.Hash
+	in []byte
+}
+
+// SystemField is the field of a token's system in an index form (see
+// search.Keyed): the one whose forms are remembered.
+const SystemField = "s"
+
+const memoMax = 4096
+
+func newIndexPRF(e *keyset.Entry, tinkPRF prf.PRF) (*indexPRF, error) {
+	k, ok := e.Key().(*hmacprf.Key)
+	if !ok {
+		return nil, fmt.Errorf("crypt: index key %d is %T, not an HMAC PRF key", e.KeyID(), e.Key())
+	}
+	if p, ok := k.Parameters().(*hmacprf.Parameters); !ok || p.HashType() != hmacprf.SHA256 {
+		return nil, fmt.Errorf("crypt: index key %d is not HMAC-SHA256", e.KeyID())
+	}
+	key := k.KeyBytes().Data(insecuresecretdataaccess.Token{})
+	x := &indexPRF{memo: make(map[[2]string]string)}
+	x.pool.New = func() any { return &hmacState{h: hmac.New(sha256.New, key)} }
+	const probe = "hestia/index/self-check"
+	want, err := tinkPRF.ComputePRF(indexInput(probe, probe, probe), IndexLen)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: index key %d: %w", e.KeyID(), err)
+	}
+	if got := x.compute(probe, probe, probe); got != string(want) {
+		return nil, fmt.Errorf("crypt: index key %d: HMAC differs from Tink's", e.KeyID())
+	}
+	return x, nil
+}
+
+// form is the index form of (param, field, value).
+func (x *indexPRF) form(param, field, value string) string {
+	if field != SystemField {
+		return x.compute(param, field, value)
+	}
+	k := [2]string{param, value}
+	x.mu.RLock()
+	f, ok := x.memo[k]
+	x.mu.RUnlock()
+	if ok {
+		return f
+	}
+	f = x.compute(param, field, value)
+	x.mu.Lock()
+	if len(x.memo) < memoMax {
+		x.memo[k] = f
+	}
+	x.mu.Unlock()
+	return f
+}
+
+// compute is the first IndexLen bytes of HMAC-SHA256(key, input).
+func (x *indexPRF) compute(param, field, value string) string {
+	st := x.pool.Get().(*hmacState)
+	st.in = appendInput(st.in[:0], param, field, value)
+	st.h.Reset()
+	st.h.Write(st.in)
+	var buf [sha256.Size]byte
+	out := string(st.h.Sum(buf[:0])[:IndexLen])
+	if cap(st.in) <= 4096 {
+		x.pool.Put(st)
+	}
+	return out
 }
 
 // IndexForm is the blind-index form rows are written with: HMAC-SHA256
@@ -75,11 +165,7 @@ func (k *Keyring) IndexForm(param, field, value string) (string, error) {
 	if err != nil {
 		return "", err
 	}
-	out, err := st.set.ComputePrimaryPRF(indexInput(param, field, value), IndexLen)
-	if err != nil {
-		return "", fmt.Errorf("crypt: index form: %w", err)
-	}
-	return string(out), nil
+	return st.lookup[0].form(param, field, value), nil
 }
 
 // IndexForms are the forms a lookup of a value tries: one per key of the
@@ -89,20 +175,18 @@ func (k *Keyring) IndexForms(param, field, value string) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	in := indexInput(param, field, value)
-	out := make([]string, 0, len(st.lookup))
-	for _, id := range st.lookup {
-		f, err := st.set.PRFs[id].ComputePRF(in, IndexLen)
-		if err != nil {
-			return nil, fmt.Errorf("crypt: index form: %w", err)
-		}
-		out = append(out, string(f))
+	out := make([]string, len(st.lookup))
+	for i, x := range st.lookup {
+		out[i] = x.form(param, field, value)
 	}
 	return out, nil
 }
 
 func indexInput(param, field, value string) []byte {
-	in := make([]byte, 0, 12+len(param)+len(field)+len(value))
+	return appendInput(make([]byte, 0, 12+len(param)+len(field)+len(value)), param, field, value)
+}
+
+func appendInput(in []byte, param, field, value string) []byte {
 	for _, s := range []string{param, field, value} {
 		in = appendLen(in, len(s))
 		in = append(in, s...)
@@ -150,16 +234,31 @@ func (k *Keyring) reloadIndex(ctx context.Context, force bool) (*indexKeys, erro
 	if err != nil {
 		return nil, fmt.Errorf("crypt: index key: %w", err)
 	}
-	st := &indexKeys{set: set, lookup: []uint32{set.PrimaryID}, wrapped: wrapped, checked: time.Now()}
+	st := &indexKeys{wrapped: wrapped, checked: time.Now()}
+	var others []*indexPRF
 	for i := 0; i < h.Len(); i++ {
 		e, err := h.Entry(i)
 		if err != nil {
 			return nil, fmt.Errorf("crypt: index key: %w", err)
 		}
-		if _, ok := set.PRFs[e.KeyID()]; ok && e.KeyID() != set.PrimaryID {
-			st.lookup = append(st.lookup, e.KeyID())
+		p, ok := set.PRFs[e.KeyID()]
+		if !ok || e.KeyStatus() != keyset.Enabled {
+			continue
+		}
+		x, err := newIndexPRF(e, p)
+		if err != nil {
+			return nil, err
+		}
+		if e.KeyID() == set.PrimaryID {
+			st.lookup = append(st.lookup, x)
+		} else {
+			others = append(others, x)
 		}
 	}
+	if len(st.lookup) != 1 {
+		return nil, errors.New("crypt: the index keyset has no enabled primary key")
+	}
+	st.lookup = append(st.lookup, others...)
 	k.index.Store(st)
 	return st, nil
 }

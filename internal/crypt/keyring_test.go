@@ -13,6 +13,7 @@ import (
 
 	"github.com/tink-crypto/tink-go/v2/aead"
 	"github.com/tink-crypto/tink-go/v2/keyset"
+	"github.com/tink-crypto/tink-go/v2/prf"
 	"github.com/tink-crypto/tink-go/v2/tink"
 )
 
@@ -408,4 +409,88 @@ func TestIndexKeyRotation(t *testing.T) {
 	if kek.calls.Load() != base {
 		t.Fatalf("checking an unchanged index key called the KMS %d times", kek.calls.Load()-base)
 	}
+}
+
+// Index forms are Tink's HMAC-SHA256 PRF output, truncated: data indexed
+// before the pooled HMAC was introduced (or by another implementation of
+// the same construction) stays searchable.
+func TestIndexFormIsTinkPRF(t *testing.T) {
+	store := newMemStore()
+	k := newTestKeyring(t, newKEK(t), store, 10, time.Minute)
+	h, err := k.unwrap(indexKey, store.keys[indexKey])
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := prf.NewPRFSet(h)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []string{"", "Smith", "smit", "http://loinc.org", strings.Repeat("ü", 200)} {
+		got, err := k.IndexForm("Patient.name", "e", v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := set.ComputePrimaryPRF(indexInput("Patient.name", "e", v), IndexLen)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != string(want) {
+			t.Fatalf("form of %q differs from Tink's PRF", v)
+		}
+	}
+	// Only token systems are remembered; a remembered form is the same.
+	x := k.index.Load().lookup[0]
+	if len(x.memo) != 0 {
+		t.Fatalf("%d values remembered that are not systems", len(x.memo))
+	}
+	for range 2 {
+		got, _ := k.IndexForm("Observation.code", SystemField, "http://loinc.org")
+		want, _ := set.ComputePrimaryPRF(indexInput("Observation.code", SystemField, "http://loinc.org"), IndexLen)
+		if got != string(want) {
+			t.Fatal("a remembered system form differs from Tink's PRF")
+		}
+	}
+	if len(x.memo) != 1 {
+		t.Fatalf("%d systems remembered, want 1", len(x.memo))
+	}
+}
+
+func BenchmarkIndexForm(b *testing.B) {
+	store := newMemStore()
+	h, _ := keyset.NewHandle(aead.AES256GCMKeyTemplate())
+	a, _ := aead.New(h)
+	k, err := NewKeyring(context.Background(), KeyringConfig{KEK: a, Store: store})
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := k.IndexForm("http://hl7.org/fhir/SearchParameter/clinical-code", "c", "8867-4"); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// BenchmarkTinkPRF is Tink's own HMAC PRF on the same input, for comparison
+// with BenchmarkIndexForm.
+func BenchmarkTinkPRF(b *testing.B) {
+	h, err := keyset.NewHandle(prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		b.Fatal(err)
+	}
+	set, err := prf.NewPRFSet(h)
+	if err != nil {
+		b.Fatal(err)
+	}
+	in := indexInput("http://hl7.org/fhir/SearchParameter/clinical-code", "c", "8867-4")
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		for pb.Next() {
+			if _, err := set.ComputePrimaryPRF(in, IndexLen); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }

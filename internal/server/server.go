@@ -126,8 +126,16 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger}, nil
 }
 
-// Close closes the storage.
-func (n *Node) Close() error { return n.DB.Close() }
+// Close closes the database, and logs the data-key cache's counters
+// (counts only).
+func (n *Node) Close() error {
+	if n.Keys != nil && n.Log != nil {
+		st := n.Keys.Stats()
+		n.Log.Info("data-key cache", slog.Int64("hits", st.CacheHits), slog.Int64("misses", st.CacheMisses),
+			slog.Int64("kms_calls", st.KMSCalls), slog.Int("cached_keys", st.CachedKeys))
+	}
+	return n.DB.Close()
+}
 
 // Server is a running Hestia HTTP server.
 type Server struct {
