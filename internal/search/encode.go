@@ -24,8 +24,13 @@ type Encoder interface {
 // index form covers. A default (starts-with) string search of at least that
 // many characters looks up the index form of its first PrefixLen characters
 // and checks each candidate; a shorter one checks every resource of the
-// type.
-const PrefixLen = 4
+// type. Three characters serve the searches a patient picker sends ("smi")
+// from the index, and a shorter prefix puts more values in one bucket, so
+// equal forms say less about equal names (docs/design/encryption.md).
+//
+// Stored rows record the length they were written with; a database
+// written with another length is re-indexed when it is opened.
+const PrefixLen = 3
 
 // Fields of an index form, for domain separation.
 const (

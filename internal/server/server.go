@@ -21,6 +21,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"golang.org/x/sync/semaphore"
@@ -104,6 +105,9 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	}
 	eng, err := engine.New(ecfg)
 	if err != nil {
+		return fail(err)
+	}
+	if err := ensurePrefixLen(ctx, db, ecfg.Encoder, log); err != nil {
 		return fail(err)
 	}
 	// Erasures are applied again to a database restored from before them.
@@ -296,3 +300,33 @@ func tlsConfig(cfg Config, log *slog.Logger) (*tls.Config, string, error) {
 // Handler is the server's HTTP handler with its middleware, for tests and
 // embedding.
 func (s *Server) Handler() http.Handler { return s.http.Handler }
+
+// prefixLenKey is the meta entry that records search.PrefixLen of the
+// stored string index rows.
+const prefixLenKey = "string_prefix_len"
+
+// ensurePrefixLen re-indexes a database whose string index rows were
+// written with another prefix length than this binary's (an older
+// version's), before anything searches it, and records the length.
+func ensurePrefixLen(ctx context.Context, db *sqlite.DB, enc search.Encoder, log *slog.Logger) error {
+	want := strconv.Itoa(search.PrefixLen)
+	have, ok, err := db.Meta(ctx, prefixLenKey)
+	if err != nil {
+		return err
+	}
+	if ok && have != want {
+		if enc == nil {
+			enc = search.Plain
+		}
+		log.Warn("re-indexing strings for a new prefix length", slog.String("from", have), slog.String("to", want))
+		n, err := db.Reindex(ctx, enc.EncodeIndex, nil)
+		if err != nil {
+			return fmt.Errorf("re-index strings for prefix length %s: %w", want, err)
+		}
+		log.Info("re-indexed strings", slog.Int("resources", n))
+	}
+	if ok && have == want {
+		return nil
+	}
+	return db.SetMeta(ctx, prefixLenKey, want)
+}
