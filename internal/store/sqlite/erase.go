@@ -19,15 +19,16 @@ func (db *DB) EraseOwner(ctx context.Context, owner string) (resources, versions
 			rid     int64
 			typ, id string
 			keys    []byte
+			forms   []byte
 		}
-		rows, err := w.tx.QueryContext(w.ctx, `SELECT rid, type, id, ix FROM resource WHERE owner = ?`, owner)
+		rows, err := w.tx.QueryContext(w.ctx, `SELECT rid, type, id, ix, ixf FROM resource WHERE owner = ?`, owner)
 		if err != nil {
 			return err
 		}
 		var all []res
 		for rows.Next() {
 			var r res
-			if err := rows.Scan(&r.rid, &r.typ, &r.id, &r.keys); err != nil {
+			if err := rows.Scan(&r.rid, &r.typ, &r.id, &r.keys, &r.forms); err != nil {
 				rows.Close()
 				return err
 			}
@@ -39,14 +40,16 @@ func (db *DB) EraseOwner(ctx context.Context, owner string) (resources, versions
 			return err
 		}
 		for _, r := range all {
-			keys, err := db.open(owner, r.typ, r.id, r.keys)
-			if err != nil {
-				return fmt.Errorf("open the key list of %s/%s: %w", r.typ, r.id, err)
+			keys := r.forms // the rows' forms are all a delete needs
+			if len(keys) == 0 {
+				if keys, err = db.open(owner, r.typ, r.id, r.keys); err != nil {
+					return fmt.Errorf("open the key list of %s/%s: %w", r.typ, r.id, err)
+				}
 			}
 			if err := w.deleteIndex(r.rid, keys); err != nil {
 				return err
 			}
-			if err := w.exec(`UPDATE resource SET deleted = 1, ix = NULL WHERE rid = ?`, r.rid); err != nil {
+			if err := w.exec(`UPDATE resource SET deleted = 1, ix = NULL, ixf = NULL WHERE rid = ?`, r.rid); err != nil {
 				return err
 			}
 		}

@@ -129,91 +129,112 @@ func (w *writeTx) discardPending() {
 }
 
 // prepareIndex resolves the parameter ids of x's rows and encodes their
-// key list (see rowkeys.go), unsealed. The ids, in row order, are kept for
-// insertIndex.
-func (w *writeTx) prepareIndex(x *store.Index) ([]byte, error) {
+// key list (see rowkeys.go). Where key lists are sealed, it encodes it as
+// two lists instead: forms, the rows as the index tables show them (to be
+// stored unsealed), and keys, the values behind their blind-index forms
+// (to be sealed). Otherwise forms is nil and keys is the whole list. The
+// parameter ids, in row order, are kept for insertIndex.
+func (w *writeTx) prepareIndex(x *store.Index) (keys, forms []byte, err error) {
 	w.pids = w.pids[:0]
 	if x == nil {
-		return nil, nil
+		return nil, nil, nil
 	}
-	k := keyWriter{b: make([]byte, 0, 96*x.Len())}
-	pid := func(key string) (int64, error) {
+	// Writers that are nil write nothing: whole list k, or forms f and
+	// values v.
+	var k, f, v *keyWriter
+	if w.db.cfg.Cipher == nil {
+		k = &keyWriter{b: make([]byte, 0, 96*x.Len())}
+	} else {
+		f = &keyWriter{b: make([]byte, 0, 64*x.Len())}
+		v = &keyWriter{b: make([]byte, 0, 32*x.Len())}
+	}
+	row := func(t int, key string, grp int32) error {
 		p, err := w.pid(key)
 		w.pids = append(w.pids, p)
-		return p, err
+		k.row(t, p, grp)
+		f.row(t, p, grp)
+		return err
+	}
+	// formed writes the forms and values of a string or token row (two
+	// of each) or a uri row (one: ix2 and v2 empty, two false).
+	formed := func(ix1, ix2, v1, v2 string, two bool) {
+		k.str(ix1)
+		f.str(ix1)
+		if two {
+			k.str(ix2)
+			f.str(ix2)
+		}
+		k.str(v1)
+		f.str("")
+		v.str(v1)
+		if two {
+			k.str(v2)
+			f.str("")
+			v.str(v2)
+		}
 	}
 	for _, r := range x.Strings {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tString, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tString, p, r.Group)
-		k.str(r.IxNorm)
-		k.str(r.IxExact)
-		k.str(r.Norm)
-		k.str(r.Exact)
+		formed(r.IxNorm, r.IxExact, r.Norm, r.Exact, true)
 	}
 	for _, r := range x.Tokens {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tToken, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tToken, p, r.Group)
-		k.str(r.IxCode)
-		k.str(r.IxSystem)
-		k.str(r.Code)
-		k.str(r.System)
+		formed(r.IxCode, r.IxSystem, r.Code, r.System, true)
 	}
 	for _, r := range x.References {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tRef, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tRef, p, r.Group)
-		k.str(r.ID)
-		k.str(r.Type)
-		k.str(r.URL)
+		for _, kw := range []*keyWriter{k, f} {
+			kw.str(r.ID)
+			kw.str(r.Type)
+			kw.str(r.URL)
+		}
 	}
 	for _, r := range x.Dates {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tDate, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tDate, p, r.Group)
-		k.int(r.Lo)
-		k.int(r.Hi)
+		for _, kw := range []*keyWriter{k, f} {
+			kw.int(r.Lo)
+			kw.int(r.Hi)
+		}
 	}
 	for _, r := range x.Numbers {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tNumber, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tNumber, p, r.Group)
-		k.float(r.Lo)
-		k.float(r.Hi)
+		for _, kw := range []*keyWriter{k, f} {
+			kw.float(r.Lo)
+			kw.float(r.Hi)
+		}
 	}
 	for _, r := range x.Quantities {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tQuantity, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tQuantity, p, r.Group)
-		k.float(r.Lo)
-		k.float(r.Hi)
-		k.str(r.Code)
-		k.str(r.System)
-		k.str(r.Unit)
+		for _, kw := range []*keyWriter{k, f} {
+			kw.float(r.Lo)
+			kw.float(r.Hi)
+			kw.str(r.Code)
+			kw.str(r.System)
+			kw.str(r.Unit)
+		}
 	}
 	for _, r := range x.URIs {
-		p, err := pid(r.Param)
-		if err != nil {
-			return nil, err
+		if err := row(tURI, r.Param, r.Group); err != nil {
+			return nil, nil, err
 		}
-		k.row(tURI, p, r.Group)
-		k.str(r.IxURI)
-		k.str(r.URI)
+		formed(r.IxURI, "", r.URI, "", false)
 	}
-	return k.b, nil
+	if k != nil {
+		return k.b, nil, nil
+	}
+	return v.b, f.b, nil
 }
 
 // insertIndex buffers the rows of x for resource rid, with the parameter

@@ -20,18 +20,32 @@ import (
 // date=ge2010" thus reads the patient's few hundred resources, not the
 // tens of thousands of dates of every patient.
 //
-// hestia_match(ix, id) evaluates the matcher registered under id for one
-// query; the builder registers it and the search removes it afterwards.
+// hestia_match(ix, owner, type, id, matcher, ixf) evaluates the matcher
+// registered under id for one query; the builder registers it and the
+// search removes it afterwards. A matcher whose conditions need no values
+// behind blind-index forms reads the unsealed forms list (ixf) when the
+// resource has one, and opens the sealed key list (ix) otherwise.
 
 func init() {
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 5, matchFunc)
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 7, sortKeyFunc)
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 6, matchFunc)
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 8, sortKeyFunc)
 }
 
-// candidateRows opens and decodes a candidate's key list: the arguments
-// (ix, owner, type, id) of the SQL functions, which the query passes from
-// the resource row.
-func candidateRows(db *DB, args []driver.Value, buf []row) ([]row, error) {
+// formRows decodes a candidate's forms list (the SQL functions' argument
+// ixf), reporting false when it has none.
+func formRows(arg driver.Value, buf []row) ([]row, bool, error) {
+	b, ok := arg.([]byte)
+	if !ok || len(b) == 0 {
+		return buf, false, nil
+	}
+	rows, err := decodeRows(b, buf)
+	return rows, true, err
+}
+
+// candidateRows opens and decodes a candidate's whole key list: the
+// arguments (ix, owner, type, id) of the SQL functions, which the query
+// passes from the resource row, and ixf, its forms list.
+func candidateRows(db *DB, args []driver.Value, ixf driver.Value, buf []row) ([]row, error) {
 	var sealed []byte
 	switch v := args[0].(type) {
 	case []byte:
@@ -43,7 +57,8 @@ func candidateRows(db *DB, args []driver.Value, buf []row) ([]row, error) {
 	owner, _ := args[1].(string)
 	typ, _ := args[2].(string)
 	id, _ := args[3].(string)
-	keys, err := db.open(owner, typ, id, sealed)
+	forms, _ := ixf.([]byte)
+	keys, err := db.keyList(owner, typ, id, sealed, forms)
 	if err != nil {
 		return nil, err
 	}
@@ -73,7 +88,7 @@ func unregisterMatchers(ids []int64) {
 
 var errNoMatcher = errors.New("sqlite: hestia_match: unknown matcher")
 
-// matchFunc implements hestia_match(ix, owner, type, id, matcher).
+// matchFunc implements hestia_match(ix, owner, type, id, matcher, ixf).
 func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	id, _ := args[4].(int64)
 	m, ok := matchers.Load(id)
@@ -83,7 +98,15 @@ func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	mm := m.(*matcher)
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	rows, err := candidateRows(mm.db, args, (*buf)[:0])
+	var rows []row
+	var err error
+	found := false
+	if mm.forms {
+		rows, found, err = formRows(args[5], (*buf)[:0])
+	}
+	if !found && err == nil {
+		rows, err = candidateRows(mm.db, args, args[5], (*buf)[:0])
+	}
 	*buf = rows
 	if err != nil {
 		return nil, err
@@ -97,10 +120,12 @@ func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 var rowPool = sync.Pool{New: func() any { b := make([]row, 0, 32); return &b }}
 
 // matcher is a clause (an OR of conditions) compiled for evaluation on a
-// resource's rows.
+// resource's rows. A forms matcher compares index forms, not values, and
+// so can be evaluated on the forms list.
 type matcher struct {
-	db  *DB
-	any []predicate
+	db    *DB
+	any   []predicate
+	forms bool
 }
 
 func (m *matcher) match(rows []row) bool {
@@ -132,22 +157,31 @@ func anyRow(table int, pid int64, test rowTest) predicate {
 
 // compileMatcher compiles a clause; it reports false when a condition
 // cannot be evaluated on row keys (chains, _has, ids), which then stay SQL.
+// It compiles a forms matcher when every condition can be decided on index
+// forms (see compileRowTest).
 func (b *builder) compileMatcher(c store.Clause) (*matcher, bool) {
-	m := &matcher{db: b.db}
-	for _, cond := range c {
-		p, ok := b.compilePredicate(cond)
-		if !ok {
-			return nil, false
+	for _, forms := range []bool{true, false} {
+		m := &matcher{db: b.db, forms: forms}
+		ok := true
+		for _, cond := range c {
+			p, pok := b.compilePredicate(cond, forms)
+			if !pok {
+				ok = false
+				break
+			}
+			m.any = append(m.any, p)
 		}
-		m.any = append(m.any, p)
+		if ok {
+			return m, true
+		}
 	}
-	return m, true
+	return nil, false
 }
 
-func (b *builder) compilePredicate(c store.Cond) (predicate, bool) {
+func (b *builder) compilePredicate(c store.Cond, forms bool) (predicate, bool) {
 	switch c := c.(type) {
 	case store.NotCond:
-		inner, ok := b.compilePredicate(c.Cond)
+		inner, ok := b.compilePredicate(c.Cond, forms)
 		if !ok {
 			return nil, false
 		}
@@ -171,7 +205,7 @@ func (b *builder) compilePredicate(c store.Cond) (predicate, bool) {
 		}
 		var parts []part
 		for _, pc := range c.Parts {
-			table, pid, test, ok := b.compileRowTest(pc)
+			table, pid, test, ok := b.compileRowTest(pc, forms)
 			if !ok {
 				return nil, false
 			}
@@ -206,16 +240,57 @@ func (b *builder) compilePredicate(c store.Cond) (predicate, bool) {
 			return false
 		}, len(parts) > 0
 	}
-	table, pid, test, ok := b.compileRowTest(c)
+	table, pid, test, ok := b.compileRowTest(c, forms)
 	if !ok {
 		return nil, false
 	}
 	return anyRow(table, pid, test), true
 }
 
+// inForms reports whether f is one of forms.
+func inForms(f []byte, forms []string) bool {
+	for _, x := range forms {
+		if string(f) == x {
+			return true
+		}
+	}
+	return false
+}
+
 // compileRowTest mirrors rowPredicate: the same comparisons, on a decoded
-// row instead of an index table row.
-func (b *builder) compileRowTest(c store.Cond) (table int, pid int64, test rowTest, ok bool) {
+// row instead of an index table row. With forms, strings, tokens and uris
+// are compared by their index forms, as the index tables compare them, so
+// the test holds on the forms list; it reports false for a condition that
+// needs values (a string prefix or :contains, uri :above/:below) or whose
+// forms are not set.
+func (b *builder) compileRowTest(c store.Cond, forms bool) (table int, pid int64, test rowTest, ok bool) {
+	if forms {
+		switch c := c.(type) {
+		case store.StringCond:
+			if c.Match != store.StringExact || len(c.Ix) == 0 {
+				return 0, 0, nil, false
+			}
+			ix := c.Ix
+			return tString, b.pid(c.Param), func(x *row) bool { return inForms(x.ix2, ix) }, true
+		case store.TokenCond:
+			if (c.Code != "" && len(c.IxCode) == 0) || (c.System != nil && len(c.IxSystem) == 0) {
+				return 0, 0, nil, false
+			}
+			codes, systems := c.IxCode, c.IxSystem
+			anyCode, anySystem := c.Code == "", c.System == nil
+			return tToken, b.pid(c.Param), func(x *row) bool {
+				return (anyCode || inForms(x.ix1, codes)) && (anySystem || inForms(x.ix2, systems))
+			}, true
+		case store.URICond:
+			if c.Match != store.URIEqual || len(c.Ix) == 0 {
+				return 0, 0, nil, false
+			}
+			ix := c.Ix
+			return tURI, b.pid(c.Param), func(x *row) bool { return inForms(x.ix1, ix) }, true
+		}
+		// References, dates, numbers and quantities are in the forms list
+		// as they are.
+	}
 	switch c := c.(type) {
 	case store.StringCond:
 		pid = b.pid(c.Param)
@@ -354,10 +429,12 @@ func kindIndex(k store.Kind) int {
 }
 
 // sortKeyFunc implements hestia_sortkey(ix, owner, type, id, db, pid,
-// table, desc): the sort key of a resource for one parameter, from its own
-// row keys: the smallest value ascending, the largest descending (ranges
-// sort by their low end ascending and their high end descending); NULL
-// when it has none. db names the open database (dbs).
+// table, ixf): the sort key of a resource for one parameter, from its own
+// row keys: the smallest value ascending, the largest descending (table
+// -t-1 for table t; ranges sort by their low end ascending and their high
+// end descending); NULL when it has none. db names the open database
+// (dbs). Dates, numbers, quantities and references come from the forms
+// list when the resource has one.
 func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
 	dbID, _ := args[4].(int64)
 	pid, _ := args[5].(int64)
@@ -372,7 +449,16 @@ func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 	}
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	rows, err := candidateRows(d.(*DB), args, (*buf)[:0])
+	var rows []row
+	var err error
+	found := false
+	switch table {
+	case tDate, tNumber, tQuantity, tRef:
+		rows, found, err = formRows(args[7], (*buf)[:0])
+	}
+	if !found && err == nil {
+		rows, err = candidateRows(d.(*DB), args, args[7], (*buf)[:0])
+	}
 	*buf = rows
 	if err != nil {
 		return nil, err

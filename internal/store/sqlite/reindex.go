@@ -28,15 +28,16 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 		return 0, fmt.Errorf("sqlite: reindex: %w", err)
 	}
 	type item struct {
-		rid              int64
-		owner, typ, id   string
-		sealed, oldPlain []byte
-		x                *store.Index
+		rid            int64
+		owner, typ, id string
+		sealed, forms  []byte
+		oldPlain       []byte
+		x              *store.Index
 	}
 	var after int64
 	done, changed := 0, 0
 	for {
-		rows, err := db.rpool.QueryContext(ctx, `SELECT rid, owner, type, id, ix FROM resource WHERE rid > ? AND ix IS NOT NULL ORDER BY rid LIMIT ?`, after, reindexBatch)
+		rows, err := db.rpool.QueryContext(ctx, `SELECT rid, owner, type, id, ix, ixf FROM resource WHERE rid > ? AND ix IS NOT NULL ORDER BY rid LIMIT ?`, after, reindexBatch)
 		if err != nil {
 			return changed, fmt.Errorf("sqlite: reindex: %w", err)
 		}
@@ -44,13 +45,13 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 		n := 0
 		for rows.Next() {
 			var it item
-			if err := rows.Scan(&it.rid, &it.owner, &it.typ, &it.id, &it.sealed); err != nil {
+			if err := rows.Scan(&it.rid, &it.owner, &it.typ, &it.id, &it.sealed, &it.forms); err != nil {
 				rows.Close()
 				return changed, fmt.Errorf("sqlite: reindex: %w", err)
 			}
 			after = it.rid
 			n++
-			if it.oldPlain, err = db.open(it.owner, it.typ, it.id, it.sealed); err != nil {
+			if it.oldPlain, err = db.keyList(it.owner, it.typ, it.id, it.sealed, it.forms); err != nil {
 				rows.Close()
 				return changed, fmt.Errorf("sqlite: reindex: open the key list of %s/%s: %w", it.typ, it.id, err)
 			}
@@ -80,17 +81,17 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 		if len(batch) > 0 {
 			err = db.write1(ctx, func(w *writeTx) error {
 				for _, it := range batch {
-					var current []byte
-					if err := w.tx.QueryRowContext(w.ctx, `SELECT ix FROM resource WHERE rid = ?`, it.rid).Scan(&current); err != nil {
+					var current, currentForms []byte
+					if err := w.tx.QueryRowContext(w.ctx, `SELECT ix, ixf FROM resource WHERE rid = ?`, it.rid).Scan(&current, &currentForms); err != nil {
 						return err
 					}
-					if !bytes.Equal(current, it.sealed) {
+					if !bytes.Equal(current, it.sealed) || !bytes.Equal(currentForms, it.forms) {
 						continue // written or erased meanwhile
 					}
 					if err := w.deleteIndex(it.rid, it.oldPlain); err != nil {
 						return err
 					}
-					keys, err := w.prepareIndex(it.x)
+					keys, forms, err := w.prepareIndex(it.x)
 					if err != nil {
 						return err
 					}
@@ -101,7 +102,7 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 					if err := w.insertIndex(it.rid, it.x); err != nil {
 						return err
 					}
-					if err := w.exec(`UPDATE resource SET ix = ? WHERE rid = ?`, sealed, it.rid); err != nil {
+					if err := w.exec(`UPDATE resource SET ix = ?, ixf = ? WHERE rid = ?`, nilIfEmpty(sealed), nilIfEmpty(forms), it.rid); err != nil {
 						return err
 					}
 					changed++

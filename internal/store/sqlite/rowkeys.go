@@ -25,25 +25,53 @@ import (
 //	  uri:      ixURI, uri
 //
 // rid is the resource's own and is not stored.
+//
+// Where key lists are sealed, a resource's list is stored as two:
+//   - the forms list (resource.ixf): the same encoding and rows with the
+//     values of string, token and uri rows left empty. It holds what the
+//     index tables show and nothing else, so it is not sealed. Conditions
+//     and sort keys that need no more (blind-index equality, dates,
+//     numbers, quantities, references) are evaluated on it, and an update
+//     or erasure deletes index rows by it, without opening anything;
+//   - the values list (resource.ix, sealed): those values, in row order
+//     (string norm, exact; token code, system; uri uri).
+// mergeKeys puts them together again. A resource without a forms list
+// (written before it existed, or where key lists are not sealed) has the
+// whole list in resource.ix.
 
 var errRowKeys = errors.New("sqlite: corrupt index key list")
 
+// keyWriter encodes a key list. Its methods do nothing on a nil writer.
 type keyWriter struct{ b []byte }
 
 func (w *keyWriter) row(t int, pid int64, grp int32) {
+	if w == nil {
+		return
+	}
 	w.b = append(w.b, byte(t))
 	w.b = binary.AppendUvarint(w.b, uint64(pid))
 	w.b = binary.AppendVarint(w.b, int64(grp))
 }
 
 func (w *keyWriter) str(s string) {
+	if w == nil {
+		return
+	}
 	w.b = binary.AppendUvarint(w.b, uint64(len(s)))
 	w.b = append(w.b, s...)
 }
 
-func (w *keyWriter) int(v int64) { w.b = binary.AppendVarint(w.b, v) }
+func (w *keyWriter) int(v int64) {
+	if w != nil {
+		w.b = binary.AppendVarint(w.b, v)
+	}
+}
 
-func (w *keyWriter) float(f float64) { w.b = binary.AppendUvarint(w.b, math.Float64bits(f)) }
+func (w *keyWriter) float(f float64) {
+	if w != nil {
+		w.b = binary.AppendUvarint(w.b, math.Float64bits(f))
+	}
+}
 
 type keyReader struct {
 	b   []byte
@@ -177,4 +205,54 @@ func splitColumns(s string) []string {
 		}
 	}
 	return out
+}
+
+// mergeKeys rebuilds a whole key list from a forms list and its values
+// list.
+func mergeKeys(forms, values []byte) ([]byte, error) {
+	out := keyWriter{b: make([]byte, 0, len(forms)+len(values))}
+	f := &keyReader{b: forms}
+	v := &keyReader{b: values}
+	for len(f.b) > 0 && f.err == nil && v.err == nil {
+		t := int(f.b[0])
+		f.b = f.b[1:]
+		out.row(t, int64(f.uvarint()), int32(f.varint()))
+		switch t {
+		case tString, tToken:
+			ix1, ix2 := f.bytes(), f.bytes()
+			f.bytes()
+			f.bytes()
+			out.str(string(ix1))
+			out.str(string(ix2))
+			out.str(string(v.bytes()))
+			out.str(string(v.bytes()))
+		case tURI:
+			ix := f.bytes()
+			f.bytes()
+			out.str(string(ix))
+			out.str(string(v.bytes()))
+		case tRef:
+			for range 3 {
+				out.str(string(f.bytes()))
+			}
+		case tDate:
+			out.int(f.varint())
+			out.int(f.varint())
+		case tNumber:
+			out.float(f.float())
+			out.float(f.float())
+		case tQuantity:
+			out.float(f.float())
+			out.float(f.float())
+			for range 3 {
+				out.str(string(f.bytes()))
+			}
+		default:
+			return nil, errRowKeys
+		}
+	}
+	if f.err != nil || v.err != nil || len(v.b) > 0 {
+		return nil, errRowKeys
+	}
+	return out.b, nil
 }

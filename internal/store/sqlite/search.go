@@ -607,7 +607,7 @@ func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
 	if desc {
 		table = -table - 1
 	}
-	order.WriteString("hestia_sortkey(" + a + ".ix, " + a + ".owner, " + a + ".type, " + a + ".id, ?, ?, ?)" + dir + " NULLS LAST, ")
+	order.WriteString("hestia_sortkey(" + a + ".ix, " + a + ".owner, " + a + ".type, " + a + ".id, ?, ?, ?, " + a + ".ixf)" + dir + " NULLS LAST, ")
 	b.arg(b.db.id, b.pid(s.Param), table)
 }
 
@@ -747,7 +747,7 @@ func (b *builder) matchClause(a string, c store.Clause) bool {
 	}
 	id := registerMatcher(m)
 	b.matcherIDs = append(b.matcherIDs, id)
-	b.w("hestia_match(", a, ".ix, ", a, ".owner, ", a, ".type, ", a, ".id, ?)")
+	b.w("hestia_match(", a, ".ix, ", a, ".owner, ", a, ".type, ", a, ".id, ?, ", a, ".ixf)")
 	b.arg(id)
 	return true
 }

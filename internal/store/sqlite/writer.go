@@ -237,7 +237,7 @@ func (w *writeTx) Put(wr *store.Write) error {
 	if !wr.Deleted {
 		index = wr.Index
 	}
-	keys, err := w.prepareIndex(index)
+	keys, forms, err := w.prepareIndex(index)
 	if err != nil {
 		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
 	}
@@ -248,11 +248,11 @@ func (w *writeTx) Put(wr *store.Write) error {
 	if wr.Version == 1 {
 		// A new resource: insert directly; the UNIQUE (type, id) constraint
 		// reports one that exists.
-		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, owner, ix) VALUES (?, ?, ?, ?, ?, ?, ?)`)
+		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, owner, ix, ixf) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
 		if err != nil {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, sealed)
+		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, nilIfEmpty(sealed), nilIfEmpty(forms))
 		if err != nil {
 			if isConstraint(err) {
 				return fmt.Errorf("sqlite: put %s/%s: resource exists: %w", wr.Type, wr.ID, store.ErrConflict)
@@ -263,16 +263,16 @@ func (w *writeTx) Put(wr *store.Write) error {
 			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	} else {
-		sel, err := w.stmt(`SELECT rid, version, owner, ix FROM resource WHERE type = ? AND id = ?`)
+		sel, err := w.stmt(`SELECT rid, version, owner, ix, ixf FROM resource WHERE type = ? AND id = ?`)
 		if err != nil {
 			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
 		}
 		if err := w.flush(); err != nil { // buffered rows of an earlier version
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		var oldKeys []byte
+		var oldKeys, oldForms []byte
 		var oldOwner string
-		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldOwner, &oldKeys)
+		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldOwner, &oldKeys, &oldForms)
 		if errors.Is(err, sql.ErrNoRows) {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
 		}
@@ -282,13 +282,17 @@ func (w *writeTx) Put(wr *store.Write) error {
 		if cur+1 != wr.Version {
 			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
 		}
-		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, owner = ?, ix = ? WHERE rid = ?`,
-			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, sealed, rid); err != nil {
+		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, owner = ?, ix = ?, ixf = ? WHERE rid = ?`,
+			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, nilIfEmpty(sealed), nilIfEmpty(forms), rid); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
 		}
-		old, err := w.db.open(oldOwner, wr.Type, wr.ID, oldKeys)
-		if err != nil {
-			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+		// The old rows are deleted by their forms: the forms list has them,
+		// and only a whole key list of an older write needs opening.
+		old := oldForms
+		if len(old) == 0 {
+			if old, err = w.db.open(oldOwner, wr.Type, wr.ID, oldKeys); err != nil {
+				return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
+			}
 		}
 		if err := w.deleteIndex(rid, old); err != nil {
 			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
@@ -333,10 +337,30 @@ func (db *DB) seal(owner, typ, id string, keys []byte) ([]byte, error) {
 	return db.cfg.Cipher.SealKeys(owner, typ+"/"+id, keys)
 }
 
+// keyList returns the whole key list of a resource from its columns ix
+// and ixf (see rowkeys.go): ix opened, and merged with ixf if there is one.
+func (db *DB) keyList(owner, typ, id string, ix, ixf []byte) ([]byte, error) {
+	plain, err := db.open(owner, typ, id, ix)
+	if err != nil || len(ixf) == 0 {
+		return plain, err
+	}
+	return mergeKeys(ixf, plain)
+}
+
 // open opens a key list sealed by seal.
 func (db *DB) open(owner, typ, id string, sealed []byte) ([]byte, error) {
 	if db.cfg.Cipher == nil || len(sealed) == 0 {
 		return sealed, nil
 	}
 	return db.cfg.Cipher.OpenKeys(owner, typ+"/"+id, sealed)
+}
+
+// nilIfEmpty stores an empty list as NULL: a resource without index rows,
+// without values behind forms, or (forms) a build whose key lists are not
+// sealed.
+func nilIfEmpty(b []byte) any {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
 }
