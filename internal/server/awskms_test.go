@@ -30,10 +30,7 @@ func TestServerOnAWSKMS(t *testing.T) {
 	} {
 		t.Setenv(k, v)
 	}
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
-	cfg.Synchronous = "NORMAL"
+	cfg := testConfig(t)
 	cfg.KMS, cfg.KMSEndpoint = uri, endpoint
 	s := openAt(t, cfg)
 	p := s.create(patient("Awskms", "Kay"))

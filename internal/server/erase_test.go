@@ -40,10 +40,7 @@ func closeAt(s *testServer) {
 // puts back a copy of the database file taken before the erasure: once the
 // ledger is applied, nothing of the patient can be read from it.
 func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
-	cfg.Synchronous = "NORMAL"
+	cfg := testConfig(t)
 	s := openAt(t, cfg)
 	p := patient("Shredded", "Ann")
 	p["telecom"] = []any{map[string]any{"system": "phone", "value": "555-0199-7731"}}

@@ -22,12 +22,20 @@ type testServer struct {
 	node *Node
 }
 
-func newTestServer(t *testing.T) *testServer {
-	t.Helper()
+// testConfig is the default configuration on a data directory and a key
+// directory of the test's own, with synchronous=NORMAL (tests need not
+// survive power loss).
+func testConfig(t *testing.T) Config {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Synchronous = "NORMAL"
+	return cfg
+}
+
+func newTestServer(t *testing.T) *testServer {
+	t.Helper()
+	cfg := testConfig(t)
 	cfg.MaxBody = 8 << 20
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node, err := OpenNode(context.Background(), cfg, log)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"path/filepath"
 	"testing"
 
 	"github.com/hestiahealth/hestia/internal/search"
@@ -17,10 +16,7 @@ import (
 // opening the data directory again re-indexes them: every search answers
 // again, and the new length is recorded.
 func TestOlderPrefixLengthIsReindexedAtOpen(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
-	cfg.Synchronous = "NORMAL"
+	cfg := testConfig(t)
 	s := openAt(t, cfg)
 	for _, fam := range []string{"Smith", "Smithson", "Smiley", "Jones"} {
 		s.create(patient(fam, "A"))

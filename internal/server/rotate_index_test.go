@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -25,10 +24,7 @@ import (
 // phase, what was written during the rotation is found afterwards, and a
 // fresh node, which knows only the new key, finds everything.
 func TestIndexRotationUnderLoad(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
-	cfg.Synchronous = "NORMAL"
+	cfg := testConfig(t)
 	cfg.keyTTL = 100 * time.Millisecond
 	s := openAt(t, cfg)
 	const profile = "http://hestia.example/StructureDefinition/rotix"

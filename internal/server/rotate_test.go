@@ -6,7 +6,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -22,10 +21,7 @@ import (
 // re-encryption, while clients keep reading, searching and writing: every
 // request succeeds, and everything reads back afterwards.
 func TestRotationUnderLoad(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
-	cfg.Synchronous = "NORMAL"
+	cfg := testConfig(t)
 	s := openAt(t, cfg)
 	var ids []string
 	for i := range 20 {
