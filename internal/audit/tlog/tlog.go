@@ -65,6 +65,15 @@ func Load(ctx context.Context, nodes Nodes, size uint64) (*Tree, error) {
 	return &Tree{rng: rng}, nil
 }
 
+// Clone returns a copy that appends independently of t.
+func (t *Tree) Clone() *Tree {
+	rng, err := factory.NewRange(0, t.rng.End(), append([][]byte(nil), t.rng.Hashes()...))
+	if err != nil { // the hashes of a well-formed range
+		panic(err)
+	}
+	return &Tree{rng: rng}
+}
+
 // Size is the number of leaves.
 func (t *Tree) Size() uint64 { return t.rng.End() }
 

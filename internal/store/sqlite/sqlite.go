@@ -79,6 +79,7 @@ type DB struct {
 	wconn  *sql.Conn
 	jobs   chan *job
 	params *paramCache
+	audit  auditLog
 	done   chan struct{}
 	once   sync.Once
 	mu     sync.RWMutex // guards closed
@@ -182,6 +183,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		done:   make(chan struct{}),
 	}
 	if err := db.params.load(ctx, read); err != nil {
+		db.closeConns()
+		return nil, err
+	}
+	if err := db.loadAudit(ctx); err != nil {
 		db.closeConns()
 		return nil, err
 	}

@@ -133,6 +133,7 @@ func (db *DB) runBatch(batch []*job) {
 		// Statements run under the batch's context, never the caller's: an
 		// interrupted statement would roll back the whole batch transaction.
 		w.jobParams = w.jobParams[:0]
+		w.jobAudit = len(w.audit)
 		ferr := callSafely(j.fn, w)
 		if ferr == nil {
 			ferr = w.flush()
@@ -141,6 +142,7 @@ func (db *DB) runBatch(batch []*job) {
 			w.discardPending()
 			results[i] = ferr
 			w.forgetJobParams()
+			w.audit = w.audit[:w.jobAudit]
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
 				// The transaction is in an unknown state: fail everything.
 				tx.Rollback()
@@ -167,6 +169,17 @@ func (db *DB) runBatch(batch []*job) {
 			return
 		}
 	}
+	// The audit records of the jobs that stayed, in one go: a batch whose
+	// audit rows cannot be written fails as a whole (fail closed).
+	tree, aerr := w.writeAudit()
+	if aerr != nil {
+		tx.Rollback()
+		w.discardParams()
+		for _, j := range batch {
+			j.done <- aerr
+		}
+		return
+	}
 	if err := tx.Commit(); err != nil {
 		w.discardParams()
 		err = fmt.Errorf("sqlite: commit: %w", err)
@@ -177,6 +190,7 @@ func (db *DB) runBatch(batch []*job) {
 		}
 	} else {
 		w.publishParams()
+		w.db.publishAudit(tree)
 		if w.afterCommit != nil {
 			w.afterCommit()
 		}
@@ -206,8 +220,10 @@ type writeTx struct {
 	jobParams   []string         // ... by the current job (lost if it rolls back)
 	stmts       map[string]*sql.Stmt
 	pending     pendingRows
-	afterCommit func()  // run on the writer goroutine after a successful commit
-	pids        []int64 // parameter ids of the rows being written
+	afterCommit func()         // run on the writer goroutine after a successful commit
+	audit       []pendingAudit // audit records of the batch's jobs, in order
+	jobAudit    int            // len(audit) when the current job began
+	pids        []int64        // parameter ids of the rows being written
 	insertSQL   [nTables]map[int]string
 }
 
