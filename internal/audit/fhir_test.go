@@ -1,0 +1,62 @@
+package audit
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/fhir"
+)
+
+// Events become AuditEvents that the official R4 definitions accept, with
+// the interaction, outcome, agent, source and entities in their places.
+func TestAuditEventIsValidR4(t *testing.T) {
+	at := time.Date(2026, 11, 29, 3, 4, 5, 678000000, time.UTC)
+	events := []*Event{
+		{Time: at, RequestID: "r1", Principal: "user-1", Address: "192.0.2.7", Interaction: "read", Action: "R", Outcome: Success, Type: "Patient", ID: "p1", Version: 3, Reason: "open policy"},
+		{Time: at, Interaction: "search-type", Action: "R", Outcome: Success, Type: "Observation", Count: 12},
+		{Time: at, RequestID: "r3", Interaction: "transaction", Action: "E", Outcome: SeriousFail, Count: 300},
+		{Time: at, Principal: "admin", Interaction: "key-rotation", Action: "U", Outcome: Success},
+		{Time: at, Interaction: "read", Action: "R", Outcome: MinorFailure, Type: "Patient", ID: "p2", Reason: "access denied"},
+	}
+	for _, ev := range events {
+		data, err := json.Marshal(ev.AuditEvent("hestia-node-1"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		res, err := fhir.ParseResource(data)
+		if err != nil {
+			t.Fatalf("%s: %v", ev.Interaction, err)
+		}
+		for _, is := range fhir.Validate(res) {
+			if is.Severity == "error" || is.Severity == "fatal" {
+				t.Errorf("%s: %s %s at %v\n%s", ev.Interaction, is.Code, is.Diagnostics, is.Expression, data)
+			}
+		}
+	}
+
+	got, _ := json.Marshal(events[0].AuditEvent("hestia-node-1"))
+	for _, want := range []string{
+		`"recorded":"2026-11-29T03:04:05.678Z"`,
+		`"subtype":[{"code":"read","system":"http://hl7.org/fhir/restful-interaction"}]`,
+		`"reference":"Patient/p1/_history/3"`,
+		`"address":"192.0.2.7"`,
+		`"outcome":"0"`,
+		`"value":"user-1"`,
+		`"value":"r1"`,
+		`"display":"hestia-node-1"`,
+	} {
+		if !strings.Contains(string(got), want) {
+			t.Errorf("AuditEvent lacks %s:\n%s", want, got)
+		}
+	}
+	search, _ := json.Marshal(events[1].AuditEvent("n"))
+	if !strings.Contains(string(search), `"what":{"type":"Observation"}`) || !strings.Contains(string(search), `"valueString":"12"`) {
+		t.Errorf("a search's entity:\n%s", search)
+	}
+	rot, _ := json.Marshal(events[3].AuditEvent("n"))
+	if !strings.Contains(string(rot), `{"code":"key-rotation","system":"urn:hestia:interaction"}`) {
+		t.Errorf("a non-RESTful interaction is not in Hestia's code system:\n%s", rot)
+	}
+}

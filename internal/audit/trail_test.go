@@ -1,0 +1,52 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+type memLog struct {
+	records [][]byte
+	fail    error
+}
+
+func (m *memLog) AppendAudit(_ context.Context, records ...[]byte) (uint64, error) {
+	if m.fail != nil {
+		return 0, m.fail
+	}
+	i := uint64(len(m.records))
+	m.records = append(m.records, records...)
+	return i, nil
+}
+
+type xorSeal struct{ fail error }
+
+func (s xorSeal) SealAudit(r []byte) ([]byte, error) {
+	if s.fail != nil {
+		return nil, s.fail
+	}
+	return append([]byte("sealed:"), r...), nil
+}
+
+// Record stores the event sealed, and fails when sealing or storing does.
+func TestTrail(t *testing.T) {
+	log := &memLog{}
+	tr := Trail{Log: log, Seal: xorSeal{}, Source: "node-1"}
+	ev := &Event{Time: time.Now(), Interaction: "read", Action: "R", Outcome: Success, Type: "Patient", ID: "p1"}
+	if err := tr.Record(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	if len(log.records) != 1 || !bytes.HasPrefix(log.records[0], []byte(`sealed:{"action":"R"`)) || !bytes.Contains(log.records[0], []byte(`"reference":"Patient/p1"`)) {
+		t.Fatalf("stored %q", log.records)
+	}
+	down := errors.New("disk full")
+	if err := (Trail{Log: &memLog{fail: down}, Seal: xorSeal{}}).Record(context.Background(), ev); !errors.Is(err, down) {
+		t.Fatalf("a log that fails: %v", err)
+	}
+	if err := (Trail{Log: log, Seal: xorSeal{fail: down}}).Record(context.Background(), ev); !errors.Is(err, down) || len(log.records) != 1 {
+		t.Fatalf("a sealer that fails: %v, %d records", err, len(log.records))
+	}
+}
