@@ -36,11 +36,23 @@ type Event struct {
 	Version     int64
 	Count       int // resources returned or written
 	Reason      string
+	// Recorded is set once the event is durable in the log (appended in
+	// the transaction of the write it describes): it is not recorded again.
+	Recorded bool
 }
 
 // Recorder stores events. Implementations MUST be safe for concurrent use.
 type Recorder interface {
 	Record(ctx context.Context, ev *Event) error
+}
+
+// Encoder is a Recorder whose records can instead be appended by the
+// caller inside its own store transaction (store.Tx.AppendAudit), so that
+// a write and its record commit together. Encode returns the record as it
+// is stored.
+type Encoder interface {
+	Recorder
+	Encode(ev *Event) ([]byte, error)
 }
 
 // Log writes events as structured log lines. It is the recorder until the

@@ -28,13 +28,9 @@ type Trail struct {
 
 // Record implements Recorder.
 func (t Trail) Record(ctx context.Context, ev *Event) error {
-	body, err := json.Marshal(ev.AuditEvent(t.Source))
+	sealed, err := t.Encode(ev)
 	if err != nil {
-		return fmt.Errorf("audit: encode event: %w", err)
-	}
-	sealed, err := t.Seal.SealAudit(body)
-	if err != nil {
-		return fmt.Errorf("audit: %w", err)
+		return err
 	}
 	if _, err := t.Log.AppendAudit(ctx, sealed); err != nil {
 		return fmt.Errorf("audit: %w", err)
@@ -42,4 +38,17 @@ func (t Trail) Record(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-var _ Recorder = Trail{}
+// Encode implements Encoder: the event as a sealed FHIR AuditEvent.
+func (t Trail) Encode(ev *Event) ([]byte, error) {
+	body, err := json.Marshal(ev.AuditEvent(t.Source))
+	if err != nil {
+		return nil, fmt.Errorf("audit: encode event: %w", err)
+	}
+	sealed, err := t.Seal.SealAudit(body)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return sealed, nil
+}
+
+var _ Encoder = Trail{}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
 	"github.com/hestiahealth/hestia/internal/search"
@@ -62,7 +63,7 @@ func (e *Engine) transactionAs(ctx context.Context, in access.Interaction, bundl
 		return nil, err
 	}
 	ev.Type = "Bundle"
-	results, err := e.transaction(ctx, bundle)
+	results, err := e.transaction(ctx, bundle, ev)
 	if err == nil {
 		ev.Count = len(results)
 	}
@@ -72,7 +73,9 @@ func (e *Engine) transactionAs(ctx context.Context, in access.Interaction, bundl
 	return results, nil
 }
 
-func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*EntryResult, error) {
+// transaction applies a transaction Bundle; ev, its audit event, commits
+// with its writes.
+func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *audit.Event) ([]*EntryResult, error) {
 	entries, err := e.parseEntries(bundle, "transaction")
 	if err != nil {
 		return nil, err
@@ -148,6 +151,9 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any) ([]*Ent
 			results[en.index] = r
 		}
 		return nil
+	}, func([]*op) *audit.Event {
+		ev.Count = len(entries)
+		return ev
 	})
 	if err != nil {
 		return nil, err

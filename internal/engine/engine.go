@@ -170,6 +170,14 @@ func actionOf(in access.Interaction) string {
 // interaction's own error (nil on success); if the event cannot be
 // recorded the interaction fails with Unavailable whatever it did.
 func (e *Engine) record(ctx context.Context, ev *audit.Event, err error) error {
+	if ev.Recorded {
+		if err == nil {
+			return nil
+		}
+		// The interaction failed after its record committed (only work
+		// outside the transaction can): record the failure too.
+		ev.Recorded = false
+	}
 	if err != nil {
 		switch fault.KindOf(err) {
 		case fault.Invalid, fault.NotFound, fault.Gone, fault.Conflict, fault.PreconditionFailed, fault.Unprocessable:

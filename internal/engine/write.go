@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
 	"github.com/hestiahealth/hestia/internal/search"
@@ -48,12 +49,24 @@ const maxAttempts = 5
 // commit prepares ops and applies them in one store transaction, retrying
 // from scratch when an assumption no longer holds. after, when not nil,
 // runs inside the same transaction once the writes are applied (the reads
-// of a transaction Bundle); its error undoes everything.
-func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), after func(store.Tx) error) ([]*op, error) {
+// of a transaction Bundle); its error undoes everything. audited, when not
+// nil, returns the audit event of the prepared ops: with a recorder that
+// can (audit.Encoder), its record is appended in the same transaction,
+// and it is marked Recorded once that commits.
+func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), after func(store.Tx) error, audited func([]*op) *audit.Event) ([]*op, error) {
+	enc, inTx := e.audit.(audit.Encoder)
 	for attempt := 0; ; attempt++ {
 		ops, err := prepare()
 		if err != nil {
 			return nil, err
+		}
+		var ev *audit.Event
+		var record []byte
+		if audited != nil && inTx {
+			ev = audited(ops)
+			if record, err = enc.Encode(ev); err != nil {
+				return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+			}
 		}
 		err = e.store.Update(ctx, func(tx store.Tx) error {
 			for _, o := range ops {
@@ -75,11 +88,19 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), afte
 				}
 			}
 			if after != nil {
-				return after(tx)
+				if err := after(tx); err != nil {
+					return err
+				}
+			}
+			if record != nil {
+				tx.AppendAudit(record)
 			}
 			return nil
 		})
 		if err == nil {
+			if ev != nil {
+				ev.Recorded = true
+			}
 			return ops, nil
 		}
 		if (errors.Is(err, store.ErrConflict) || errors.Is(err, errStale)) && attempt+1 < maxAttempts {
@@ -262,27 +283,35 @@ func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id st
 			return nil, e.record(ctx, ev, err)
 		}
 	}
+	// The event of the write as prepared: it commits with the write.
+	describe := func(ops []*op) *audit.Event {
+		r := &ops[0].result
+		if r.Resource != nil && !(in == access.Delete && r.NoOp) {
+			ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+		}
+		switch {
+		case in == access.Create && r.NoOp:
+			ev.Action = "R" // a conditional create that matched reads
+		case in == access.Update && r.Created:
+			ev.Action = "C"
+		default:
+			ev.Action = actionOf(in)
+		}
+		return ev
+	}
 	ops, err := e.commit(ctx, func() ([]*op, error) {
 		o, err := prepare()
 		if err != nil {
 			return nil, err
 		}
 		return []*op{o}, nil
-	}, nil)
+	}, nil, describe)
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
 	r := &ops[0].result
 	r.Warnings = warnings
-	if r.Resource != nil && !(in == access.Delete && r.NoOp) {
-		ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
-	}
-	switch {
-	case in == access.Create && r.NoOp:
-		ev.Action = "R" // a conditional create that matched reads
-	case in == access.Update && r.Created:
-		ev.Action = "C"
-	}
+	describe(ops)
 	return r, e.record(ctx, ev, nil)
 }
 

@@ -117,6 +117,10 @@ type Tx interface {
 	// Put stores a new version. It returns ErrConflict when w.Version is not
 	// the current version + 1.
 	Put(w *Write) error
+	// AppendAudit appends a record (sealed by the caller) to the audit log
+	// in this transaction: it commits with the transaction's writes, or
+	// not at all.
+	AppendAudit(record []byte)
 }
 
 // Ref names a resource.

@@ -46,10 +46,13 @@ func (db *DB) AuditHead() (size uint64, root []byte) {
 // writer's batch commits.
 type AuditEntry struct{ Index uint64 }
 
-// AppendAudit appends a record (already sealed) to the audit log in the
-// current transaction; e is set to its index when the batch commits. If
-// the job that called it rolls back, so does the record.
-func (w *writeTx) AppendAudit(record []byte, e *AuditEntry) {
+// AppendAudit implements store.Tx: the record is appended when the batch
+// commits, unless the job that appended it rolls back.
+func (w *writeTx) AppendAudit(record []byte) { w.appendAudit(record, nil) }
+
+// appendAudit is AppendAudit, and sets e to the record's index when the
+// batch commits.
+func (w *writeTx) appendAudit(record []byte, e *AuditEntry) {
 	w.audit = append(w.audit, pendingAudit{record: record, entry: e})
 }
 
@@ -64,7 +67,7 @@ func (db *DB) AppendAudit(ctx context.Context, records ...[]byte) (uint64, error
 	entries := make([]AuditEntry, len(records))
 	err := db.write1(ctx, func(w *writeTx) error {
 		for i, r := range records {
-			w.AppendAudit(r, &entries[i])
+			w.appendAudit(r, &entries[i])
 		}
 		return nil
 	})

@@ -38,7 +38,7 @@ func TestAuditLog(t *testing.T) {
 				}
 				// A job that appends and then fails: its record must not stay.
 				err := db.Update(ctx, func(tx store.Tx) error {
-					tx.(*writeTx).AppendAudit([]byte(fmt.Sprintf("rolled back %d/%d", g, k)), nil)
+					tx.AppendAudit([]byte(fmt.Sprintf("rolled back %d/%d", g, k)))
 					return errRollback
 				})
 				if !errors.Is(err, errRollback) {
@@ -122,7 +122,7 @@ func TestAuditRecordCommitsWithItsWrite(t *testing.T) {
 			if err := tx.Put(&store.Write{Type: "Patient", ID: id, Version: 1, Updated: time.Now(), Body: []byte("{}")}); err != nil {
 				return err
 			}
-			tx.(*writeTx).AppendAudit([]byte("create Patient/"+id), nil)
+			tx.AppendAudit([]byte("create Patient/" + id))
 			if fail {
 				return errors.New("refused after the write")
 			}
@@ -169,7 +169,7 @@ func TestAuditFailureFailsTheBatch(t *testing.T) {
 		if err := tx.Put(&store.Write{Type: "Patient", ID: "p", Version: 1, Updated: time.Now(), Body: []byte("{}")}); err != nil {
 			return err
 		}
-		tx.(*writeTx).AppendAudit([]byte("create Patient/p"), nil)
+		tx.AppendAudit([]byte("create Patient/p"))
 		return nil
 	})
 	if err == nil {

@@ -1,0 +1,120 @@
+package engine
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"path/filepath"
+	"testing"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/search"
+	"github.com/hestiahealth/hestia/internal/store/sqlite"
+)
+
+type clearSeal struct{}
+
+func (clearSeal) SealAudit(r []byte) ([]byte, error) { return r, nil }
+
+// appender stands for the log's own transactions (reads, failures); when
+// down, only records appended inside a write's transaction can commit.
+type appender struct {
+	db   *sqlite.DB
+	down bool
+}
+
+func (a *appender) AppendAudit(ctx context.Context, records ...[]byte) (uint64, error) {
+	if a.down {
+		return 0, errors.New("audit log unavailable")
+	}
+	return a.db.AppendAudit(ctx, records...)
+}
+
+func trailEngine(t *testing.T) (*Engine, *sqlite.DB, *appender) {
+	t.Helper()
+	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	reg, err := search.Default()
+	if err != nil {
+		t.Fatal(err)
+	}
+	app := &appender{db: db}
+	e, err := New(Config{Store: db, Registry: reg, Policy: access.Open{}, Audit: audit.Trail{Log: app, Seal: clearSeal{}, Source: "test"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e, db, app
+}
+
+func logged(t *testing.T, db *sqlite.DB) []map[string]any {
+	t.Helper()
+	size, _ := db.AuditHead()
+	var out []map[string]any
+	db.AuditRecords(context.Background(), 0, size, func(_ uint64, rec []byte) error {
+		var ev map[string]any
+		if err := json.Unmarshal(rec, &ev); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, ev)
+		return nil
+	})
+	return out
+}
+
+func summary(ev map[string]any) string {
+	st := ev["subtype"].([]any)[0].(map[string]any)["code"].(string)
+	return st + ":" + ev["outcome"].(string)
+}
+
+// A write's AuditEvent is appended in the write's own transaction: with the
+// log's separate appends down, writes still commit with their records, and
+// every read fails as unavailable (fail closed) instead of going unrecorded.
+func TestWriteRecordsCommitWithTheWrite(t *testing.T) {
+	e, db, app := trailEngine(t)
+	app.down = true
+	w, err := e.Create(local, "Patient", mustParse(t, `{"resourceType":"Patient","name":[{"family":"Intx"}]}`), "")
+	if err != nil {
+		t.Fatalf("create with only in-transaction appends available: %v", err)
+	}
+	id := w.Resource.ID
+	if _, err := e.Transaction(local, mustParse(t, `{"resourceType":"Bundle","type":"transaction","entry":[
+		{"resource":{"resourceType":"Patient","active":true},"request":{"method":"POST","url":"Patient"}},
+		{"resource":{"resourceType":"Patient","active":false},"request":{"method":"POST","url":"Patient"}}]}`)); err != nil {
+		t.Fatalf("transaction: %v", err)
+	}
+	if _, err := e.Read(local, "Patient", id); fault.KindOf(err) != fault.Unavailable {
+		t.Fatalf("read with the audit log down: %v, want unavailable", err)
+	}
+	evs := logged(t, db)
+	if len(evs) != 2 || summary(evs[0]) != "create:0" || summary(evs[1]) != "transaction:0" {
+		t.Fatalf("log %v", evs)
+	}
+	if ref := evs[0]["entity"].([]any)[0].(map[string]any)["what"].(map[string]any)["reference"]; ref != "Patient/"+id+"/_history/1" {
+		t.Fatalf("create event names %v", ref)
+	}
+	if n := evs[1]["entity"].([]any)[0].(map[string]any)["detail"].([]any)[0].(map[string]any)["valueString"]; n != "2" {
+		t.Fatalf("transaction event counts %v", n)
+	}
+
+	// A write that fails leaves its failure in the log, not a success.
+	app.down = false
+	if _, err := e.Update(local, "Patient", id, mustParse(t, `{"resourceType":"Patient","id":"`+id+`"}`), 7); err == nil {
+		t.Fatal("an update with a stale If-Match succeeded")
+	}
+	if _, err := e.Read(local, "Patient", id); err != nil {
+		t.Fatal(err)
+	}
+	evs = logged(t, db)
+	if len(evs) != 4 || summary(evs[2]) != "update:4" || summary(evs[3]) != "read:0" {
+		var got []string
+		for _, ev := range evs {
+			got = append(got, summary(ev))
+		}
+		t.Fatalf("log %v", got)
+	}
+}
