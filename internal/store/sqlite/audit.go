@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
@@ -61,16 +62,16 @@ type pendingAudit struct {
 	entry  *AuditEntry
 }
 
-// AppendAudit appends records to the audit log in a transaction of their
-// own and returns the index of the first once they are durable.
+// AppendAudit appends records to the audit log and returns the index of
+// the first once they are durable. Concurrent calls share the writer's
+// batches (group commit).
 func (db *DB) AppendAudit(ctx context.Context, records ...[]byte) (uint64, error) {
 	entries := make([]AuditEntry, len(records))
-	err := db.write1(ctx, func(w *writeTx) error {
-		for i, r := range records {
-			w.appendAudit(r, &entries[i])
-		}
-		return nil
-	})
+	j := &job{ctx: ctx, done: make(chan error, 1), records: make([]pendingAudit, len(records))}
+	for i, r := range records {
+		j.records[i] = pendingAudit{record: r, entry: &entries[i]}
+	}
+	err := db.run(ctx, j)
 	if err != nil {
 		return 0, fmt.Errorf("sqlite: append audit: %w", err)
 	}
@@ -90,25 +91,52 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	w.db.audit.mu.RLock()
 	tree := w.db.audit.tree.Clone()
 	w.db.audit.mu.RUnlock()
-	var nodeErr error
-	put := func(id tlog.NodeID, hash []byte) {
-		if nodeErr == nil {
-			nodeErr = w.exec(`INSERT INTO audit_node (level, idx, hash) VALUES (?, ?, ?)`, id.Level, id.Index, hash)
+	// Rows go in with multi-row INSERTs of at most auditChunk rows: one
+	// statement per chunk, not one per row.
+	var records, nodes []any
+	put := func(id tlog.NodeID, hash []byte) { nodes = append(nodes, id.Level, id.Index, hash) }
+	flush := func(final bool) error {
+		for len(records) >= 2*auditChunk || final && len(records) > 0 {
+			n := min(len(records), 2*auditChunk)
+			if err := w.exec(multiInsert("audit_record (idx, record)", 2, n/2), records[:n]...); err != nil {
+				return fmt.Errorf("sqlite: audit records: %w", err)
+			}
+			records = records[n:]
 		}
+		for len(nodes) >= 3*auditChunk || final && len(nodes) > 0 {
+			n := min(len(nodes), 3*auditChunk)
+			if err := w.exec(multiInsert("audit_node (level, idx, hash)", 3, n/3), nodes[:n]...); err != nil {
+				return fmt.Errorf("sqlite: audit nodes: %w", err)
+			}
+			nodes = nodes[n:]
+		}
+		return nil
 	}
 	for _, a := range w.audit {
 		i := tree.Append(a.record, put)
-		if nodeErr != nil {
-			return nil, fmt.Errorf("sqlite: audit node: %w", nodeErr)
-		}
-		if err := w.exec(`INSERT INTO audit_record (idx, record) VALUES (?, ?)`, i, a.record); err != nil {
-			return nil, fmt.Errorf("sqlite: audit record %d: %w", i, err)
-		}
+		records = append(records, i, a.record)
 		if a.entry != nil {
 			a.entry.Index = i
 		}
+		if err := flush(false); err != nil {
+			return nil, err
+		}
+	}
+	if err := flush(true); err != nil {
+		return nil, err
 	}
 	return tree, nil
+}
+
+// auditChunk is the most rows one audit INSERT writes (within SQLite's
+// limit of 32,766 parameters).
+const auditChunk = 256
+
+// multiInsert is "INSERT INTO table VALUES (?, …), …" for rows rows of
+// width columns; the statement cache keeps one per size.
+func multiInsert(table string, width, rows int) string {
+	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", width), ", ") + ")"
+	return "INSERT INTO " + table + " VALUES " + strings.TrimSuffix(strings.Repeat(tuple+", ", rows), ", ")
 }
 
 // publishAudit makes a committed batch's tree the one readers see.

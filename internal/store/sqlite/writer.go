@@ -19,12 +19,19 @@ type job struct {
 	ctx  context.Context
 	fn   func(store.Tx) error
 	done chan error
+	// records, for a job that only appends audit records: it needs no
+	// savepoint, since it cannot fail part way (fn is nil).
+	records []pendingAudit
 }
 
 // Update implements store.Store: fn runs on the writer goroutine inside a
 // SAVEPOINT of a batch transaction; Update returns after the batch commits.
 func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
-	j := &job{ctx: ctx, fn: fn, done: make(chan error, 1)}
+	return db.run(ctx, &job{ctx: ctx, fn: fn, done: make(chan error, 1)})
+}
+
+// run queues a job and waits for its batch to commit.
+func (db *DB) run(ctx context.Context, j *job) error {
 	db.mu.RLock()
 	if db.closed {
 		db.mu.RUnlock()
@@ -123,6 +130,10 @@ func (db *DB) runBatch(batch []*job) {
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
+			continue
+		}
+		if j.fn == nil {
+			w.audit = append(w.audit, j.records...)
 			continue
 		}
 		sp := "s" + strconv.Itoa(i)
