@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"math"
 	"strings"
 	"sync"
 
@@ -168,6 +169,11 @@ func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index u
 		}
 	}
 	return rows.Err()
+}
+
+// AuditLog lists every stored record in index order, for tlog.Verify.
+func (db *DB) AuditLog(ctx context.Context, fn func(index uint64, record []byte) error) error {
+	return db.AuditRecords(ctx, 0, math.MaxInt64, fn)
 }
 
 // AuditNodes reads stored tree nodes, for proofs (tlog.Inclusion,

@@ -206,3 +206,39 @@ func BenchmarkAppendAudit(b *testing.B) {
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
 }
+
+// tlog.Verify over the stored log passes it, and names the record an
+// edit of the database file changed or removed.
+func TestVerifyStoredAuditLog(t *testing.T) {
+	ctx := context.Background()
+	db, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "hestia.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	for i := range 50 {
+		if _, err := db.AppendAudit(ctx, []byte(fmt.Sprintf("record %d", i))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	size, root := db.AuditHead()
+	rep, err := tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), nil)
+	if err != nil || rep.Size != size || !bytes.Equal(rep.Root, root) {
+		t.Fatalf("sound log: %+v %v", rep, err)
+	}
+	for _, edit := range []struct {
+		sql  string
+		want uint64
+	}{
+		{`UPDATE audit_record SET record = x'00' WHERE idx = 31`, 31},
+		{`DELETE FROM audit_record WHERE idx = 17`, 17},
+	} {
+		if _, err := db.wconn.ExecContext(ctx, edit.sql); err != nil {
+			t.Fatal(err)
+		}
+		var p *tlog.Problem
+		if _, err := tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), nil); !errors.As(err, &p) || p.Index != edit.want {
+			t.Fatalf("after %s: %v, want a problem at %d", edit.sql, err, edit.want)
+		}
+	}
+}
