@@ -71,40 +71,78 @@ func Verify(ctx context.Context, records Records, nodes Nodes, checkpoints []Che
 	if err := checkCP(); err != nil {
 		return nil, err
 	}
+	// Recomputed nodes are compared with the stored ones a chunk at a
+	// time: one read of the store for many records.
+	type computed struct {
+		id    NodeID
+		hash  []byte
+		index uint64 // the record that completed it
+	}
+	var pending []computed
+	var pendingRecords uint64
+	compare := func() error {
+		if len(pending) == 0 {
+			return nil
+		}
+		ids := make([]NodeID, len(pending))
+		for k, c := range pending {
+			ids[k] = c.id
+		}
+		stored, err := nodes.Nodes(ctx, ids)
+		if err != nil && !errors.Is(err, ErrMissingNode) {
+			return err
+		}
+		for k, c := range pending {
+			var got []byte
+			if err == nil {
+				got = stored[k]
+			} else if one, err1 := nodes.Nodes(ctx, []NodeID{c.id}); err1 == nil {
+				got = one[0]
+			} else if !errors.Is(err1, ErrMissingNode) {
+				return err1
+			}
+			switch {
+			case got == nil:
+				return fail(c.index, "node (level %d, index %d) is not stored", c.id.Level, c.id.Index)
+			case !bytes.Equal(got, c.hash):
+				if c.id.Level == 0 {
+					return fail(c.index, "the record does not hash to its stored leaf: changed, inserted or moved")
+				}
+				first, _ := c.id.Coverage()
+				return fail(first, "stored node (level %d, index %d) differs from the one recomputed", c.id.Level, c.id.Index)
+			}
+		}
+		pending, pendingRecords = pending[:0], 0
+		return nil
+	}
 	var want uint64
 	err := records(ctx, func(i uint64, rec []byte) error {
 		if i != want {
+			// The records before are checked first: their problem, if any,
+			// comes first.
+			if err := compare(); err != nil {
+				return err
+			}
 			if i > want {
 				return fail(want, "record %d is missing (the next stored is %d)", want, i)
 			}
 			return fail(i, "record %d is out of order", i)
 		}
-		var bad error
 		tree.Append(rec, func(id NodeID, hash []byte) {
-			if bad != nil {
-				return
-			}
-			stored, err := nodes.Nodes(ctx, []NodeID{id})
-			switch {
-			case errors.Is(err, ErrMissingNode):
-				bad = fail(i, "node (level %d, index %d) is not stored", id.Level, id.Index)
-			case err != nil:
-				bad = err
-			case !bytes.Equal(stored[0], hash):
-				if id.Level == 0 {
-					bad = fail(i, "the record does not hash to its stored leaf: changed, inserted or moved")
-				} else {
-					first, _ := id.Coverage()
-					bad = fail(first, "stored node (level %d, index %d) differs from the one recomputed", id.Level, id.Index)
-				}
-			}
+			pending = append(pending, computed{id: id, hash: hash, index: i})
 		})
-		if bad != nil {
-			return bad
-		}
 		want++
+		pendingRecords++
+		if len(bySize[tree.Size()]) > 0 || pendingRecords == verifyChunk {
+			if err := compare(); err != nil {
+				return err
+			}
+		}
 		return checkCP()
 	})
+	if err == nil && problem == nil {
+		err = compare()
+	}
 	if problem != nil {
 		return nil, problem
 	}
@@ -123,3 +161,7 @@ func Verify(ctx context.Context, records Records, nodes Nodes, checkpoints []Che
 	}
 	return &Report{Size: size, Root: tree.Root()}, nil
 }
+
+// verifyChunk is how many records Verify hashes before it compares their
+// nodes with the stored ones in one read.
+const verifyChunk = 4096

@@ -183,12 +183,59 @@ func (db *DB) AuditNodes() tlog.Nodes { return auditNodes{db} }
 type auditNodes struct{ db *DB }
 
 func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
+	if len(ids) > 16 {
+		return n.ranges(ctx, ids)
+	}
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
 		err := n.db.read.QueryRowContext(ctx, `SELECT hash FROM audit_node WHERE level = ? AND idx = ?`, id.Level, id.Index).Scan(&out[i])
 		if err != nil {
 			return nil, fmt.Errorf("%w: level %d index %d: %v", tlog.ErrMissingNode, id.Level, id.Index, err)
 		}
+	}
+	return out, nil
+}
+
+// ranges reads many nodes with one range query per level (the nodes a
+// run of records completes are contiguous at each level).
+func (n auditNodes) ranges(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
+	type span struct{ lo, hi uint64 }
+	spans := map[uint]span{}
+	for _, id := range ids {
+		s, ok := spans[id.Level]
+		if !ok {
+			s = span{id.Index, id.Index}
+		}
+		spans[id.Level] = span{min(s.lo, id.Index), max(s.hi, id.Index)}
+	}
+	found := make(map[tlog.NodeID][]byte, len(ids))
+	for level, s := range spans {
+		rows, err := n.db.rpool.QueryContext(ctx, `SELECT idx, hash FROM audit_node WHERE level = ? AND idx BETWEEN ? AND ?`, level, s.lo, s.hi)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+		}
+		for rows.Next() {
+			var i uint64
+			var h []byte
+			if err := rows.Scan(&i, &h); err != nil {
+				rows.Close()
+				return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+			}
+			found[tlog.NodeID{Level: level, Index: i}] = h
+		}
+		err = rows.Err()
+		rows.Close()
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+		}
+	}
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := found[id]
+		if !ok {
+			return nil, fmt.Errorf("%w: level %d index %d", tlog.ErrMissingNode, id.Level, id.Index)
+		}
+		out[i] = h
 	}
 	return out, nil
 }
