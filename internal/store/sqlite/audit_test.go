@@ -112,11 +112,7 @@ func TestAuditLog(t *testing.T) {
 // A write and its audit record commit together or not at all.
 func TestAuditRecordCommitsWithItsWrite(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "hestia.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAuditDB(t)
 	write := func(id string, fail bool) error {
 		return db.Update(ctx, func(tx store.Tx) error {
 			if err := tx.Put(&store.Write{Type: "Patient", ID: id, Version: 1, Updated: time.Now(), Body: []byte("{}")}); err != nil {
@@ -152,11 +148,7 @@ func TestAuditRecordCommitsWithItsWrite(t *testing.T) {
 // whole, its writes included, and the log is unchanged (fail closed).
 func TestAuditFailureFailsTheBatch(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "hestia.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAuditDB(t)
 	if _, err := db.AppendAudit(ctx, []byte("first")); err != nil {
 		t.Fatal(err)
 	}
@@ -165,7 +157,7 @@ func TestAuditFailureFailsTheBatch(t *testing.T) {
 	if _, err := db.wconn.ExecContext(ctx, `INSERT INTO audit_record (idx, record) VALUES (?, ?)`, size, []byte("squatter")); err != nil {
 		t.Fatal(err)
 	}
-	err = db.Update(ctx, func(tx store.Tx) error {
+	err := db.Update(ctx, func(tx store.Tx) error {
 		if err := tx.Put(&store.Write{Type: "Patient", ID: "p", Version: 1, Updated: time.Now(), Body: []byte("{}")}); err != nil {
 			return err
 		}
@@ -211,11 +203,7 @@ func BenchmarkAppendAudit(b *testing.B) {
 // edit of the database file changed or removed.
 func TestVerifyStoredAuditLog(t *testing.T) {
 	ctx := context.Background()
-	db, err := Open(ctx, Config{Path: filepath.Join(t.TempDir(), "hestia.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db := openAuditDB(t)
 	for i := range 50 {
 		if _, err := db.AppendAudit(ctx, []byte(fmt.Sprintf("record %d", i))); err != nil {
 			t.Fatal(err)
@@ -269,4 +257,15 @@ func BenchmarkVerifyAuditLog(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(n)*float64(b.N)/b.Elapsed().Seconds(), "leaves/s")
+}
+
+// openAuditDB opens a database of the test's own, closed at its end.
+func openAuditDB(t *testing.T) *DB {
+	t.Helper()
+	db, err := Open(context.Background(), Config{Path: filepath.Join(t.TempDir(), "hestia.db"), Synchronous: "NORMAL"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	return db
 }
