@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"strings"
@@ -9,6 +10,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/server"
@@ -37,6 +39,7 @@ func withNode(cmd *cobra.Command, cfg *server.Config, fn func(n *server.Node) er
 	if err := applyEnv(cmd, cfg); err != nil {
 		return err
 	}
+	cfg.AuditLog = newLogger("info") // what it does is audited, on standard error
 	node, err := server.OpenNode(cmd.Context(), *cfg, newLogger("warn"))
 	if err != nil {
 		return err
@@ -149,7 +152,9 @@ wrapped keys change.`,
 			}
 			return withNode(cmd, &cfg, func(n *server.Node) error {
 				start := time.Now()
-				count, err := n.Keys.Rewrap(cmd.Context(), progress(cmd, "re-wrapping keys"))
+				count, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
+					return n.Keys.Rewrap(cmd.Context(), progress(cmd, "re-wrapping keys"))
+				})
 				if err != nil {
 					return err
 				}
@@ -183,7 +188,9 @@ throughout.`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			return withNode(cmd, &cfg, func(n *server.Node) error {
 				out := cmd.OutOrStdout()
-				count, err := n.Keys.RotateDataKeys(cmd.Context(), progress(cmd, "rotating data keys"))
+				count, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
+					return n.Keys.RotateDataKeys(cmd.Context(), progress(cmd, "rotating data keys"))
+				})
 				if err != nil {
 					return err
 				}
@@ -201,17 +208,21 @@ throughout.`,
 				}
 				start := time.Now()
 				ctx := cmd.Context()
-				resealed, err := n.DB.Reseal(ctx, func(s *sqlite.Sealed) ([]byte, error) {
-					ad := engine.BodyAD(s.Type, s.ID, s.Version)
-					if s.Keys {
-						ad = crypt.KeysAD(s.Type + "/" + s.ID)
+				var retired int
+				resealed, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
+					resealed, err := n.DB.Reseal(ctx, func(s *sqlite.Sealed) ([]byte, error) {
+						ad := engine.BodyAD(s.Type, s.ID, s.Version)
+						if s.Keys {
+							ad = crypt.KeysAD(s.Type + "/" + s.ID)
+						}
+						return n.Keys.Reseal(ctx, s.Owner, ad, s.Data)
+					}, progress(cmd, "re-encrypting"))
+					if err != nil {
+						return resealed, err
 					}
-					return n.Keys.Reseal(ctx, s.Owner, ad, s.Data)
-				}, progress(cmd, "re-encrypting"))
-				if err != nil {
-					return err
-				}
-				retired, err := n.Keys.RetireOldDataKeys(ctx)
+					retired, err = n.Keys.RetireOldDataKeys(ctx)
+					return resealed, err
+				})
 				if err != nil {
 					return err
 				}
@@ -227,6 +238,11 @@ throughout.`,
 	f.BoolVar(&reencrypt, "reencrypt", false, "re-encrypt stored data with the new versions and destroy the old ones")
 	f.DurationVar(&wait, "wait", 65*time.Second, "with --reencrypt: how long running servers need to pick up the new versions")
 	return cmd
+}
+
+// local is the command's context, acting as the local operator.
+func local(cmd *cobra.Command) context.Context {
+	return access.WithPrincipal(cmd.Context(), access.Local())
 }
 
 // progress reports progress on standard error, at most every half second.
@@ -264,8 +280,10 @@ index key, so that an interrupted run resumes where it stopped:
 			return withNode(cmd, &cfg, func(n *server.Node) error {
 				out := cmd.OutOrStdout()
 				start := time.Now()
-				count, err := n.RotateIndex(cmd.Context(), wait, func(s string) { fmt.Fprintln(out, s) },
-					progress(cmd, "rebuilding the blind indexes"))
+				count, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
+					return n.RotateIndex(cmd.Context(), wait, func(s string) { fmt.Fprintln(out, s) },
+						progress(cmd, "rebuilding the blind indexes"))
+				})
 				if err != nil {
 					return err
 				}

@@ -6,7 +6,6 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/server"
 )
 
@@ -38,7 +37,7 @@ this data directory. Audit records are kept. This cannot be undone.`,
 				return errors.New("erasure cannot be undone: add --yes to proceed")
 			}
 			return withNode(cmd, &cfg, func(n *server.Node) error {
-				ctx := access.WithPrincipal(cmd.Context(), access.Local())
+				ctx := local(cmd)
 				out, err := n.Engine.Erase(ctx, n.Ledger, args[0])
 				if err != nil {
 					return err

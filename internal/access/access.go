@@ -34,6 +34,7 @@ const (
 	Import         Interaction = "import"
 	Erase          Interaction = "erase"
 	KeyRotation    Interaction = "key-rotation"
+	Reindex        Interaction = "reindex"           // index rows rebuilt for a new encoding
 	ConditionalHit Interaction = "conditional-match" // a conditional operation's search
 )
 

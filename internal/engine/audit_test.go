@@ -118,3 +118,37 @@ func TestWriteRecordsCommitWithTheWrite(t *testing.T) {
 		t.Fatalf("log %v", got)
 	}
 }
+
+// Administrative operations are decided by the policy and audited with
+// what they changed; a refused one does not run.
+func TestAdminister(t *testing.T) {
+	rec := &recorder{}
+	e, _ := newTestEngine(t, nil, nil, rec)
+	n, err := e.Administer(local, access.KeyRotation, func() (int, error) { return 7, nil })
+	if err != nil || n != 7 {
+		t.Fatalf("administer: %d %v", n, err)
+	}
+	boom := errors.New("boom")
+	if _, err := e.Administer(local, access.Reindex, func() (int, error) { return 2, boom }); !errors.Is(err, boom) {
+		t.Fatalf("a failing operation: %v", err)
+	}
+	if len(rec.events) != 2 {
+		t.Fatalf("%d events", len(rec.events))
+	}
+	if ev := rec.events[0]; ev.Interaction != "key-rotation" || ev.Action != "E" || ev.Outcome != audit.Success || ev.Count != 7 {
+		t.Fatalf("event %+v", ev)
+	}
+	if ev := rec.events[1]; ev.Interaction != "reindex" || ev.Outcome != audit.SeriousFail || ev.Count != 2 {
+		t.Fatalf("event of a failure %+v", ev)
+	}
+
+	denied := &recorder{}
+	e, _ = newTestEngine(t, nil, denyAll{}, denied)
+	ran := false
+	if _, err := e.Administer(local, access.KeyRotation, func() (int, error) { ran = true; return 0, nil }); fault.KindOf(err) != fault.Forbidden || ran {
+		t.Fatalf("refused operation: %v, ran %v", err, ran)
+	}
+	if len(denied.events) != 1 || denied.events[0].Outcome != audit.MinorFailure {
+		t.Fatalf("refusal not audited: %+v", denied.events)
+	}
+}

@@ -160,7 +160,7 @@ func actionOf(in access.Interaction) string {
 		return "U"
 	case access.Delete, access.Erase:
 		return "D"
-	case access.Batch, access.Transaction:
+	case access.Batch, access.Transaction, access.KeyRotation, access.Reindex:
 		return "E"
 	}
 	return "R"
@@ -191,6 +191,19 @@ func (e *Engine) record(ctx context.Context, ev *audit.Event, err error) error {
 		return fault.Wrap(fault.Unavailable, aerr, "the audit log is unavailable")
 	}
 	return err
+}
+
+// Administer runs an administrative operation on the whole store (a key
+// rotation, a re-index): decided by the policy like any interaction, and
+// audited with the number of items fn reports it changed, or its failure.
+func (e *Engine) Administer(ctx context.Context, in access.Interaction, fn func() (int, error)) (int, error) {
+	ev, err := e.begin(ctx, in, "", "")
+	if err != nil {
+		return 0, err
+	}
+	n, err := fn()
+	ev.Count = n
+	return n, e.record(ctx, ev, err)
 }
 
 // newID returns a server-assigned logical id: a time-ordered UUID, which

@@ -3,6 +3,7 @@ package server
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/netip"
 	"os"
@@ -48,6 +49,10 @@ type Config struct {
 	BatchWindow time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
+	// AuditLog receives the audit events (default: the node's logger), until
+	// the tamper-evident audit log is in service; the command-line tools
+	// send them to standard error whatever their log level.
+	AuditLog *slog.Logger
 	// PprofListen serves Go profiling on a loopback address for
 	// performance work; empty (default) disables it. HESTIA_PPROF_LISTEN.
 	PprofListen string

@@ -10,6 +10,7 @@
 package server
 
 import (
+	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -89,7 +90,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 		Store:    db,
 		Registry: reg,
 		Policy:   access.Open{},
-		Audit:    audit.Log{Logger: log},
+		Audit:    audit.Log{Logger: cmp.Or(cfg.AuditLog, log)},
 		Logger:   log,
 	}
 	var keys *crypt.Keyring
@@ -107,7 +108,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
-	if err := ensurePrefixLen(ctx, db, ecfg.Encoder, log); err != nil {
+	if err := ensurePrefixLen(access.WithPrincipal(ctx, access.Local()), eng, db, ecfg.Encoder, log); err != nil {
 		return fail(err)
 	}
 	// Erasures are applied again to a database restored from before them.
@@ -308,7 +309,7 @@ const prefixLenKey = "string_prefix_len"
 // ensurePrefixLen re-indexes a database whose string index rows were
 // written with another prefix length than this binary's (an older
 // version's), before anything searches it, and records the length.
-func ensurePrefixLen(ctx context.Context, db *sqlite.DB, enc search.Encoder, log *slog.Logger) error {
+func ensurePrefixLen(ctx context.Context, eng *engine.Engine, db *sqlite.DB, enc search.Encoder, log *slog.Logger) error {
 	want := strconv.Itoa(search.PrefixLen)
 	have, ok, err := db.Meta(ctx, prefixLenKey)
 	if err != nil {
@@ -319,7 +320,7 @@ func ensurePrefixLen(ctx context.Context, db *sqlite.DB, enc search.Encoder, log
 			enc = search.Plain
 		}
 		log.Warn("re-indexing strings for a new prefix length", slog.String("from", have), slog.String("to", want))
-		n, err := db.Reindex(ctx, enc.EncodeIndex, nil)
+		n, err := eng.Administer(ctx, access.Reindex, func() (int, error) { return db.Reindex(ctx, enc.EncodeIndex, nil) })
 		if err != nil {
 			return fmt.Errorf("re-index strings for prefix length %s: %w", want, err)
 		}
