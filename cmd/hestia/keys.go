@@ -12,9 +12,7 @@ import (
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/crypt"
-	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/server"
-	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
 func keysCmd() *cobra.Command {
@@ -209,18 +207,8 @@ throughout.`,
 				start := time.Now()
 				ctx := cmd.Context()
 				var retired int
-				resealed, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
-					resealed, err := n.DB.Reseal(ctx, func(s *sqlite.Sealed) ([]byte, error) {
-						ad := engine.BodyAD(s.Type, s.ID, s.Version)
-						if s.Keys {
-							ad = crypt.KeysAD(s.Type + "/" + s.ID)
-						}
-						return n.Keys.Reseal(ctx, s.Owner, ad, s.Data)
-					}, progress(cmd, "re-encrypting"))
-					if err != nil {
-						return resealed, err
-					}
-					retired, err = n.Keys.RetireOldDataKeys(ctx)
+				resealed, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (resealed int, err error) {
+					resealed, retired, err = n.Reencrypt(ctx, progress(cmd, "re-encrypting"))
 					return resealed, err
 				})
 				if err != nil {

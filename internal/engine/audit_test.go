@@ -4,13 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"path/filepath"
 	"testing"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
-	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
@@ -34,21 +32,10 @@ func (a *appender) AppendAudit(ctx context.Context, records ...[]byte) (uint64, 
 
 func trailEngine(t *testing.T) (*Engine, *sqlite.DB, *appender) {
 	t.Helper()
-	db, err := sqlite.Open(context.Background(), sqlite.Config{Path: filepath.Join(t.TempDir(), "h.db"), Synchronous: "NORMAL"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { db.Close() })
-	reg, err := search.Default()
-	if err != nil {
-		t.Fatal(err)
-	}
-	app := &appender{db: db}
-	e, err := New(Config{Store: db, Registry: reg, Policy: access.Open{}, Audit: audit.Trail{Log: app, Seal: clearSeal{}, Source: "test"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	return e, db, app
+	app := &appender{}
+	e, s := newTestEngine(t, nil, nil, audit.Trail{Log: app, Seal: clearSeal{}, Source: "test"})
+	app.db = s.(*sqlite.DB)
+	return e, app.db, app
 }
 
 func logged(t *testing.T, db *sqlite.DB) []map[string]any {

@@ -50,9 +50,10 @@ const maxAttempts = 5
 // from scratch when an assumption no longer holds. after, when not nil,
 // runs inside the same transaction once the writes are applied (the reads
 // of a transaction Bundle); its error undoes everything. audited, when not
-// nil, returns the audit event of the prepared ops: with a recorder that
-// can (audit.Encoder), its record is appended in the same transaction,
-// and it is marked Recorded once that commits.
+// nil, fills in the audit event from the prepared ops (at every attempt, so
+// that it describes what commits): with a recorder that can
+// (audit.Encoder), its record is appended in the same transaction, and it
+// is marked Recorded once that commits.
 func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), after func(store.Tx) error, audited func([]*op) *audit.Event) ([]*op, error) {
 	enc, inTx := e.audit.(audit.Encoder)
 	for attempt := 0; ; attempt++ {
@@ -62,10 +63,12 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), afte
 		}
 		var ev *audit.Event
 		var record []byte
-		if audited != nil && inTx {
+		if audited != nil {
 			ev = audited(ops)
-			if record, err = enc.Encode(ev); err != nil {
-				return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+			if inTx {
+				if record, err = enc.Encode(ev); err != nil {
+					return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+				}
 			}
 		}
 		err = e.store.Update(ctx, func(tx store.Tx) error {
@@ -98,7 +101,7 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), afte
 			return nil
 		})
 		if err == nil {
-			if ev != nil {
+			if record != nil {
 				ev.Recorded = true
 			}
 			return ops, nil
@@ -311,7 +314,6 @@ func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id st
 	}
 	r := &ops[0].result
 	r.Warnings = warnings
-	describe(ops)
 	return r, e.record(ctx, ev, nil)
 }
 

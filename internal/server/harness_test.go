@@ -2,12 +2,9 @@ package server
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -37,21 +34,7 @@ func newTestServer(t *testing.T) *testServer {
 	t.Helper()
 	cfg := testConfig(t)
 	cfg.MaxBody = 8 << 20
-	log := slog.New(slog.NewTextHandler(io.Discard, nil))
-	node, err := OpenNode(context.Background(), cfg, log)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := New(cfg, node)
-	if err != nil {
-		t.Fatal(err)
-	}
-	hs := httptest.NewTLSServer(srv.Handler())
-	t.Cleanup(func() {
-		hs.Close()
-		node.Close()
-	})
-	return &testServer{t: t, url: hs.URL, c: hs.Client(), node: node}
+	return openAt(t, cfg)
 }
 
 type response struct {

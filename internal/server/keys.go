@@ -11,6 +11,7 @@ import (
 	"github.com/tink-crypto/tink-go/v2/tink"
 
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
@@ -127,6 +128,29 @@ func (n *Node) RotateIndex(ctx context.Context, wait time.Duration, say func(str
 		}
 		changed = time.Now()
 	}
+}
+
+// Reencrypt seals every stored body and key list again under its data
+// key's current version, online and in batches, and then destroys the
+// older versions (after a rotation of the data keys: see
+// crypt.Keyring.RotateDataKeys). It returns the number of ciphertexts
+// resealed and of data keys whose older versions were destroyed.
+func (n *Node) Reencrypt(ctx context.Context, progress func(done, total int)) (resealed, retired int, err error) {
+	if n.Keys == nil {
+		return 0, 0, errors.New("this build stores data in the clear and has no keys")
+	}
+	resealed, err = n.DB.Reseal(ctx, func(s *sqlite.Sealed) ([]byte, error) {
+		ad := engine.BodyAD(s.Type, s.ID, s.Version)
+		if s.Keys {
+			ad = crypt.KeysAD(s.Type + "/" + s.ID)
+		}
+		return n.Keys.Reseal(ctx, s.Owner, ad, s.Data)
+	}, progress)
+	if err != nil {
+		return resealed, 0, err
+	}
+	retired, err = n.Keys.RetireOldDataKeys(ctx)
+	return resealed, retired, err
 }
 
 // StoresInTheClear reports a binary built with -tags benchplaintext, which

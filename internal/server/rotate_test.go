@@ -11,10 +11,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/hestiahealth/hestia/internal/crypt"
-	"github.com/hestiahealth/hestia/internal/engine"
-	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
 // TestRotationUnderLoad rotates the KEK, then every data key with
@@ -70,21 +66,12 @@ func TestRotationUnderLoad(t *testing.T) {
 		t.Fatalf("rotated %d data keys: %v", n, err)
 	}
 	time.Sleep(200 * time.Millisecond)
-	resealed, err := s.node.DB.Reseal(context.Background(), func(sd *sqlite.Sealed) ([]byte, error) {
-		ad := engine.BodyAD(sd.Type, sd.ID, sd.Version)
-		if sd.Keys {
-			ad = crypt.KeysAD(sd.Type + "/" + sd.ID)
-		}
-		return s.node.Keys.Reseal(context.Background(), sd.Owner, ad, sd.Data)
-	}, nil)
+	resealed, _, err := s.node.Reencrypt(context.Background(), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if resealed < 80 {
 		t.Fatalf("re-encrypted only %d ciphertexts", resealed)
-	}
-	if _, err := s.node.Keys.RetireOldDataKeys(context.Background()); err != nil {
-		t.Fatal(err)
 	}
 	time.Sleep(200 * time.Millisecond)
 	stop()

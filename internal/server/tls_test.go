@@ -51,9 +51,7 @@ func startServe(t *testing.T, cfg Config) (string, *Server) {
 }
 
 func TestServeTLSFromTheFirstStart(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	addr, srv := startServe(t, cfg)
 
@@ -107,9 +105,7 @@ func TestServeTLSFromTheFirstStart(t *testing.T) {
 }
 
 func TestServeInsecureHTTPOnLoopback(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	addr, _ := startServe(t, cfg)
@@ -151,9 +147,7 @@ func TestConfigValidate(t *testing.T) {
 }
 
 func TestRefusesGroupReadableTLSKey(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	startServe(t, cfg) // creates the certificate
 	if err := os.Chmod(filepath.Join(cfg.DataDir, "tls", "key.pem"), 0o644); err != nil {
@@ -203,9 +197,7 @@ func TestDataDirectoryIsPrivate(t *testing.T) {
 }
 
 func TestHostAndPathChecks(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	addr, _ := startServe(t, cfg)
@@ -236,9 +228,7 @@ func TestHostAndPathChecks(t *testing.T) {
 }
 
 func TestTooManyRequestsAreRefusedAtOnce(t *testing.T) {
-	cfg := Defaults()
-	cfg.DataDir = filepath.Join(t.TempDir(), "data")
-	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
+	cfg := testConfig(t)
 	cfg.Listen = "127.0.0.1:0"
 	cfg.InsecureHTTP = true
 	cfg.MaxInFlight = 1

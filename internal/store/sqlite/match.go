@@ -31,21 +31,15 @@ func init() {
 	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 8, sortKeyFunc)
 }
 
-// formRows decodes a candidate's forms list (the SQL functions' argument
-// ixf), reporting false when it has none.
-func formRows(arg driver.Value, buf []row) ([]row, bool, error) {
-	b, ok := arg.([]byte)
-	if !ok || len(b) == 0 {
-		return buf, false, nil
+// candidateRows decodes a candidate's index rows from the arguments (ix,
+// owner, type, id) of the SQL functions, which the query passes from the
+// resource row, and ixf, its forms list: the forms list alone when forms
+// suffice and the resource has one, the whole key list (opened) otherwise.
+func candidateRows(db *DB, args []driver.Value, ixf driver.Value, forms bool, buf []row) ([]row, error) {
+	formList, _ := ixf.([]byte)
+	if forms && len(formList) > 0 {
+		return decodeRows(formList, buf)
 	}
-	rows, err := decodeRows(b, buf)
-	return rows, true, err
-}
-
-// candidateRows opens and decodes a candidate's whole key list: the
-// arguments (ix, owner, type, id) of the SQL functions, which the query
-// passes from the resource row, and ixf, its forms list.
-func candidateRows(db *DB, args []driver.Value, ixf driver.Value, buf []row) ([]row, error) {
 	var sealed []byte
 	switch v := args[0].(type) {
 	case []byte:
@@ -57,8 +51,7 @@ func candidateRows(db *DB, args []driver.Value, ixf driver.Value, buf []row) ([]
 	owner, _ := args[1].(string)
 	typ, _ := args[2].(string)
 	id, _ := args[3].(string)
-	forms, _ := ixf.([]byte)
-	keys, err := db.keyList(owner, typ, id, sealed, forms)
+	keys, err := db.keyList(owner, typ, id, sealed, formList)
 	if err != nil {
 		return nil, err
 	}
@@ -98,15 +91,7 @@ func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	mm := m.(*matcher)
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	var rows []row
-	var err error
-	found := false
-	if mm.forms {
-		rows, found, err = formRows(args[5], (*buf)[:0])
-	}
-	if !found && err == nil {
-		rows, err = candidateRows(mm.db, args, args[5], (*buf)[:0])
-	}
+	rows, err := candidateRows(mm.db, args, args[5], mm.forms, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err
@@ -449,16 +434,9 @@ func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, 
 	}
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	var rows []row
-	var err error
-	found := false
-	switch table {
-	case tDate, tNumber, tQuantity, tRef:
-		rows, found, err = formRows(args[7], (*buf)[:0])
-	}
-	if !found && err == nil {
-		rows, err = candidateRows(d.(*DB), args, args[7], (*buf)[:0])
-	}
+	// Dates, numbers, quantities and references are in the forms list.
+	forms := table == tDate || table == tNumber || table == tQuantity || table == tRef
+	rows, err := candidateRows(d.(*DB), args, args[7], forms, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err

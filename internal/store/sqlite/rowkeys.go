@@ -61,6 +61,12 @@ func (w *keyWriter) str(s string) {
 	w.b = append(w.b, s...)
 }
 
+// raw is str for bytes read from another list (no conversion).
+func (w *keyWriter) raw(b []byte) {
+	w.b = binary.AppendUvarint(w.b, uint64(len(b)))
+	w.b = append(w.b, b...)
+}
+
 func (w *keyWriter) int(v int64) {
 	if w != nil {
 		w.b = binary.AppendVarint(w.b, v)
@@ -219,21 +225,19 @@ func mergeKeys(forms, values []byte) ([]byte, error) {
 		out.row(t, int64(f.uvarint()), int32(f.varint()))
 		switch t {
 		case tString, tToken:
-			ix1, ix2 := f.bytes(), f.bytes()
+			out.raw(f.bytes()) // the two forms
+			out.raw(f.bytes())
+			f.bytes() // the two empty values
 			f.bytes()
-			f.bytes()
-			out.str(string(ix1))
-			out.str(string(ix2))
-			out.str(string(v.bytes()))
-			out.str(string(v.bytes()))
+			out.raw(v.bytes())
+			out.raw(v.bytes())
 		case tURI:
-			ix := f.bytes()
+			out.raw(f.bytes())
 			f.bytes()
-			out.str(string(ix))
-			out.str(string(v.bytes()))
+			out.raw(v.bytes())
 		case tRef:
 			for range 3 {
-				out.str(string(f.bytes()))
+				out.raw(f.bytes())
 			}
 		case tDate:
 			out.int(f.varint())
@@ -245,7 +249,7 @@ func mergeKeys(forms, values []byte) ([]byte, error) {
 			out.float(f.float())
 			out.float(f.float())
 			for range 3 {
-				out.str(string(f.bytes()))
+				out.raw(f.bytes())
 			}
 		default:
 			return nil, errRowKeys
