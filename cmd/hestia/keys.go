@@ -37,7 +37,7 @@ func withNode(cmd *cobra.Command, cfg *server.Config, fn func(n *server.Node) er
 	if err := applyEnv(cmd, cfg); err != nil {
 		return err
 	}
-	cfg.AuditLog = newLogger("info") // what it does is audited, on standard error
+	cfg.AuditEcho = newLogger("info") // what it does is audited, on standard error
 	node, err := server.OpenNode(cmd.Context(), *cfg, newLogger("warn"))
 	if err != nil {
 		return err

@@ -6,10 +6,11 @@ import (
 	"fmt"
 )
 
-// Appender stores records durably in the tamper-evident log and returns
-// the index of the first once they are durable.
+// Appender stores records durably in the tamper-evident log: it returns
+// nil once they are durable (they may get their log indices later, in
+// the order they were made durable).
 type Appender interface {
-	AppendAudit(ctx context.Context, records ...[]byte) (uint64, error)
+	AppendAudit(ctx context.Context, records ...[]byte) error
 }
 
 // Sealer seals a record with the audit key.
@@ -32,7 +33,7 @@ func (t Trail) Record(ctx context.Context, ev *Event) error {
 	if err != nil {
 		return err
 	}
-	if _, err := t.Log.AppendAudit(ctx, sealed); err != nil {
+	if err := t.Log.AppendAudit(ctx, sealed); err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
 	return nil

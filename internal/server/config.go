@@ -49,10 +49,13 @@ type Config struct {
 	BatchWindow time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
-	// AuditLog receives the audit events (default: the node's logger), until
-	// the tamper-evident audit log is in service; the command-line tools
-	// send them to standard error whatever their log level.
-	AuditLog *slog.Logger
+	// AuditOrigin names the audit log: the origin line of its signed
+	// checkpoints and AuditEvent.source. HESTIA_AUDIT_ORIGIN. Default: the
+	// base URL's host + "/audit", or HOSTNAME/hestia/audit.
+	AuditOrigin string
+	// AuditEcho, if set, also receives every audit event as a log line
+	// (the command-line tools show what they did on standard error).
+	AuditEcho *slog.Logger
 	// PprofListen serves Go profiling on a loopback address for
 	// performance work; empty (default) disables it. HESTIA_PPROF_LISTEN.
 	PprofListen string
@@ -109,6 +112,7 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_BASE_URL", &c.BaseURL)
 	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
+	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
 	str("HESTIA_KMS", &c.KMS)
 	str("HESTIA_KMS_ENDPOINT", &c.KMSEndpoint)
 	str("HESTIA_MASTER_KEY", &c.MasterKey)
@@ -188,7 +192,24 @@ func (c *Config) Validate() error {
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "https://") && !strings.HasPrefix(c.BaseURL, "http://") {
 		errs = append(errs, errors.New("the base URL must start with https:// or http://"))
 	}
+	if c.AuditOrigin != "" && !validOrigin(c.AuditOrigin) {
+		errs = append(errs, errors.New("the audit origin must be one line of printable characters without spaces, such as example.org/hestia/audit"))
+	}
 	return errors.Join(errs...)
+}
+
+// validOrigin reports a checkpoint origin line: printable ASCII without
+// spaces (C2SP tlog-checkpoint), at most 256 bytes.
+func validOrigin(s string) bool {
+	if len(s) == 0 || len(s) > 256 {
+		return false
+	}
+	for _, c := range []byte(s) {
+		if c <= ' ' || c > '~' {
+			return false
+		}
+	}
+	return true
 }
 
 func isLoopback(host string) bool {

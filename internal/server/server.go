@@ -10,7 +10,6 @@
 package server
 
 import (
-	"cmp"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -29,6 +28,7 @@ import (
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/audit/journal"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/privacy"
@@ -49,6 +49,8 @@ type Node struct {
 	Log    *slog.Logger
 	Keys   *crypt.Keyring // nil only in the benchmark-only plaintext build
 	Ledger *privacy.Ledger
+
+	journal *journal.Journal // the audit journal, if this process has it
 }
 
 // LedgerFile is the erasure ledger inside a data directory. It is not part
@@ -90,7 +92,6 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 		Store:    db,
 		Registry: reg,
 		Policy:   access.Open{},
-		Audit:    audit.Log{Logger: cmp.Or(cfg.AuditLog, log)},
 		Logger:   log,
 	}
 	var keys *crypt.Keyring
@@ -103,6 +104,22 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 		db.SetCipher(keys)
 		ecfg.Keys = keys
 		ecfg.Encoder = search.Keyed{Form: keys.IndexForm, Forms: keys.IndexForms}
+	}
+	var jr *journal.Journal
+	if noAuditBenchmark {
+		log.Warn("BENCHMARK BUILD: NOTHING IS AUDITED; never use this binary for real data")
+		ecfg.Audit = audit.Log{}
+	} else {
+		if ecfg.Audit, jr, err = openAudit(cfg, db, keys, log); err != nil {
+			return fail(err)
+		}
+	}
+	fail = func(err error) (*Node, error) {
+		if jr != nil {
+			jr.Close()
+		}
+		db.Close()
+		return nil, err
 	}
 	eng, err := engine.New(ecfg)
 	if err != nil {
@@ -128,7 +145,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if len(again) > 0 {
 		log.Warn("erasures applied again to this database (it was restored from before them)", slog.Int("patients", len(again)))
 	}
-	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger}, nil
+	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr}, nil
 }
 
 // Close closes the database, and logs the data-key cache's counters
@@ -138,6 +155,11 @@ func (n *Node) Close() error {
 		st := n.Keys.Stats()
 		n.Log.Info("data-key cache", slog.Int64("hits", st.CacheHits), slog.Int64("misses", st.CacheMisses),
 			slog.Int64("kms_calls", st.KMSCalls), slog.Int("cached_keys", st.CachedKeys))
+	}
+	if n.journal != nil {
+		if err := n.journal.Close(); err != nil {
+			n.Log.Error("audit journal close", slog.String("error", err.Error()))
+		}
 	}
 	return n.DB.Close()
 }

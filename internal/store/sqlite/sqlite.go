@@ -80,6 +80,8 @@ type DB struct {
 	jobs   chan *job
 	params *paramCache
 	audit  auditLog
+	adopt  adoption      // journal records waiting for the writer (journal.go)
+	wake   chan struct{} // tells the writer journal records wait
 	done   chan struct{}
 	once   sync.Once
 	mu     sync.RWMutex // guards closed
@@ -179,6 +181,7 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		ckpt:   ckpt,
 		wconn:  wconn,
 		jobs:   make(chan *job, 1024),
+		wake:   make(chan struct{}, 1),
 		params: newParamCache(),
 		done:   make(chan struct{}),
 	}
@@ -187,6 +190,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	if err := db.loadAudit(ctx); err != nil {
+		db.closeConns()
+		return nil, err
+	}
+	if err := db.loadJournalMark(ctx); err != nil {
 		db.closeConns()
 		return nil, err
 	}

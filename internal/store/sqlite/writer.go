@@ -12,6 +12,7 @@ import (
 	"modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
+	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
@@ -52,9 +53,16 @@ func (db *DB) run(ctx context.Context, j *job) error {
 func (db *DB) writer() {
 	defer close(db.done)
 	batch := make([]*job, 0, db.cfg.MaxBatch)
-	for first := range db.jobs {
-		batch = append(batch[:0], first)
-		if db.cfg.BatchWindow > 0 {
+	for {
+		first, ok := db.nextJob()
+		if !ok {
+			break
+		}
+		batch = batch[:0]
+		if first != nil {
+			batch = append(batch, first)
+		}
+		if first != nil && db.cfg.BatchWindow > 0 {
 			timer := time.NewTimer(db.cfg.BatchWindow)
 		gather:
 			for len(batch) < db.cfg.MaxBatch {
@@ -82,9 +90,57 @@ func (db *DB) writer() {
 				break drain
 			}
 		}
-		db.runBatch(batch)
+		db.runAdopting(batch)
 		db.truncateWAL()
 	}
+	// Journal records still waiting are stored now if they can be; if
+	// not, the journal hands them over again at the next open.
+	if n, failed := db.adopt.pending(); n > 0 && !failed {
+		db.runAdopting(nil)
+	}
+}
+
+// nextJob waits for the next job; with journal records waiting it waits
+// only until they are due (first nil: a batch of those records alone).
+// ok is false once the queue is closed.
+func (db *DB) nextJob() (first *job, ok bool) {
+	for {
+		if n, _ := db.adopt.pending(); n == 0 {
+			select {
+			case j, ok := <-db.jobs:
+				return j, ok
+			case <-db.wake:
+				continue
+			}
+		}
+		wait := db.adopt.due()
+		if wait <= 0 {
+			select {
+			case j, ok := <-db.jobs:
+				return j, ok
+			default:
+				return nil, true
+			}
+		}
+		t := time.NewTimer(wait)
+		select {
+		case j, ok := <-db.jobs:
+			t.Stop()
+			return j, ok
+		case <-db.wake:
+			t.Stop()
+		case <-t.C:
+			return nil, true
+		}
+	}
+}
+
+// runAdopting runs a batch of jobs together with the journal records that
+// wait, and settles those records: stored, or kept for the next batch.
+func (db *DB) runAdopting(batch []*job) {
+	taken := db.adopt.take()
+	err := db.runBatch(batch, taken)
+	db.adopt.settle(taken, err)
 }
 
 // truncateWAL restarts a WAL that has grown past maxWAL. A busy writer
@@ -115,7 +171,9 @@ func (db *DB) truncateWALNow() error {
 	return errors.New("sqlite: checkpoint: readers kept the WAL busy")
 }
 
-func (db *DB) runBatch(batch []*job) {
+// runBatch runs a batch of jobs in one transaction, with the journal
+// records taken (see journal.go); it returns nil if the batch committed.
+func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 	ctx := context.Background()
 	results := make([]error, len(batch))
 	tx, err := db.wconn.BeginTx(ctx, nil)
@@ -124,7 +182,7 @@ func (db *DB) runBatch(batch []*job) {
 		for _, j := range batch {
 			j.done <- err
 		}
-		return
+		return err
 	}
 	w := &writeTx{db: db, tx: tx, ctx: ctx}
 	for i, j := range batch {
@@ -165,7 +223,7 @@ func (db *DB) runBatch(batch []*job) {
 					}
 					j.done <- results[k]
 				}
-				return
+				return err
 			}
 		}
 		if _, err := tx.ExecContext(ctx, "RELEASE "+sp); err != nil {
@@ -177,23 +235,29 @@ func (db *DB) runBatch(batch []*job) {
 			for _, j := range batch {
 				j.done <- err
 			}
-			return
+			return err
 		}
 	}
 	// The audit records of the jobs that stayed, in one go: a batch whose
 	// audit rows cannot be written fails as a whole (fail closed).
-	tree, aerr := w.writeAudit()
+	aerr := w.adopt(taken)
+	var tree *tlog.Tree
+	if aerr == nil {
+		tree, aerr = w.writeAudit()
+	}
 	if aerr != nil {
 		tx.Rollback()
 		w.discardParams()
 		for _, j := range batch {
 			j.done <- aerr
 		}
-		return
+		return aerr
 	}
+	var cerr error
 	if err := tx.Commit(); err != nil {
 		w.discardParams()
 		err = fmt.Errorf("sqlite: commit: %w", err)
+		cerr = err
 		for i := range results {
 			if results[i] == nil {
 				results[i] = err
@@ -209,6 +273,7 @@ func (db *DB) runBatch(batch []*job) {
 	for i, j := range batch {
 		j.done <- results[i]
 	}
+	return cerr
 }
 
 // callSafely runs fn and turns a panic into an error, so that one bad
