@@ -3,7 +3,9 @@
 // the policy allowed or refused it.
 //
 // Invariants:
-//   - Events hold identifiers, never resource content or search values.
+//   - Events hold identifiers, never resource content. The one exception
+//     is a search's query (BALP requires it): it goes into the sealed
+//     record only, never into log lines (Log leaves it out).
 //   - Record returning an error means the event is not durable; callers
 //     fail the interaction (fail closed).
 package audit
@@ -36,9 +38,29 @@ type Event struct {
 	Version     int64
 	Count       int // resources returned or written
 	Reason      string
+	// Role, Client and Purpose describe the agent: the principal's role,
+	// the client application, and the purpose of use (a v3-ActReason code
+	// such as TREAT; ETREAT for break-the-glass).
+	Role, Client, Purpose string
+	BreakGlass            bool
+	// Query is a search's query string as received (sealed records only).
+	Query string
+	// Patients are the ids of the patients whose data the interaction
+	// read or changed (for a search: whose resources it returned).
+	Patients []string
+	// Entries are the parts of a batch or transaction, one entity each.
+	Entries []Entry
 	// Recorded is set once the event is durable in the log (appended in
 	// the transaction of the write it describes): it is not recorded again.
 	Recorded bool
+}
+
+// Entry is one part of a batch or transaction.
+type Entry struct {
+	Interaction string
+	Type, ID    string
+	Version     int64
+	Outcome     string
 }
 
 // Recorder stores events. Implementations MUST be safe for concurrent use.
@@ -55,9 +77,9 @@ type Encoder interface {
 	Encode(ev *Event) ([]byte, error)
 }
 
-// Log writes events as structured log lines. It is the recorder until the
-// tamper-evident log takes its place: events are not yet durable or
-// verifiable, and say so in their log attribute "durable".
+// Log writes events as structured log lines, without their query: an
+// echo of what the tamper-evident log records, not durable and not
+// verifiable (the attribute "durable" says so). The zero Log discards.
 type Log struct{ Logger *slog.Logger }
 
 // Record implements Recorder.

@@ -1,6 +1,7 @@
 package audit
 
 import (
+	"encoding/base64"
 	"strconv"
 	"time"
 )
@@ -12,8 +13,13 @@ const (
 	systemInteraction   = "urn:hestia:interaction" // interactions that are not RESTful: import, erase, key rotation …
 	systemSourceType    = "http://terminology.hl7.org/CodeSystem/security-source-type"
 	systemEntityType    = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+	systemEntityRole    = "http://terminology.hl7.org/CodeSystem/object-role"
 	systemBALPEntity    = "https://profiles.ihe.net/ITI/BALP/CodeSystem/BasicAuditEntityType"
 	systemParticipation = "http://terminology.hl7.org/CodeSystem/v3-ParticipationType"
+	systemActReason     = "http://terminology.hl7.org/CodeSystem/v3-ActReason"
+	systemRole          = "urn:hestia:role"
+	systemClient        = "urn:hestia:client"
+	systemActCode       = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
 )
 
 // restful lists the interactions that are codes of the FHIR
@@ -25,78 +31,174 @@ var restful = map[string]bool{
 	"capabilities": true, "transaction": true, "batch": true, "operation": true,
 }
 
-// AuditEvent returns ev as a FHIR R4 AuditEvent in the JSON model, with
-// source naming the server that observed it. Like the event, it holds
-// identifiers, never resource content or search values.
-func (ev *Event) AuditEvent(source string) map[string]any {
-	subtype := coding(systemInteraction, ev.Interaction)
-	if restful[ev.Interaction] {
-		subtype = coding(systemRESTful, ev.Interaction)
+// The FHIR R4 AuditEvent, as much of it as Hestia fills (JSON model;
+// fields in the specification's order).
+type (
+	AuditEvent struct {
+		ResourceType   string         `json:"resourceType"`
+		Meta           *meta          `json:"meta,omitempty"`
+		Type           coding         `json:"type"`
+		Subtype        []coding       `json:"subtype"`
+		Action         string         `json:"action,omitempty"`
+		Recorded       string         `json:"recorded"`
+		Outcome        string         `json:"outcome"`
+		OutcomeDesc    string         `json:"outcomeDesc,omitempty"`
+		PurposeOfEvent []concept      `json:"purposeOfEvent,omitempty"`
+		Agent          []agent        `json:"agent"`
+		Source         source         `json:"source"`
+		Entity         []entity       `json:"entity,omitempty"`
 	}
-	agent := map[string]any{
-		"type":      concept(coding(systemParticipation, "IRCP")),
-		"who":       map[string]any{"identifier": map[string]any{"value": orUnknown(ev.Principal)}},
-		"requestor": true,
+	meta struct {
+		Security []coding `json:"security,omitempty"`
+	}
+	coding struct {
+		System  string `json:"system,omitempty"`
+		Code    string `json:"code"`
+		Display string `json:"display,omitempty"`
+	}
+	concept struct {
+		Coding []coding `json:"coding"`
+	}
+	identifier struct {
+		System string `json:"system,omitempty"`
+		Value  string `json:"value"`
+	}
+	reference struct {
+		Reference  string      `json:"reference,omitempty"`
+		Type       string      `json:"type,omitempty"`
+		Identifier *identifier `json:"identifier,omitempty"`
+		Display    string      `json:"display,omitempty"`
+	}
+	network struct {
+		Address string `json:"address"`
+		Type    string `json:"type"`
+	}
+	agent struct {
+		Type         *concept  `json:"type,omitempty"`
+		Role         []concept `json:"role,omitempty"`
+		Who          reference `json:"who"`
+		Requestor    bool      `json:"requestor"`
+		Network      *network  `json:"network,omitempty"`
+		PurposeOfUse []concept `json:"purposeOfUse,omitempty"`
+	}
+	source struct {
+		Observer reference `json:"observer"`
+		Type     []coding  `json:"type"`
+	}
+	entity struct {
+		What   *reference `json:"what,omitempty"`
+		Type   *coding    `json:"type,omitempty"`
+		Role   *coding    `json:"role,omitempty"`
+		Query  string     `json:"query,omitempty"`
+		Detail []detail   `json:"detail,omitempty"`
+	}
+	detail struct {
+		Type        string `json:"type"`
+		ValueString string `json:"valueString"`
+	}
+)
+
+// AuditEvent returns ev as a FHIR R4 AuditEvent, with source naming the
+// server that observed it. It holds identifiers, and a search's query;
+// never resource content.
+func (ev *Event) AuditEvent(src string) *AuditEvent {
+	subtype := coding{System: systemInteraction, Code: ev.Interaction}
+	if restful[ev.Interaction] {
+		subtype.System = systemRESTful
+	}
+	ag := agent{
+		Type:      &concept{Coding: []coding{{System: systemParticipation, Code: "IRCP"}}},
+		Who:       reference{Identifier: &identifier{Value: orUnknown(ev.Principal)}},
+		Requestor: true,
+	}
+	if ev.Role != "" {
+		ag.Role = []concept{{Coding: []coding{{System: systemRole, Code: ev.Role}}}}
 	}
 	if ev.Address != "" {
-		agent["network"] = map[string]any{"address": ev.Address, "type": "2"} // 2: IP address
+		ag.Network = &network{Address: ev.Address, Type: "2"} // 2: IP address
 	}
-	out := map[string]any{
-		"resourceType": "AuditEvent",
-		"type":         coding(systemEventType, "rest"),
-		"subtype":      []any{subtype},
-		"recorded":     ev.Time.UTC().Format(time.RFC3339Nano),
-		"outcome":      ev.Outcome,
-		"agent":        []any{agent},
-		"source": map[string]any{
-			"observer": map[string]any{"display": source},
-			"type":     []any{coding(systemSourceType, "4")}, // application server
-		},
+	if ev.Purpose != "" {
+		ag.PurposeOfUse = []concept{{Coding: []coding{{System: systemActReason, Code: ev.Purpose}}}}
 	}
-	if ev.Action != "" {
-		out["action"] = ev.Action
-	}
-	if ev.Reason != "" {
-		out["outcomeDesc"] = ev.Reason
-	}
-	var entities []any
-	if ev.Type != "" {
-		// An instance, or (a search, a type's history) the resource type.
-		what := map[string]any{"type": ev.Type}
-		if ev.ID != "" {
-			ref := ev.Type + "/" + ev.ID
-			if ev.Version > 0 {
-				ref += "/_history/" + strconv.FormatInt(ev.Version, 10)
-			}
-			what = map[string]any{"reference": ref}
-		}
-		e := map[string]any{
-			"what": what,
-			"type": coding(systemEntityType, "2"), // system object
-		}
-		if ev.Count > 0 {
-			e["detail"] = []any{map[string]any{"type": "count", "valueString": strconv.Itoa(ev.Count)}}
-		}
-		entities = append(entities, e)
-	}
-	if ev.RequestID != "" {
-		entities = append(entities, map[string]any{
-			"what": map[string]any{"identifier": map[string]any{"value": ev.RequestID}},
-			"type": coding(systemBALPEntity, "XrequestId"),
+	agents := []agent{ag}
+	if ev.Client != "" {
+		// The application the user acts through (BALP: the client agent).
+		agents = append(agents, agent{
+			Type: &concept{Coding: []coding{{System: systemEntityType, Code: "2"}}},
+			Who:  reference{Identifier: &identifier{System: systemClient, Value: ev.Client}},
 		})
 	}
-	if entities != nil {
-		out["entity"] = entities
+	out := &AuditEvent{
+		ResourceType: "AuditEvent",
+		Type:         coding{System: systemEventType, Code: "rest"},
+		Subtype:      []coding{subtype},
+		Action:       ev.Action,
+		Recorded:     ev.Time.UTC().Format(time.RFC3339Nano),
+		Outcome:      ev.Outcome,
+		OutcomeDesc:  ev.Reason,
+		Agent:        agents,
+		Source: source{
+			Observer: reference{Display: src},
+			Type:     []coding{{System: systemSourceType, Code: "4"}}, // application server
+		},
+	}
+	if ev.BreakGlass {
+		// Break-the-glass: flagged in meta.security (v3-ActCode BTG) and
+		// in the purpose of the event (emergency treatment).
+		out.Meta = &meta{Security: []coding{{System: systemActCode, Code: "BTG", Display: "break the glass"}}}
+		out.PurposeOfEvent = []concept{{Coding: []coding{{System: systemActReason, Code: "ETREAT"}}}}
+	}
+	if ev.Type != "" {
+		// An instance, or (a search, a type's history) the resource type.
+		what := &reference{Type: ev.Type}
+		if ev.ID != "" {
+			what = &reference{Reference: ref(ev.Type, ev.ID, ev.Version)}
+		}
+		e := entity{What: what, Type: &coding{System: systemEntityType, Code: "2"}} // system object
+		if ev.Count > 0 {
+			e.Detail = []detail{{Type: "count", ValueString: strconv.Itoa(ev.Count)}}
+		}
+		out.Entity = append(out.Entity, e)
+	}
+	if ev.Query != "" {
+		out.Entity = append(out.Entity, entity{
+			Type:  &coding{System: systemEntityType, Code: "2"},
+			Role:  &coding{System: systemEntityRole, Code: "24"}, // query
+			Query: base64.StdEncoding.EncodeToString([]byte(ev.Query)),
+		})
+	}
+	for _, p := range ev.Patients {
+		out.Entity = append(out.Entity, entity{
+			What: &reference{Reference: "Patient/" + p},
+			Type: &coding{System: systemEntityType, Code: "1"}, // person
+			Role: &coding{System: systemEntityRole, Code: "1"}, // patient
+		})
+	}
+	for _, en := range ev.Entries {
+		e := entity{Type: &coding{System: systemEntityType, Code: "2"}}
+		if en.ID != "" {
+			e.What = &reference{Reference: ref(en.Type, en.ID, en.Version)}
+		} else if en.Type != "" {
+			e.What = &reference{Type: en.Type}
+		}
+		e.Detail = []detail{{Type: "interaction", ValueString: en.Interaction}, {Type: "outcome", ValueString: en.Outcome}}
+		out.Entity = append(out.Entity, e)
+	}
+	if ev.RequestID != "" {
+		out.Entity = append(out.Entity, entity{
+			What: &reference{Identifier: &identifier{Value: ev.RequestID}},
+			Type: &coding{System: systemBALPEntity, Code: "XrequestId"},
+		})
 	}
 	return out
 }
 
-func coding(system, code string) map[string]any {
-	return map[string]any{"system": system, "code": code}
-}
-
-func concept(c map[string]any) map[string]any {
-	return map[string]any{"coding": []any{c}}
+func ref(typ, id string, version int64) string {
+	r := typ + "/" + id
+	if version > 0 {
+		r += "/_history/" + strconv.FormatInt(version, 10)
+	}
+	return r
 }
 
 func orUnknown(s string) string {

@@ -4,6 +4,9 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"slices"
+
+	"github.com/hestiahealth/hestia/internal/store"
 )
 
 // Appender stores records durably in the tamper-evident log: it returns
@@ -18,12 +21,18 @@ type Sealer interface {
 	SealAudit(record []byte) ([]byte, error)
 }
 
+// Tagger computes the blind index of a patient in audit records.
+type Tagger interface {
+	AuditTag(patient string) ([]byte, error)
+}
+
 // Trail records events as sealed FHIR AuditEvents in the tamper-evident
 // log: Record returns once the record is durable, and an error otherwise,
 // which fails the interaction.
 type Trail struct {
 	Log    Appender
 	Seal   Sealer
+	Tags   Tagger // nil: records name no patients for lookup
 	Source string // the server's name in AuditEvent.source.observer
 }
 
@@ -39,7 +48,9 @@ func (t Trail) Record(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// Encode implements Encoder: the event as a sealed FHIR AuditEvent.
+// Encode implements Encoder: the event as a sealed FHIR AuditEvent in a
+// record envelope with the tags of the patients it names
+// (store.PackAuditRecord).
 func (t Trail) Encode(ev *Event) ([]byte, error) {
 	body, err := json.Marshal(ev.AuditEvent(t.Source))
 	if err != nil {
@@ -49,7 +60,24 @@ func (t Trail) Encode(ev *Event) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("audit: %w", err)
 	}
-	return sealed, nil
+	var tags [][]byte
+	if t.Tags != nil {
+		for i, p := range ev.Patients {
+			if slices.Contains(ev.Patients[:i], p) {
+				continue
+			}
+			tag, err := t.Tags.AuditTag(p)
+			if err != nil {
+				return nil, fmt.Errorf("audit: %w", err)
+			}
+			tags = append(tags, tag)
+		}
+	}
+	rec, err := store.PackAuditRecord(tags, sealed)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	return rec, nil
 }
 
 var _ Encoder = Trail{}

@@ -4,8 +4,11 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"time"
+
+	"github.com/hestiahealth/hestia/internal/store"
 )
 
 type memLog struct {
@@ -38,7 +41,7 @@ func TestTrail(t *testing.T) {
 	if err := tr.Record(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if len(log.records) != 1 || !bytes.HasPrefix(log.records[0], []byte(`sealed:{"action":"R"`)) || !bytes.Contains(log.records[0], []byte(`"reference":"Patient/p1"`)) {
+	if len(log.records) != 1 || !bytes.HasPrefix(log.records[0], []byte("\x01\x00sealed:{\"resourceType\":\"AuditEvent\"")) || !bytes.Contains(log.records[0], []byte(`"reference":"Patient/p1"`)) {
 		t.Fatalf("stored %q", log.records)
 	}
 	down := errors.New("disk full")
@@ -47,5 +50,28 @@ func TestTrail(t *testing.T) {
 	}
 	if err := (Trail{Log: log, Seal: xorSeal{fail: down}}).Record(context.Background(), ev); !errors.Is(err, down) || len(log.records) != 1 {
 		t.Fatalf("a sealer that fails: %v, %d records", err, len(log.records))
+	}
+}
+
+type prefixTags struct{}
+
+func (prefixTags) AuditTag(p string) ([]byte, error) {
+	return []byte(fmt.Sprintf("%-16s", "tag-"+p)), nil
+}
+
+// A record carries one tag per patient the event names.
+func TestTrailTagsPatients(t *testing.T) {
+	log := &memLog{}
+	tr := Trail{Log: log, Seal: xorSeal{}, Tags: prefixTags{}}
+	ev := &Event{Time: time.Now(), Interaction: "search-type", Type: "Observation", Patients: []string{"p1", "p2", "p1"}}
+	if err := tr.Record(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	tags, sealed, err := store.UnpackAuditRecord(log.records[0])
+	if err != nil || len(tags) != 2 || string(tags[0]) != "tag-p1          " || string(tags[1]) != "tag-p2          " {
+		t.Fatalf("tags %q, %v", tags, err)
+	}
+	if !bytes.HasPrefix(sealed, []byte("sealed:")) {
+		t.Fatalf("sealed part %q", sealed)
 	}
 }

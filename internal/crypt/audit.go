@@ -34,3 +34,20 @@ func (k *Keyring) auditAEAD() tink.AEAD {
 	defer k.mu.RUnlock()
 	return k.audit
 }
+
+// AuditTagLen is the length of an audit record's patient tag.
+const AuditTagLen = 16
+
+// AuditTag is the blind index of a patient in audit records: HMAC-SHA256
+// (Tink PRF, its own key) of the patient id, truncated to AuditTagLen
+// bytes. Records are found by patient through it without opening them.
+func (k *Keyring) AuditTag(patient string) ([]byte, error) {
+	k.mu.RLock()
+	p := k.auditPR
+	k.mu.RUnlock()
+	out, err := p.ComputePRF([]byte("patient\x00"+patient), AuditTagLen)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: audit tag: %w", err)
+	}
+	return out, nil
+}

@@ -54,6 +54,10 @@ const (
 	auditKey  = "audit"
 	backupKey = "backup"
 	cursorKey = "cursor"
+	// auditTagKey computes the blind index of the patients an audit
+	// record names (AuditTag). It is never rotated: a record's tags must
+	// find it for as long as it is kept.
+	auditTagKey = "audit-tag"
 )
 
 // KeyringConfig configures a keyring.
@@ -81,6 +85,7 @@ type Keyring struct {
 	indexMu sync.Mutex // serialises reloads of the index key
 	mu      sync.RWMutex
 	audit   tink.AEAD
+	auditPR prf.PRF
 	backup  tink.AEAD
 	cursor  tink.AEAD
 
@@ -112,6 +117,15 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 	if _, err := k.reloadIndex(ctx, true); err != nil {
 		return err
 	}
+	th, err := k.keyset(ctx, auditTagKey, prf.HMACSHA256PRFKeyTemplate())
+	if err != nil {
+		return err
+	}
+	tags, err := prf.NewPRFSet(th)
+	if err != nil {
+		return fmt.Errorf("crypt: %s key: %w", auditTagKey, err)
+	}
+	auditPR := tags.PRFs[tags.PrimaryID]
 	var aeads [3]tink.AEAD
 	for i, name := range []string{auditKey, backupKey, cursorKey} {
 		h, err := k.keyset(ctx, name, aead.AES256GCMKeyTemplate())
@@ -124,6 +138,7 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 	}
 	k.mu.Lock()
 	k.audit, k.backup, k.cursor = aeads[0], aeads[1], aeads[2]
+	k.auditPR = auditPR
 	k.mu.Unlock()
 	return nil
 }

@@ -494,3 +494,30 @@ func BenchmarkTinkPRF(b *testing.B) {
 		}
 	})
 }
+
+// Audit tags are a keyed function of the patient: stable across opens of
+// the keyring (and KEK rewraps), distinct per patient and per keyring.
+func TestAuditTag(t *testing.T) {
+	ctx := context.Background()
+	kek, store := newKEK(t), newMemStore()
+	k := newTestKeyring(t, kek, store, 10, time.Minute)
+	a1, err := k.AuditTag("p1")
+	if err != nil || len(a1) != AuditTagLen {
+		t.Fatalf("tag %x, %v", a1, err)
+	}
+	b, _ := k.AuditTag("p2")
+	if bytes.Equal(a1, b) {
+		t.Fatal("two patients share a tag")
+	}
+	if _, err := k.Rewrap(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	again, _ := newTestKeyring(t, kek, store, 10, time.Minute).AuditTag("p1")
+	if !bytes.Equal(a1, again) {
+		t.Fatal("the tag changed when the keyring was opened again")
+	}
+	other, _ := newTestKeyring(t, newKEK(t), newMemStore(), 10, time.Minute).AuditTag("p1")
+	if bytes.Equal(a1, other) {
+		t.Fatal("another keyring gives the same tag")
+	}
+}

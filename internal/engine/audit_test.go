@@ -9,6 +9,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
+	"github.com/hestiahealth/hestia/internal/store"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
@@ -44,8 +45,12 @@ func logged(t *testing.T, db *sqlite.DB) []map[string]any {
 	size, _ := db.AuditHead()
 	var out []map[string]any
 	db.AuditRecords(context.Background(), 0, size, func(_ uint64, rec []byte) error {
+		_, sealed, err := store.UnpackAuditRecord(rec)
+		if err != nil {
+			t.Fatal(err)
+		}
 		var ev map[string]any
-		if err := json.Unmarshal(rec, &ev); err != nil {
+		if err := json.Unmarshal(sealed, &ev); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, ev)

@@ -151,8 +151,27 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 			results[en.index] = r
 		}
 		return nil
-	}, func([]*op) *audit.Event {
+	}, func(ops []*op) *audit.Event {
+		// One entity per written entry (the GET entries are audited as
+		// the reads and searches they are, below).
 		ev.Count = len(entries)
+		ev.Entries, ev.Patients = ev.Entries[:0], ev.Patients[:0]
+		for _, o := range ops {
+			if o.w == nil {
+				continue
+			}
+			in := "update"
+			switch {
+			case o.w.Deleted:
+				in = "delete"
+			case o.w.Version == 1:
+				in = "create"
+			}
+			ev.Entries = append(ev.Entries, audit.Entry{Interaction: in, Type: o.w.Type, ID: o.w.ID, Version: o.w.Version, Outcome: audit.Success})
+			if o.w.Owner != "" && !slices.Contains(ev.Patients, o.w.Owner) {
+				ev.Patients = append(ev.Patients, o.w.Owner)
+			}
+		}
 		return ev
 	})
 	if err != nil {
@@ -182,6 +201,12 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 		}
 		ev := e.event(ctx, in, en.typ, en.id)
 		ev.Count = n
+		switch {
+		case r.Read != nil:
+			ev.Patients = owners(nil, r.Read)
+		case r.Search != nil:
+			ev.Patients = owners(owners(nil, r.Search.Result.Matches...), r.Search.Result.Included...)
+		}
 		if err := e.record(ctx, ev, nil); err != nil {
 			return nil, err
 		}

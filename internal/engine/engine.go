@@ -20,6 +20,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strconv"
 	"time"
 
@@ -234,4 +235,15 @@ func storeErr(err error, what string) error {
 		return err
 	}
 	return fault.Wrap(fault.Internal, err, "storage error")
+}
+
+// owners appends to ps the patients (compartment owners) of rs that it
+// does not hold yet: the patients whose data an interaction touched.
+func owners(ps []string, rs ...*store.Resource) []string {
+	for _, r := range rs {
+		if r != nil && r.Owner != "" && !slices.Contains(ps, r.Owner) {
+			ps = append(ps, r.Owner)
+		}
+	}
+	return ps
 }

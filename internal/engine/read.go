@@ -38,7 +38,7 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 	if err != nil {
 		return nil, e.record(ctx, ev, storeErr(err, "resource"))
 	}
-	ev.Version, ev.Count = r.Version, 1
+	ev.Version, ev.Count, ev.Patients = r.Version, 1, owners(ev.Patients, r)
 	if err := e.openBody(ctx, r); err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -65,7 +65,7 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 	if err != nil {
 		return nil, e.record(ctx, ev, storeErr(err, "version"))
 	}
-	ev.Count = 1
+	ev.Count, ev.Patients = 1, owners(ev.Patients, r)
 	if err := e.openBody(ctx, r); err != nil {
 		return nil, e.record(ctx, ev, err)
 	}

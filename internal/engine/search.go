@@ -35,6 +35,7 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 	if err != nil {
 		return nil, err
 	}
+	ev.Query = params.Encode()
 	s, err := e.reg.Parse(typ, params, search.Options{Lenient: opt.Lenient, Encoder: e.enc, Now: e.now()})
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
@@ -65,6 +66,7 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 		return nil, e.record(ctx, ev, storeErr(err, "search"))
 	}
 	ev.Count = len(res.Matches) + len(res.Included)
+	ev.Patients = owners(owners(ev.Patients, res.Matches...), res.Included...)
 	if err := e.openAll(ctx, res.Matches); err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
@@ -162,6 +164,7 @@ func (e *Engine) History(ctx context.Context, hr *HistoryRequest) (*HistoryPage,
 		return nil, e.record(ctx, ev, storeErr(err, "history"))
 	}
 	ev.Count = len(p.Versions)
+	ev.Patients = owners(ev.Patients, p.Versions...)
 	if err := e.openAll(ctx, p.Versions); err != nil {
 		return nil, e.record(ctx, ev, err)
 	}

@@ -291,6 +291,7 @@ func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id st
 		r := &ops[0].result
 		if r.Resource != nil && !(in == access.Delete && r.NoOp) {
 			ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
+			ev.Patients = owners(ev.Patients[:0], r.Resource)
 		}
 		switch {
 		case in == access.Create && r.NoOp:
@@ -458,7 +459,7 @@ func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []che
 	if cur.Deleted {
 		return &op{checks: checks, result: WriteResult{NoOp: true, Resource: cur}}, nil
 	}
-	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true}
+	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true, Owner: cur.Owner}
 	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w, nil)}}, nil
 }
 

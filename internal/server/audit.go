@@ -31,7 +31,7 @@ func openAudit(cfg Config, db *sqlite.DB, keys *crypt.Keyring, log *slog.Logger)
 	}
 	trail := audit.Trail{Source: origin, Seal: clearAudit{}}
 	if keys != nil {
-		trail.Seal = keys
+		trail.Seal, trail.Tags = keys, keys
 	}
 	j, err := journal.Open(filepath.Join(cfg.DataDir, JournalDir), db.JournalSink(), journal.Options{})
 	switch {

@@ -1,13 +1,16 @@
 package sqlite
 
 import (
+	"bytes"
 	"context"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"sync"
 
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
+	"github.com/hestiahealth/hestia/internal/store"
 )
 
 // The audit log lives in the same database as the data, so that a write
@@ -94,7 +97,7 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	w.db.audit.mu.RUnlock()
 	// Rows go in with multi-row INSERTs of at most auditChunk rows: one
 	// statement per chunk, not one per row.
-	var records, nodes []any
+	var records, nodes, tags []any
 	put := func(id tlog.NodeID, hash []byte) { nodes = append(nodes, id.Level, id.Index, hash) }
 	flush := func(final bool) error {
 		for len(records) >= 2*auditChunk || final && len(records) > 0 {
@@ -103,6 +106,13 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 				return fmt.Errorf("sqlite: audit records: %w", err)
 			}
 			records = records[n:]
+		}
+		for len(tags) >= 2*auditChunk || final && len(tags) > 0 {
+			n := min(len(tags), 2*auditChunk)
+			if err := w.exec(multiInsert("audit_patient (tag, idx)", 2, n/2), tags[:n]...); err != nil {
+				return fmt.Errorf("sqlite: audit patients: %w", err)
+			}
+			tags = tags[n:]
 		}
 		for len(nodes) >= 3*auditChunk || final && len(nodes) > 0 {
 			n := min(len(nodes), 3*auditChunk)
@@ -116,6 +126,15 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	for _, a := range w.audit {
 		i := tree.Append(a.record, put)
 		records = append(records, i, a.record)
+		// The patients the record names, for finding it (a record that
+		// is not an envelope names none: it is stored all the same).
+		if ts, _, err := store.UnpackAuditRecord(a.record); err == nil {
+			for k, t := range ts {
+				if !slices.ContainsFunc(ts[:k], func(u []byte) bool { return bytes.Equal(t, u) }) {
+					tags = append(tags, t, i)
+				}
+			}
+		}
 		if a.entry != nil {
 			a.entry.Index = i
 		}
@@ -163,6 +182,30 @@ func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index u
 		var rec []byte
 		if err := rows.Scan(&i, &rec); err != nil {
 			return fmt.Errorf("sqlite: audit records: %w", err)
+		}
+		if err := fn(i, rec); err != nil {
+			return err
+		}
+	}
+	return rows.Err()
+}
+
+// AuditByPatient calls fn with the stored records tagged with tag, in
+// index order, at most limit of them from index from on (limit 0: all).
+func (db *DB) AuditByPatient(ctx context.Context, tag []byte, from uint64, limit int, fn func(index uint64, record []byte) error) error {
+	if limit <= 0 {
+		limit = math.MaxInt32
+	}
+	rows, err := db.rpool.QueryContext(ctx, `SELECT r.idx, r.record FROM audit_patient p JOIN audit_record r ON r.idx = p.idx WHERE p.tag = ? AND p.idx >= ? ORDER BY p.idx LIMIT ?`, tag, from, limit)
+	if err != nil {
+		return fmt.Errorf("sqlite: audit records by patient: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i uint64
+		var rec []byte
+		if err := rows.Scan(&i, &rec); err != nil {
+			return fmt.Errorf("sqlite: audit records by patient: %w", err)
 		}
 		if err := fn(i, rec); err != nil {
 			return err

@@ -12,7 +12,7 @@ import (
 // Records made durable by an audit journal (internal/audit/journal) are
 // stored here behind it: the journal hands them over in its order with a
 // mark of its position (JournalSink.Adopt); the writer takes them into
-// its next batch, after the batch's own records, and stores the mark in
+// its next batch, before the batch's own records, and stores the mark in
 // the meta table in the same transaction. Records wait up to adoptDelay
 // for a batch (they are durable already): storing them in few large
 // batches keeps the database's fsyncs out of the journal's way. A batch
@@ -117,11 +117,15 @@ func (w *writeTx) adopt(taken []adoptBatch) error {
 	if len(taken) == 0 {
 		return nil
 	}
+	// They go before the batch's own records: they were durable before
+	// the batch's writes committed.
+	var adopted []pendingAudit
 	for _, b := range taken {
 		for _, r := range b.records {
-			w.audit = append(w.audit, pendingAudit{record: r})
+			adopted = append(adopted, pendingAudit{record: r})
 		}
 	}
+	w.audit = append(adopted, w.audit...)
 	mark := taken[len(taken)-1].mark
 	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, journalMarkKey, mark); err != nil {
 		return fmt.Errorf("sqlite: journal mark: %w", err)

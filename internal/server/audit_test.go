@@ -1,0 +1,224 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"database/sql"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/audit/tlog"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// auditEvents waits until the log holds at least n records and returns
+// them opened, in log order.
+func (s *testServer) auditEvents(n uint64) []map[string]any {
+	s.t.Helper()
+	db := s.node.DB
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if size, _ := db.AuditHead(); size >= n {
+			break
+		}
+		if time.Now().After(deadline) {
+			size, _ := db.AuditHead()
+			s.t.Fatalf("the audit log has %d records, want %d", size, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	var out []map[string]any
+	err := db.AuditLog(context.Background(), func(_ uint64, rec []byte) error {
+		_, sealed, err := store.UnpackAuditRecord(rec)
+		if err != nil {
+			return err
+		}
+		if bytes.Contains(sealed, []byte("AuditEvent")) {
+			return fmt.Errorf("a record is stored in the clear")
+		}
+		body, err := s.node.Keys.OpenAudit(sealed)
+		if err != nil {
+			return err
+		}
+		var ev map[string]any
+		if err := json.Unmarshal(body, &ev); err != nil {
+			return err
+		}
+		out = append(out, ev)
+		return nil
+	})
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	return out
+}
+
+func subtype(ev map[string]any) string {
+	return ev["subtype"].([]any)[0].(map[string]any)["code"].(string)
+}
+
+// entityRefs lists the references of an event's entities.
+func entityRefs(ev map[string]any) []string {
+	var out []string
+	for _, e := range ev["entity"].([]any) {
+		if w, ok := e.(map[string]any)["what"].(map[string]any); ok {
+			if r, ok := w["reference"].(string); ok {
+				out = append(out, r)
+			}
+		}
+	}
+	return out
+}
+
+// Every interaction leaves one sealed AuditEvent in the log, in order,
+// naming what it touched and the patients whose data it was; the log
+// verifies.
+func TestEveryInteractionIsAudited(t *testing.T) {
+	s := newTestServer(t)
+	before, _ := s.node.DB.AuditHead() // what opening the node recorded
+	p := s.create(patient("Auditfamily", "Ann"))
+	pid := p["id"].(string)
+	s.expect(s.do("GET", "/Patient/"+pid, nil), 200)
+	s.expect(s.do("GET", "/Patient/"+pid+"/_history/1", nil), 200)
+	p["active"] = true
+	s.expect(s.do("PUT", "/Patient/"+pid, p), 200)
+	s.expect(s.do("GET", "/Patient?family=Auditfamily", nil), 200)
+	s.expect(s.do("GET", "/Patient/"+pid+"/_history", nil), 200)
+	s.expect(s.do("POST", "/", map[string]any{
+		"resourceType": "Bundle", "type": "transaction",
+		"entry": []any{
+			map[string]any{"resource": map[string]any{"resourceType": "Observation", "status": "final",
+				"code": map[string]any{"text": "x"}, "subject": map[string]any{"reference": "Patient/" + pid}},
+				"request": map[string]any{"method": "POST", "url": "Observation"}},
+		},
+	}), 200)
+	s.expectOutcome(s.do("GET", "/Patient/no-such-id", nil), 404)
+	s.expect(s.do("DELETE", "/Patient/"+pid, nil), 204)
+
+	events := s.auditEvents(before + 9)[before:]
+	var got []string
+	for _, ev := range events {
+		got = append(got, subtype(ev)+":"+ev["outcome"].(string))
+	}
+	want := "[create:0 read:0 vread:0 update:0 search-type:0 history-instance:0 transaction:0 read:4 delete:0]"
+	if fmt.Sprint(got) != want {
+		t.Fatalf("events %v, want %s", got, want)
+	}
+	patientRef := "Patient/" + pid
+	for i, ev := range events {
+		if i == 7 {
+			continue // the read of nothing names no patient
+		}
+		if refs := entityRefs(ev); !slices.Contains(refs, patientRef) {
+			t.Errorf("%s names %v, not %s", subtype(ev), refs, patientRef)
+		}
+	}
+	// The search keeps its query (sealed), as BALP asks.
+	var query string
+	for _, e := range events[4]["entity"].([]any) {
+		if q, ok := e.(map[string]any)["query"].(string); ok {
+			query = q
+		}
+	}
+	if b, _ := base64.StdEncoding.DecodeString(query); string(b) != "family=Auditfamily" {
+		t.Errorf("search query entity %q", query)
+	}
+	// The transaction names its written entry.
+	if refs := entityRefs(events[6]); !strings.Contains(strings.Join(refs, " "), "Observation/") {
+		t.Errorf("transaction entities %v", refs)
+	}
+	// The records are found by patient without opening them.
+	tag, err := s.node.Keys.AuditTag(pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n := 0
+	s.node.DB.AuditByPatient(context.Background(), tag, 0, 0, func(uint64, []byte) error { n++; return nil })
+	if n != 8 {
+		for _, ev := range events {
+			t.Logf("%s %v", subtype(ev), entityRefs(ev))
+		}
+		t.Errorf("%d records found by the patient's tag, want 8", n)
+	}
+	if _, err := tlog.Verify(context.Background(), s.node.DB.AuditLog, s.node.DB.AuditNodes(), nil); err != nil {
+		t.Fatal(err)
+	}
+	// No search value or name in the database files in the clear.
+	for _, f := range []string{DatabaseFile, DatabaseFile + "-wal"} {
+		b, _ := os.ReadFile(filepath.Join(s.node.Dir, f))
+		if bytes.Contains(b, []byte("Auditfamily")) {
+			t.Errorf("%s holds the searched name in the clear", f)
+		}
+	}
+}
+
+// When the audit log cannot be written, reads, searches and writes answer
+// 503 with no data and store nothing; they recover when it can again.
+// The fault: a row squatting the next log index, inserted through a second
+// connection to the database.
+func TestAuditFailureFailsClosed(t *testing.T) {
+	s := newTestServer(t)
+	p := s.create(patient("Closedfamily", "Cy"))
+	pid := p["id"].(string)
+	other, err := sql.Open("sqlite", filepath.Join(s.node.Dir, DatabaseFile)+"?_pragma=busy_timeout(10000)")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	head, _ := s.node.DB.AuditHead()
+	if _, err := other.Exec(`INSERT INTO audit_record (idx, record) VALUES (?, x'00')`, head); err != nil {
+		t.Fatal(err)
+	}
+	// A read's record is durable in the journal at once; the log fails
+	// to store it moments later, and from then on everything is refused.
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		r := s.do("GET", "/Patient/"+pid, nil)
+		if r.status == http.StatusServiceUnavailable {
+			break
+		}
+		if r.status != 200 || time.Now().After(deadline) {
+			t.Fatalf("read answered %d while the log cannot store", r.status)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for _, req := range []struct{ method, path string }{
+		{"GET", "/Patient/" + pid},
+		{"GET", "/Patient?family=Closedfamily"},
+		{"POST", "/Patient"},
+	} {
+		var body any
+		if req.method == "POST" {
+			body = patient("Refusedfamily")
+		}
+		r := s.do(req.method, req.path, body)
+		s.expectOutcome(r, http.StatusServiceUnavailable)
+		if bytes.Contains(r.body, []byte("Closedfamily")) || bytes.Contains(r.body, []byte(pid)) {
+			t.Fatalf("%s %s returned data while failing: %s", req.method, req.path, r.body)
+		}
+	}
+	if _, err := other.Exec(`DELETE FROM audit_record WHERE idx = ?`, head); err != nil {
+		t.Fatal(err)
+	}
+	deadline = time.Now().Add(5 * time.Second)
+	for s.do("GET", "/Patient/"+pid, nil).status != 200 {
+		if time.Now().After(deadline) {
+			t.Fatal("reads do not recover once the log can store again")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := s.expect(s.do("GET", "/Patient?family=Refusedfamily&_summary=count", nil), 200); got["total"].(float64) != 0 {
+		t.Fatalf("a create refused for its audit record was stored: %v", got)
+	}
+	if _, err := tlog.Verify(context.Background(), s.node.DB.AuditLog, s.node.DB.AuditNodes(), nil); err != nil {
+		t.Fatal(err)
+	}
+}
