@@ -35,18 +35,18 @@ var restful = map[string]bool{
 // fields in the specification's order).
 type (
 	AuditEvent struct {
-		ResourceType   string         `json:"resourceType"`
-		Meta           *meta          `json:"meta,omitempty"`
-		Type           coding         `json:"type"`
-		Subtype        []coding       `json:"subtype"`
-		Action         string         `json:"action,omitempty"`
-		Recorded       string         `json:"recorded"`
-		Outcome        string         `json:"outcome"`
-		OutcomeDesc    string         `json:"outcomeDesc,omitempty"`
-		PurposeOfEvent []concept      `json:"purposeOfEvent,omitempty"`
-		Agent          []agent        `json:"agent"`
-		Source         source         `json:"source"`
-		Entity         []entity       `json:"entity,omitempty"`
+		ResourceType   string    `json:"resourceType"`
+		Meta           *meta     `json:"meta,omitempty"`
+		Type           coding    `json:"type"`
+		Subtype        []coding  `json:"subtype"`
+		Action         string    `json:"action,omitempty"`
+		Recorded       string    `json:"recorded"`
+		Outcome        string    `json:"outcome"`
+		OutcomeDesc    string    `json:"outcomeDesc,omitempty"`
+		PurposeOfEvent []concept `json:"purposeOfEvent,omitempty"`
+		Agent          []agent   `json:"agent"`
+		Source         source    `json:"source"`
+		Entity         []entity  `json:"entity,omitempty"`
 	}
 	meta struct {
 		Security []coding `json:"security,omitempty"`
