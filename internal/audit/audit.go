@@ -24,43 +24,50 @@ const (
 	MajorFailure = "12"
 )
 
-// Event is one audited interaction.
+// Event is one audited interaction. Its JSON form (short names) is the
+// record the log stores, sealed (see Trail); AuditEvent renders it as a
+// FHIR R4 AuditEvent.
 type Event struct {
-	Time        time.Time
-	RequestID   string
-	Principal   string
-	Address     string
-	Interaction string
-	Action      string // C R U D E
-	Outcome     string
-	Type        string
-	ID          string
-	Version     int64
-	Count       int // resources returned or written
-	Reason      string
+	Time        time.Time `json:"t"`
+	RequestID   string    `json:"rq,omitempty"`
+	Principal   string    `json:"p,omitempty"`
+	Address     string    `json:"ad,omitempty"`
+	Interaction string    `json:"in"`
+	Action      string    `json:"ac,omitempty"` // C R U D E
+	Outcome     string    `json:"o"`
+	Type        string    `json:"ty,omitempty"`
+	ID          string    `json:"id,omitempty"`
+	Version     int64     `json:"ve,omitempty"`
+	Count       int       `json:"n,omitempty"` // resources returned or written
+	Reason      string    `json:"re,omitempty"`
 	// Role, Client and Purpose describe the agent: the principal's role,
 	// the client application, and the purpose of use (a v3-ActReason code
 	// such as TREAT; ETREAT for break-the-glass).
-	Role, Client, Purpose string
-	BreakGlass            bool
+	Role       string `json:"ro,omitempty"`
+	Client     string `json:"cl,omitempty"`
+	Purpose    string `json:"pu,omitempty"`
+	BreakGlass bool   `json:"bg,omitempty"`
 	// Query is a search's query string as received (sealed records only).
-	Query string
+	Query string `json:"q,omitempty"`
 	// Patients are the ids of the patients whose data the interaction
 	// read or changed (for a search: whose resources it returned).
-	Patients []string
+	Patients []string `json:"pa,omitempty"`
 	// Entries are the parts of a batch or transaction, one entity each.
-	Entries []Entry
+	Entries []Entry `json:"en,omitempty"`
+	// Source is the server that observed the event (set by Trail).
+	Source string `json:"s,omitempty"`
 	// Recorded is set once the event is durable in the log (appended in
 	// the transaction of the write it describes): it is not recorded again.
-	Recorded bool
+	Recorded bool `json:"-"`
 }
 
 // Entry is one part of a batch or transaction.
 type Entry struct {
-	Interaction string
-	Type, ID    string
-	Version     int64
-	Outcome     string
+	Interaction string `json:"in"`
+	Type        string `json:"ty,omitempty"`
+	ID          string `json:"id,omitempty"`
+	Version     int64  `json:"ve,omitempty"`
+	Outcome     string `json:"o"`
 }
 
 // Recorder stores events. Implementations MUST be safe for concurrent use.

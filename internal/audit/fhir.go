@@ -98,10 +98,9 @@ type (
 	}
 )
 
-// AuditEvent returns ev as a FHIR R4 AuditEvent, with source naming the
-// server that observed it. It holds identifiers, and a search's query;
-// never resource content.
-func (ev *Event) AuditEvent(src string) *AuditEvent {
+// AuditEvent renders ev as a FHIR R4 AuditEvent. It holds identifiers,
+// and a search's query; never resource content.
+func (ev *Event) AuditEvent() *AuditEvent {
 	subtype := coding{System: systemInteraction, Code: ev.Interaction}
 	if restful[ev.Interaction] {
 		subtype.System = systemRESTful
@@ -138,7 +137,7 @@ func (ev *Event) AuditEvent(src string) *AuditEvent {
 		OutcomeDesc:  ev.Reason,
 		Agent:        agents,
 		Source: source{
-			Observer: reference{Display: src},
+			Observer: reference{Display: ev.Source},
 			Type:     []coding{{System: systemSourceType, Code: "4"}}, // application server
 		},
 	}

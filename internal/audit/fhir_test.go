@@ -26,7 +26,8 @@ func TestAuditEventIsValidR4(t *testing.T) {
 			{Interaction: "delete", Type: "Observation", ID: "o1", Version: 4, Outcome: MinorFailure}}},
 	}
 	for _, ev := range events {
-		data, err := json.Marshal(ev.AuditEvent("hestia-node-1"))
+		ev.Source = "hestia-node-1"
+		data, err := json.Marshal(ev.AuditEvent())
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -41,7 +42,7 @@ func TestAuditEventIsValidR4(t *testing.T) {
 		}
 	}
 
-	got, _ := json.Marshal(events[0].AuditEvent("hestia-node-1"))
+	got, _ := json.Marshal(events[0].AuditEvent())
 	for _, want := range []string{
 		`"recorded":"2026-11-29T03:04:05.678Z"`,
 		`"subtype":[{"system":"http://hl7.org/fhir/restful-interaction","code":"read"}]`,
@@ -56,11 +57,11 @@ func TestAuditEventIsValidR4(t *testing.T) {
 			t.Errorf("AuditEvent lacks %s:\n%s", want, got)
 		}
 	}
-	search, _ := json.Marshal(events[1].AuditEvent("n"))
+	search, _ := json.Marshal(events[1].AuditEvent())
 	if !strings.Contains(string(search), `"what":{"type":"Observation"}`) || !strings.Contains(string(search), `"valueString":"12"`) {
 		t.Errorf("a search's entity:\n%s", search)
 	}
-	btg, _ := json.Marshal(events[5].AuditEvent("n"))
+	btg, _ := json.Marshal(events[5].AuditEvent())
 	for _, want := range []string{
 		`"security":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"BTG"`,
 		`"purposeOfUse":[{"coding":[{"system":"http://terminology.hl7.org/CodeSystem/v3-ActReason","code":"ETREAT"}]}]`,
@@ -73,11 +74,11 @@ func TestAuditEventIsValidR4(t *testing.T) {
 			t.Errorf("AuditEvent lacks %s:\n%s", want, btg)
 		}
 	}
-	tx, _ := json.Marshal(events[6].AuditEvent("n"))
+	tx, _ := json.Marshal(events[6].AuditEvent())
 	if !strings.Contains(string(tx), `"reference":"Observation/o1/_history/4"},"type":{"system":"http://terminology.hl7.org/CodeSystem/audit-entity-type","code":"2"},"detail":[{"type":"interaction","valueString":"delete"},{"type":"outcome","valueString":"4"}]`) {
 		t.Errorf("a transaction's entries:\n%s", tx)
 	}
-	rot, _ := json.Marshal(events[3].AuditEvent("n"))
+	rot, _ := json.Marshal(events[3].AuditEvent())
 	if !strings.Contains(string(rot), `{"system":"urn:hestia:interaction","code":"key-rotation"}`) {
 		t.Errorf("a non-RESTful interaction is not in Hestia's code system:\n%s", rot)
 	}

@@ -48,11 +48,13 @@ func (t Trail) Record(ctx context.Context, ev *Event) error {
 	return nil
 }
 
-// Encode implements Encoder: the event as a sealed FHIR AuditEvent in a
-// record envelope with the tags of the patients it names
-// (store.PackAuditRecord).
+// Encode implements Encoder: the event's record (its JSON form, with the
+// source), sealed, in a record envelope with the tags of the patients it
+// names (store.PackAuditRecord).
 func (t Trail) Encode(ev *Event) ([]byte, error) {
-	body, err := json.Marshal(ev.AuditEvent(t.Source))
+	e := *ev
+	e.Source = t.Source
+	body, err := json.Marshal(&e)
 	if err != nil {
 		return nil, fmt.Errorf("audit: encode event: %w", err)
 	}
@@ -81,3 +83,26 @@ func (t Trail) Encode(ev *Event) ([]byte, error) {
 }
 
 var _ Encoder = Trail{}
+
+// Opener opens records sealed with the audit key.
+type Opener interface {
+	OpenAudit(sealed []byte) ([]byte, error)
+}
+
+// Open returns the event a stored record holds (store.PackAuditRecord of
+// a sealed Event).
+func Open(o Opener, record []byte) (*Event, error) {
+	_, sealed, err := store.UnpackAuditRecord(record)
+	if err != nil {
+		return nil, err
+	}
+	body, err := o.OpenAudit(sealed)
+	if err != nil {
+		return nil, fmt.Errorf("audit: open record: %w", err)
+	}
+	var ev Event
+	if err := json.Unmarshal(body, &ev); err != nil {
+		return nil, fmt.Errorf("audit: decode record: %w", err)
+	}
+	return &ev, nil
+}

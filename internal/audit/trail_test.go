@@ -41,7 +41,7 @@ func TestTrail(t *testing.T) {
 	if err := tr.Record(context.Background(), ev); err != nil {
 		t.Fatal(err)
 	}
-	if len(log.records) != 1 || !bytes.HasPrefix(log.records[0], []byte("\x01\x00sealed:{\"resourceType\":\"AuditEvent\"")) || !bytes.Contains(log.records[0], []byte(`"reference":"Patient/p1"`)) {
+	if len(log.records) != 1 || !bytes.HasPrefix(log.records[0], []byte("\x01\x00sealed:{\"t\":")) || !bytes.Contains(log.records[0], []byte(`"ty":"Patient","id":"p1"`)) || !bytes.Contains(log.records[0], []byte(`"s":"node-1"`)) {
 		t.Fatalf("stored %q", log.records)
 	}
 	down := errors.New("disk full")
@@ -73,5 +73,39 @@ func TestTrailTagsPatients(t *testing.T) {
 	}
 	if !bytes.HasPrefix(sealed, []byte("sealed:")) {
 		t.Fatalf("sealed part %q", sealed)
+	}
+}
+
+type prefixOpen struct{}
+
+func (prefixOpen) OpenAudit(s []byte) ([]byte, error) {
+	b, ok := bytes.CutPrefix(s, []byte("sealed:"))
+	if !ok {
+		return nil, errors.New("not sealed")
+	}
+	return b, nil
+}
+
+// A stored record opens to the event that was recorded, with its source.
+func TestOpenRecord(t *testing.T) {
+	log := &memLog{}
+	tr := Trail{Log: log, Seal: xorSeal{}, Tags: prefixTags{}, Source: "node-1"}
+	ev := &Event{Time: time.Date(2026, 1, 2, 3, 4, 5, 6000, time.UTC), RequestID: "r", Principal: "u", Interaction: "transaction", Action: "E",
+		Outcome: Success, Count: 2, Query: "a=b", Patients: []string{"p1"}, BreakGlass: true, Purpose: "ETREAT",
+		Entries: []Entry{{Interaction: "create", Type: "Patient", ID: "p1", Version: 1, Outcome: Success}}}
+	if err := tr.Record(context.Background(), ev); err != nil {
+		t.Fatal(err)
+	}
+	got, err := Open(prefixOpen{}, log.records[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := *ev
+	want.Source = "node-1"
+	if fmt.Sprintf("%+v", *got) != fmt.Sprintf("%+v", want) {
+		t.Fatalf("opened\n%+v\nwant\n%+v", *got, want)
+	}
+	if _, err := Open(prefixOpen{}, []byte("\x01\x00garbage")); err == nil {
+		t.Fatal("a record that does not open was decoded")
 	}
 }

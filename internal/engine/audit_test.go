@@ -9,13 +9,16 @@ import (
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
-	"github.com/hestiahealth/hestia/internal/store"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
 type clearSeal struct{}
 
 func (clearSeal) SealAudit(r []byte) ([]byte, error) { return r, nil }
+
+type clearOpen struct{}
+
+func (clearOpen) OpenAudit(r []byte) ([]byte, error) { return r, nil }
 
 // appender stands for the log's own transactions (reads, failures); when
 // down, only records appended inside a write's transaction can commit.
@@ -45,12 +48,13 @@ func logged(t *testing.T, db *sqlite.DB) []map[string]any {
 	size, _ := db.AuditHead()
 	var out []map[string]any
 	db.AuditRecords(context.Background(), 0, size, func(_ uint64, rec []byte) error {
-		_, sealed, err := store.UnpackAuditRecord(rec)
+		e, err := audit.Open(clearOpen{}, rec)
 		if err != nil {
 			t.Fatal(err)
 		}
+		data, _ := json.Marshal(e.AuditEvent())
 		var ev map[string]any
-		if err := json.Unmarshal(sealed, &ev); err != nil {
+		if err := json.Unmarshal(data, &ev); err != nil {
 			t.Fatal(err)
 		}
 		out = append(out, ev)

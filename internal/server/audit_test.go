@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/store"
 )
@@ -41,15 +42,16 @@ func (s *testServer) auditEvents(n uint64) []map[string]any {
 		if err != nil {
 			return err
 		}
-		if bytes.Contains(sealed, []byte("AuditEvent")) {
+		if bytes.Contains(sealed, []byte(`"in":`)) {
 			return fmt.Errorf("a record is stored in the clear")
 		}
-		body, err := s.node.Keys.OpenAudit(sealed)
+		e, err := audit.Open(s.node.Keys, rec)
 		if err != nil {
 			return err
 		}
+		data, _ := json.Marshal(e.AuditEvent())
 		var ev map[string]any
-		if err := json.Unmarshal(body, &ev); err != nil {
+		if err := json.Unmarshal(data, &ev); err != nil {
 			return err
 		}
 		out = append(out, ev)
