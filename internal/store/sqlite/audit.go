@@ -3,6 +3,8 @@ package sqlite
 import (
 	"bytes"
 	"context"
+	"database/sql"
+	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -14,7 +16,9 @@ import (
 )
 
 // The audit log lives in the same database as the data, so that a write
-// and its audit record commit in one transaction. Records are appended by
+// and its audit record commit in one transaction. Each record's row holds
+// its leaf hash; tree nodes are stored from level storedLevel up, and
+// those below are computed from the leaves (see auditNodes). Records are appended by
 // jobs of the writer (AppendAudit): the batch's records are given their
 // log indices and hashed into the tree just before the batch commits, in
 // job order, leaving out those of jobs that rolled back; the tree the
@@ -98,11 +102,19 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	// Rows go in with multi-row INSERTs of at most auditChunk rows: one
 	// statement per chunk, not one per row.
 	var records, nodes, tags []any
-	put := func(id tlog.NodeID, hash []byte) { nodes = append(nodes, id.Level, id.Index, hash) }
+	var leaf []byte
+	put := func(id tlog.NodeID, hash []byte) {
+		switch {
+		case id.Level == 0:
+			leaf = hash
+		case id.Level >= storedLevel:
+			nodes = append(nodes, id.Level, id.Index, hash)
+		}
+	}
 	flush := func(final bool) error {
-		for len(records) >= 2*auditChunk || final && len(records) > 0 {
-			n := min(len(records), 2*auditChunk)
-			if err := w.exec(multiInsert("audit_record (idx, record)", 2, n/2), records[:n]...); err != nil {
+		for len(records) >= 3*auditChunk || final && len(records) > 0 {
+			n := min(len(records), 3*auditChunk)
+			if err := w.exec(multiInsert("audit_record (idx, record, leaf)", 3, n/3), records[:n]...); err != nil {
 				return fmt.Errorf("sqlite: audit records: %w", err)
 			}
 			records = records[n:]
@@ -125,7 +137,7 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	}
 	for _, a := range w.audit {
 		i := tree.Append(a.record, put)
-		records = append(records, i, a.record)
+		records = append(records, i, a.record, leaf)
 		// The patients the record names, for finding it (a record that
 		// is not an envelope names none: it is stored all the same).
 		if ts, _, err := store.UnpackAuditRecord(a.record); err == nil {
@@ -147,6 +159,10 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	}
 	return tree, nil
 }
+
+// storedLevel is the lowest level of tree nodes stored in audit_node;
+// level 0 (leaves) is in audit_record, levels in between are computed.
+const storedLevel = 4
 
 // auditChunk is the most rows one audit INSERT writes (within SQLite's
 // limit of 32,766 parameters).
@@ -226,9 +242,107 @@ func (db *DB) AuditNodes() tlog.Nodes { return auditNodes{db} }
 type auditNodes struct{ db *DB }
 
 func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
-	if len(ids) > 16 {
-		return n.ranges(ctx, ids)
+	out := make([][]byte, len(ids))
+	// Nodes below storedLevel are computed from the leaves they cover.
+	var low []int
+	var lo, hi uint64 = math.MaxUint64, 0
+	var stored []tlog.NodeID
+	var at []int
+	for i, id := range ids {
+		if id.Level >= storedLevel {
+			stored, at = append(stored, id), append(at, i)
+			continue
+		}
+		low = append(low, i)
+		a, b := id.Coverage()
+		lo, hi = min(lo, a), max(hi, b)
 	}
+	if len(low) > 0 {
+		leaves, err := n.leaves(ctx, lo, hi)
+		if err != nil {
+			return nil, err
+		}
+		for _, i := range low {
+			a, b := ids[i].Coverage()
+			h, err := subtree(leaves[a-lo : b-lo])
+			if err != nil {
+				return nil, fmt.Errorf("%w: level %d index %d: %v", tlog.ErrMissingNode, ids[i].Level, ids[i].Index, err)
+			}
+			out[i] = h
+		}
+	}
+	if len(stored) == 0 {
+		return out, nil
+	}
+	var hashes [][]byte
+	var err error
+	if len(stored) > 16 {
+		hashes, err = n.ranges(ctx, stored)
+	} else {
+		hashes, err = n.each(ctx, stored)
+	}
+	if err != nil {
+		return nil, err
+	}
+	for k, i := range at {
+		out[i] = hashes[k]
+	}
+	return out, nil
+}
+
+// leaves reads the leaf hashes of records [lo, hi), nil where a record is
+// missing.
+func (n auditNodes) leaves(ctx context.Context, lo, hi uint64) ([][]byte, error) {
+	out := make([][]byte, hi-lo)
+	if hi-lo == 1 {
+		var h []byte
+		err := n.db.read.QueryRowContext(ctx, `SELECT leaf FROM audit_record WHERE idx = ?`, lo).Scan(&h)
+		if err != nil && !errors.Is(err, sql.ErrNoRows) {
+			return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
+		}
+		out[0] = h
+		return out, nil
+	}
+	rows, err := n.db.rpool.QueryContext(ctx, `SELECT idx, leaf FROM audit_record WHERE idx >= ? AND idx < ?`, lo, hi)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var i uint64
+		var h []byte
+		if err := rows.Scan(&i, &h); err != nil {
+			return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
+		}
+		out[i-lo] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
+	}
+	return out, nil
+}
+
+// subtree is the root of the perfect subtree over leaves (a power of two
+// of them, all present).
+func subtree(leaves [][]byte) ([]byte, error) {
+	level := make([][]byte, len(leaves))
+	for i, h := range leaves {
+		if h == nil {
+			return nil, errors.New("a leaf is missing")
+		}
+		level[i] = h
+	}
+	for len(level) > 1 {
+		for i := 0; i < len(level)/2; i++ {
+			level[i] = tlog.Hasher.HashChildren(level[2*i], level[2*i+1])
+		}
+		level = level[:len(level)/2]
+	}
+	return level[0], nil
+}
+
+// each reads stored nodes one query each.
+func (n auditNodes) each(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
 	for i, id := range ids {
 		err := n.db.read.QueryRowContext(ctx, `SELECT hash FROM audit_node WHERE level = ? AND idx = ?`, id.Level, id.Index).Scan(&out[i])
