@@ -51,3 +51,26 @@ func (k *Keyring) AuditTag(patient string) ([]byte, error) {
 	}
 	return out, nil
 }
+
+// noteKeyAD binds a sealed checkpoint-signing key to its purpose.
+var noteKeyAD = []byte("hestia/audit-note-key")
+
+// SealNoteKey seals the audit log's checkpoint-signing key (a note signer
+// key, NewNoteKey) under the audit key, itself wrapped by the KEK: the
+// signing key is never stored in the clear.
+func (k *Keyring) SealNoteKey(signer string) ([]byte, error) {
+	out, err := k.auditAEAD().Encrypt([]byte(signer), noteKeyAD)
+	if err != nil {
+		return nil, fmt.Errorf("crypt: seal note key: %w", err)
+	}
+	return out, nil
+}
+
+// OpenNoteKey opens a key sealed by SealNoteKey.
+func (k *Keyring) OpenNoteKey(sealed []byte) (string, error) {
+	out, err := k.auditAEAD().Decrypt(sealed, noteKeyAD)
+	if err != nil {
+		return "", ErrOpen
+	}
+	return string(out), nil
+}

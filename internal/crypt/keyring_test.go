@@ -521,3 +521,24 @@ func TestAuditTag(t *testing.T) {
 		t.Fatal("another keyring gives the same tag")
 	}
 }
+
+// The checkpoint-signing key round-trips sealed, and a sealed audit record
+// does not open as one.
+func TestSealNoteKey(t *testing.T) {
+	k := newTestKeyring(t, newKEK(t), newMemStore(), 10, time.Minute)
+	s, _, err := NewNoteKey("example.org/log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sealed, err := k.SealNoteKey(s)
+	if err != nil || bytes.Contains(sealed, []byte(s)) {
+		t.Fatalf("sealed %q %v", sealed, err)
+	}
+	if got, err := k.OpenNoteKey(sealed); err != nil || got != s {
+		t.Fatalf("opened %q %v", got, err)
+	}
+	rec, _ := k.SealAudit([]byte(s))
+	if _, err := k.OpenNoteKey(rec); err == nil {
+		t.Fatal("an audit record opened as a note key")
+	}
+}

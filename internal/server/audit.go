@@ -1,16 +1,29 @@
 package server
 
 import (
+	"bytes"
+	"cmp"
 	"context"
+	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
+	"io/fs"
 	"log/slog"
+	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/sumdb/note"
 
 	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/journal"
+	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
@@ -22,13 +35,7 @@ const JournalDir = "audit-journal"
 // tamper-evident log, made durable through the journal (or, when another
 // process of this data directory has the journal, straight in the
 // database), and the journal to close (nil without one).
-func openAudit(cfg Config, db *sqlite.DB, keys *crypt.Keyring, log *slog.Logger) (audit.Encoder, *journal.Journal, error) {
-	origin := cfg.AuditOrigin
-	if origin == "" {
-		origin = defaultOrigin(cfg.BaseURL)
-	} else if !validOrigin(origin) {
-		return nil, nil, fmt.Errorf("audit origin %q: one line of printable characters without spaces", origin)
-	}
+func openAudit(cfg Config, db *sqlite.DB, keys *crypt.Keyring, origin string, log *slog.Logger) (audit.Encoder, *journal.Journal, error) {
 	trail := audit.Trail{Source: origin, Seal: clearAudit{}}
 	if keys != nil {
 		trail.Seal, trail.Tags = keys, keys
@@ -90,4 +97,192 @@ func (e echo) Record(ctx context.Context, ev *audit.Event) error {
 		return err
 	}
 	return e.lines.Record(ctx, ev)
+}
+
+// Meta keys of the audit log's identity.
+const (
+	originKey   = "audit.origin"
+	signerKey   = "audit.signer"   // the checkpoint-signing key, sealed
+	verifierKey = "audit.verifier" // its public verifier key
+)
+
+// CheckpointDir is the default checkpoint sink inside a data directory.
+// Production should name storage the database's host cannot rewrite
+// (HESTIA_AUDIT_CHECKPOINTS).
+const CheckpointDir = "audit-checkpoints"
+
+// AuditIdentity is the audit log's name and the key its checkpoints are
+// verified with (public).
+type AuditIdentity struct {
+	Origin   string
+	Verifier string // a note verifier key
+}
+
+// openCheckpoints sets up the log's identity (origin and signing key,
+// created on first use; the origin may not change afterwards), checks
+// that the log extends the latest checkpoint held by the sinks (refusing
+// a rolled-back or rewritten database), and returns the issuer.
+func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt.Keyring, log *slog.Logger) (*checkpoint.Issuer, AuditIdentity, error) {
+	var id AuditIdentity
+	origin, ok, err := db.Meta(ctx, originKey)
+	if err != nil {
+		return nil, id, err
+	}
+	switch {
+	case !ok:
+		origin = cmp.Or(cfg.AuditOrigin, defaultOrigin(cfg.BaseURL))
+		if !validOrigin(origin) {
+			return nil, id, fmt.Errorf("audit origin %q: one line of printable characters without spaces", origin)
+		}
+	case cfg.AuditOrigin != "" && cfg.AuditOrigin != origin:
+		return nil, id, fmt.Errorf("the audit log is named %q; it cannot be renamed to %q (checkpoints name it)", origin, cfg.AuditOrigin)
+	}
+	sealedHex, haveKey, err := db.Meta(ctx, signerKey)
+	if err != nil {
+		return nil, id, err
+	}
+	var skey, vkey string
+	if !haveKey {
+		if skey, vkey, err = crypt.NewNoteKey(noteName(origin)); err != nil {
+			return nil, id, err
+		}
+		sealed := []byte(skey)
+		if keys != nil {
+			if sealed, err = keys.SealNoteKey(skey); err != nil {
+				return nil, id, err
+			}
+		}
+		for _, kv := range [][2]string{{originKey, origin}, {verifierKey, vkey}, {signerKey, hex.EncodeToString(sealed)}} {
+			if err := db.SetMeta(ctx, kv[0], kv[1]); err != nil {
+				return nil, id, err
+			}
+		}
+	} else {
+		sealed, err := hex.DecodeString(sealedHex)
+		if err != nil {
+			return nil, id, fmt.Errorf("audit signing key: %w", err)
+		}
+		skey = string(sealed)
+		if keys != nil {
+			if skey, err = keys.OpenNoteKey(sealed); err != nil {
+				return nil, id, fmt.Errorf("audit signing key: %w", err)
+			}
+		}
+		if vkey, _, err = db.Meta(ctx, verifierKey); err != nil {
+			return nil, id, err
+		}
+	}
+	signer, err := note.NewSigner(skey)
+	if err != nil {
+		return nil, id, fmt.Errorf("audit signing key: %w", err)
+	}
+	id = AuditIdentity{Origin: origin, Verifier: vkey}
+	sinks, err := checkpointSinks(cfg)
+	if err != nil {
+		return nil, id, err
+	}
+	is := &checkpoint.Issuer{Log: db, Signer: signer, Origin: origin, Sinks: sinks,
+		Every: cfg.CheckpointEvery, Interval: cfg.CheckpointInterval, Logger: log}
+	// The log must extend every checkpoint it has signed: the latest held
+	// outside the database, and the latest inside.
+	size, root := db.AuditHead()
+	var held [][]byte
+	for _, s := range sinks {
+		if f, ok := s.(checkpoint.Folder); ok {
+			notes, err := checkpoint.ReadFolder(f.Dir)
+			if err != nil && !errors.Is(err, fs.ErrNotExist) {
+				return nil, id, err
+			}
+			held = append(held, notes...)
+		}
+	}
+	latest, ok, err := db.LatestCheckpoint(ctx)
+	if err != nil {
+		return nil, id, err
+	}
+	if ok {
+		held = append(held, latest)
+	}
+	cps, err := checkpoint.Open(held, origin, vkey)
+	if err != nil {
+		return nil, id, fmt.Errorf("audit checkpoints: %w", err)
+	}
+	if len(cps) == 0 {
+		return is, id, nil
+	}
+	newest := cps[0]
+	for _, c := range cps {
+		if c.Size >= newest.Size {
+			newest = c
+		}
+	}
+	if err := tlog.CheckPrefix(ctx, db.AuditNodes(), newest, size, root); err != nil {
+		return nil, id, fmt.Errorf("audit log check against its checkpoint of %d records: %w; the database may have been restored from an older copy or edited: `hestia audit verify` shows where", newest.Size, err)
+	}
+	if ok {
+		is.Start(newest.Size, latest)
+	}
+	return is, id, nil
+}
+
+// noteName is a note key name for origin (no spaces or '+').
+func noteName(origin string) string { return strings.ReplaceAll(origin, "+", "-") }
+
+// checkpointSinks parses Config.AuditCheckpoints: folders, and https://
+// endpoints that receive each checkpoint by POST.
+func checkpointSinks(cfg Config) ([]checkpoint.Sink, error) {
+	spec := cfg.AuditCheckpoints
+	if spec == "" {
+		spec = filepath.Join(cfg.DataDir, CheckpointDir)
+	}
+	var out []checkpoint.Sink
+	for _, s := range strings.Split(spec, ",") {
+		s = strings.TrimSpace(s)
+		switch {
+		case s == "":
+		case strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://"):
+			u, err := url.Parse(s)
+			if err != nil || u.Host == "" {
+				return nil, fmt.Errorf("checkpoint sink %q: not a URL", s)
+			}
+			if u.Scheme == "http" && !isLoopback(u.Hostname()) {
+				return nil, fmt.Errorf("checkpoint sink %q: plain http only on a loopback address", s)
+			}
+			out = append(out, httpSink{url: s, client: &http.Client{Timeout: 10 * time.Second}})
+		default:
+			out = append(out, checkpoint.Folder{Dir: s})
+		}
+	}
+	return out, nil
+}
+
+// httpSink POSTs each checkpoint (text/plain) to an endpoint, which must
+// answer 2xx.
+type httpSink struct {
+	url    string
+	client *http.Client
+}
+
+func (h httpSink) String() string {
+	u, _ := url.Parse(h.url)
+	return u.Redacted()
+}
+
+func (h httpSink) Put(ctx context.Context, size uint64, note []byte) error {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, h.url, bytes.NewReader(note))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Content-Type", "text/plain; charset=utf-8")
+	req.Header.Set("X-Checkpoint-Size", strconv.FormatUint(size, 10))
+	resp, err := h.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+	if resp.StatusCode/100 != 2 {
+		return fmt.Errorf("checkpoint sink answered %s", resp.Status)
+	}
+	return nil
 }

@@ -7,6 +7,8 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
+	"log/slog"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -222,5 +224,56 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	}
 	if _, err := tlog.Verify(context.Background(), s.node.DB.AuditLog, s.node.DB.AuditNodes(), nil); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// A database rolled back to an earlier copy is refused at open: the
+// checkpoint the sink holds is larger than the log. So is a log whose
+// records were rewritten.
+func TestRolledBackDatabaseIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	s := openAt(t, cfg)
+	s.create(patient("Rollbackfamily"))
+	s.node.Close()
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	old, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, cfg)
+	s.create(patient("Laterfamily"))
+	s.node.Close()
+	held, err := os.ReadDir(filepath.Join(cfg.DataDir, CheckpointDir))
+	if err != nil || len(held) < 2 {
+		t.Fatalf("checkpoint folder: %v, %v", held, err)
+	}
+	current, _ := os.ReadFile(dbPath)
+	os.Remove(dbPath + "-wal")
+	if err := os.WriteFile(dbPath, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("a rolled-back database opened: %v", err)
+	}
+	// Back to the current copy, it opens; with a record rewritten, not.
+	if err := os.WriteFile(dbPath, current, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	n, err := OpenNode(context.Background(), cfg, log)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Close()
+	other, err := sql.Open("sqlite", dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := other.Exec(`UPDATE audit_record SET record = x'0100', leaf = ? WHERE idx = 0`, tlog.Hasher.HashLeaf([]byte{1, 0})); err != nil {
+		t.Fatal(err)
+	}
+	other.Close()
+	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rewritten") {
+		t.Fatalf("a rewritten log opened: %v", err)
 	}
 }

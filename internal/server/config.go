@@ -53,6 +53,17 @@ type Config struct {
 	// checkpoints and AuditEvent.source. HESTIA_AUDIT_ORIGIN. Default: the
 	// base URL's host + "/audit", or HOSTNAME/hestia/audit.
 	AuditOrigin string
+	// AuditCheckpoints lists where signed checkpoints of the audit log are
+	// written besides the database, comma-separated: folders, and https://
+	// endpoints that receive each by POST. HESTIA_AUDIT_CHECKPOINTS.
+	// Default DataDir/audit-checkpoints; production should name storage
+	// that whoever can replace the database cannot rewrite.
+	AuditCheckpoints string
+	// CheckpointEvery and CheckpointInterval: a checkpoint is issued after
+	// this many new records (default 1,000) or this long with new records
+	// (default 10s). HESTIA_CHECKPOINT_EVERY, HESTIA_CHECKPOINT_INTERVAL.
+	CheckpointEvery    uint64
+	CheckpointInterval time.Duration
 	// AuditEcho, if set, also receives every audit event as a log line
 	// (the command-line tools show what they did on standard error).
 	AuditEcho *slog.Logger
@@ -113,6 +124,21 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
 	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
+	str("HESTIA_AUDIT_CHECKPOINTS", &c.AuditCheckpoints)
+	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_EVERY"); ok {
+		n, err := strconv.ParseUint(v, 10, 64)
+		if err != nil || n == 0 {
+			return fmt.Errorf("HESTIA_CHECKPOINT_EVERY: a positive number of records, not %q", v)
+		}
+		c.CheckpointEvery = n
+	}
+	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_INTERVAL"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			return fmt.Errorf("HESTIA_CHECKPOINT_INTERVAL: a duration such as 10s, not %q", v)
+		}
+		c.CheckpointInterval = d
+	}
 	str("HESTIA_KMS", &c.KMS)
 	str("HESTIA_KMS_ENDPOINT", &c.KMSEndpoint)
 	str("HESTIA_MASTER_KEY", &c.MasterKey)

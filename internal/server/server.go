@@ -22,12 +22,14 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"time"
 
 	"golang.org/x/sync/semaphore"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/journal"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
@@ -50,7 +52,14 @@ type Node struct {
 	Keys   *crypt.Keyring // nil only in the benchmark-only plaintext build
 	Ledger *privacy.Ledger
 
+	// Checkpoints issues the audit log's signed checkpoints (nil in the
+	// benchmark-only build without auditing); AuditID names the log.
+	Checkpoints *checkpoint.Issuer
+	AuditID     AuditIdentity
+
 	journal *journal.Journal // the audit journal, if this process has it
+	closed  sync.Once
+	err     error
 }
 
 // LedgerFile is the erasure ledger inside a data directory. It is not part
@@ -106,11 +115,16 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 		ecfg.Encoder = search.Keyed{Form: keys.IndexForm, Forms: keys.IndexForms}
 	}
 	var jr *journal.Journal
+	var issuer *checkpoint.Issuer
+	var id AuditIdentity
 	if noAuditBenchmark {
 		log.Warn("BENCHMARK BUILD: NOTHING IS AUDITED; never use this binary for real data")
 		ecfg.Audit = audit.Log{}
 	} else {
-		if ecfg.Audit, jr, err = openAudit(cfg, db, keys, log); err != nil {
+		if issuer, id, err = openCheckpoints(ctx, cfg, db, keys, log); err != nil {
+			return fail(err)
+		}
+		if ecfg.Audit, jr, err = openAudit(cfg, db, keys, id.Origin, log); err != nil {
 			return fail(err)
 		}
 	}
@@ -145,16 +159,27 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if len(again) > 0 {
 		log.Warn("erasures applied again to this database (it was restored from before them)", slog.Int("patients", len(again)))
 	}
-	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr}, nil
+	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr,
+		Checkpoints: issuer, AuditID: id}, nil
 }
 
 // Close closes the database, and logs the data-key cache's counters
 // (counts only).
 func (n *Node) Close() error {
+	n.closed.Do(func() { n.err = n.close() })
+	return n.err
+}
+
+func (n *Node) close() error {
 	if n.Keys != nil && n.Log != nil {
 		st := n.Keys.Stats()
 		n.Log.Info("data-key cache", slog.Int64("hits", st.CacheHits), slog.Int64("misses", st.CacheMisses),
 			slog.Int64("kms_calls", st.KMSCalls), slog.Int("cached_keys", st.CachedKeys))
+	}
+	if n.Checkpoints != nil {
+		if _, err := n.Checkpoints.Issue(context.Background()); err != nil {
+			n.Log.Error("audit checkpoint", slog.String("error", err.Error()))
+		}
 	}
 	if n.journal != nil {
 		if err := n.journal.Close(); err != nil {
@@ -231,6 +256,12 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	}
 	if s.cfg.PprofListen != "" {
 		go s.servePprof(ctx)
+	}
+	if is := s.node.Checkpoints; is != nil {
+		done := make(chan struct{})
+		cctx, stop := context.WithCancel(ctx)
+		go func() { is.Run(cctx); close(done) }()
+		defer func() { stop(); <-done }()
 	}
 	if ready != nil {
 		ready(ln.Addr())

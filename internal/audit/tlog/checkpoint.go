@@ -1,6 +1,8 @@
 package tlog
 
 import (
+	"bytes"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -64,4 +66,35 @@ func OpenCheckpoint(msg []byte, origin string, verifier note.Verifier) (Checkpoi
 		return Checkpoint{}, fmt.Errorf("%w: root hash", ErrCheckpoint)
 	}
 	return Checkpoint{Origin: origin, Size: size, Root: root}, nil
+}
+
+// ErrRollback is wrapped by CheckPrefix's errors: the log is not an
+// extension of a checkpoint it signed.
+var ErrRollback = errors.New("tlog: the log does not extend a checkpoint it signed")
+
+// CheckPrefix checks that the log of size size and root hash root (with
+// stored nodes) extends checkpoint c: c is not larger, and a consistency
+// proof from the stored nodes links c's root to root. A database rolled
+// back to an earlier copy, or rewritten, fails it.
+func CheckPrefix(ctx context.Context, nodes Nodes, c Checkpoint, size uint64, root []byte) error {
+	if c.Size > size {
+		return fmt.Errorf("%w: the checkpoint has %d records, the log %d (rolled back or truncated)", ErrRollback, c.Size, size)
+	}
+	if c.Size == size {
+		if !bytes.Equal(c.Root, root) {
+			return fmt.Errorf("%w: the root of the %d records differs from the checkpoint's (rewritten)", ErrRollback, size)
+		}
+		return nil
+	}
+	if c.Size == 0 {
+		return nil
+	}
+	p, err := Consistency(ctx, nodes, c.Size, size)
+	if err != nil {
+		return err
+	}
+	if err := VerifyConsistency(c.Size, size, p, c.Root, root); err != nil {
+		return fmt.Errorf("%w: the first %d records are not those the checkpoint signed (rewritten): %v", ErrRollback, c.Size, err)
+	}
+	return nil
 }
