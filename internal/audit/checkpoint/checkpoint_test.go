@@ -43,8 +43,11 @@ func (m *memLog) append(n int) {
 
 type failingSink struct{ calls int }
 
-func (f *failingSink) Put(context.Context, uint64, []byte) error { f.calls++; return errors.New("down") }
-func (f *failingSink) String() string                            { return "failing" }
+func (f *failingSink) Put(context.Context, uint64, []byte) error {
+	f.calls++
+	return errors.New("down")
+}
+func (f *failingSink) String() string { return "failing" }
 
 // Checkpoints are issued every N records, signed, stored and written to
 // every sink (a failing one does not stop them); they open with the
