@@ -36,6 +36,14 @@ const (
 	KeyRotation    Interaction = "key-rotation"
 	Reindex        Interaction = "reindex"           // index rows rebuilt for a new encoding
 	ConditionalHit Interaction = "conditional-match" // a conditional operation's search
+	// AuditProof reads the audit log's checkpoints and proofs: hashes
+	// only, meant to be public (anyone may check the log).
+	AuditProof Interaction = "audit-proof"
+	// AuditSearch reads audit events (who accessed what): administrators
+	// and auditors only.
+	AuditSearch Interaction = "audit-search"
+	// AccessReport reads the audit events about one patient's data.
+	AccessReport Interaction = "access-report"
 )
 
 // Principal is who is acting. Until authentication exists, every network
@@ -87,15 +95,21 @@ type Policy interface {
 	Decide(ctx context.Context, r *Request) Decision
 }
 
-// Open allows every request that has a principal. It is the policy of a
-// server without authentication, which therefore listens on loopback by
-// default; role, scope, relationship and consent rules replace it.
+// Open allows every request that has a principal, except reading audit
+// events, which only an administrator may (until authentication exists,
+// only the hestia command on the server's own data is one). It is the
+// policy of a server without authentication, which therefore listens on
+// loopback by default; role, scope, relationship and consent rules
+// replace it.
 type Open struct{}
 
 // Decide implements Policy.
 func (Open) Decide(_ context.Context, r *Request) Decision {
 	if r.Principal == nil {
 		return Decision{Allow: false, Reason: "no principal"}
+	}
+	if (r.Interaction == AuditSearch || r.Interaction == AccessReport) && r.Principal.Kind != "local" {
+		return Decision{Allow: false, Reason: "audit events are for administrators and auditors"}
 	}
 	return Decision{Allow: true, Reason: "open policy: no access control configured"}
 }

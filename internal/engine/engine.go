@@ -60,6 +60,8 @@ type Engine struct {
 	log     *slog.Logger
 	now     func() time.Time
 	maxEnts int
+
+	auditLog AuditConfig // the interactions on the audit log (auditlog.go)
 }
 
 // New returns an engine.

@@ -27,6 +27,12 @@ import (
 //	/{type}/{id}                      DELETE  delete
 //	/{type}/{id}/_history             GET     history-instance
 //	/{type}/{id}/_history/{version}   GET     vread
+//	/audit/checkpoint                 GET     the audit log's signed checkpoint (audit.go)
+//	/audit/proof/inclusion            GET     an inclusion proof
+//	/audit/proof/consistency          GET     a consistency proof
+//	/AuditEvent                       GET     search the audit log (other interactions on it: 405)
+//	/AuditEvent/{id}                  GET     one audit event, by log index
+//	/Patient/{id}/$access-report      GET     who accessed a patient's data
 //
 // GET answers HEAD too. Another method on these paths is 405, another path
 // 404, both as OperationOutcome.
@@ -35,12 +41,17 @@ func (a *API) Routes() http.Handler {
 	mux.Handle("/metadata", a.methods(map[string]handlerFunc{"GET": a.capabilities}))
 	mux.Handle("/{$}", a.methods(map[string]handlerFunc{"POST": a.bundle}))
 	mux.Handle("/_history", a.methods(map[string]handlerFunc{"GET": a.historySystem}))
-	mux.Handle("/{type}", a.methods(map[string]handlerFunc{"GET": a.search, "POST": a.create, "PUT": a.conditionalUpdate, "DELETE": a.conditionalDelete}))
-	mux.Handle("/{type}/_search", a.methods(map[string]handlerFunc{"GET": a.search, "POST": a.search}))
-	mux.Handle("/{type}/_history", a.methods(map[string]handlerFunc{"GET": a.historyType}))
-	mux.Handle("/{type}/{id}", a.methods(map[string]handlerFunc{"GET": a.read, "PUT": a.update, "DELETE": a.delete}))
-	mux.Handle("/{type}/{id}/_history", a.methods(map[string]handlerFunc{"GET": a.historyInstance}))
-	mux.Handle("/{type}/{id}/_history/{version}", a.methods(map[string]handlerFunc{"GET": a.vread}))
+	mux.Handle("/{type}", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.search, a.auditEvents), "POST": a.orAudit(a.create, nil),
+		"PUT": a.orAudit(a.conditionalUpdate, nil), "DELETE": a.orAudit(a.conditionalDelete, nil)}))
+	mux.Handle("/{type}/_search", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.search, a.auditEvents), "POST": a.orAudit(a.search, nil)}))
+	mux.Handle("/{type}/_history", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.historyType, nil)}))
+	mux.Handle("/{type}/{id}", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.read, a.auditEvent), "PUT": a.orAudit(a.update, nil), "DELETE": a.orAudit(a.delete, nil)}))
+	mux.Handle("/{type}/{id}/_history", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.historyInstance, nil)}))
+	mux.Handle("/{type}/{id}/_history/{version}", a.methods(map[string]handlerFunc{"GET": a.orAudit(a.vread, nil)}))
+	mux.Handle("/audit/checkpoint", a.methods(map[string]handlerFunc{"GET": a.auditCheckpoint}))
+	mux.Handle("/audit/proof/inclusion", a.methods(map[string]handlerFunc{"GET": a.auditInclusion}))
+	mux.Handle("/audit/proof/consistency", a.methods(map[string]handlerFunc{"GET": a.auditConsistency}))
+	mux.Handle("/Patient/{id}/$access-report", a.methods(map[string]handlerFunc{"GET": a.accessReport}))
 	mux.HandleFunc("/", a.NotFound)
 	return mux
 }

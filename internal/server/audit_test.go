@@ -9,15 +9,20 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/store"
 )
@@ -145,7 +150,7 @@ func TestEveryInteractionIsAudited(t *testing.T) {
 		t.Fatal(err)
 	}
 	n := 0
-	s.node.DB.AuditByPatient(context.Background(), tag, 0, 0, func(uint64, []byte) error { n++; return nil })
+	s.node.DB.AuditByPatient(context.Background(), tag, math.MaxUint64, 0, func(uint64, []byte) error { n++; return nil })
 	if n != 8 {
 		for _, ev := range events {
 			t.Logf("%s %v", subtype(ev), entityRefs(ev))
@@ -275,5 +280,141 @@ func TestRolledBackDatabaseIsRefused(t *testing.T) {
 	other.Close()
 	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rewritten") {
 		t.Fatalf("a rewritten log opened: %v", err)
+	}
+}
+
+// The checkpoint and proof endpoints: a signed checkpoint that opens with
+// the log's key, inclusion proofs of stored records against it, and a
+// consistency proof between two checkpoints; bad parameters are 400.
+func TestCheckpointAndProofEndpoints(t *testing.T) {
+	s := newTestServer(t)
+	s.create(patient("Prooffamily"))
+	openCP := func() tlog.Checkpoint {
+		r := s.do("GET", "/audit/checkpoint", nil)
+		if r.status != 200 || !strings.HasPrefix(r.header.Get("Content-Type"), "text/plain") {
+			t.Fatalf("checkpoint: %d %s", r.status, r.header.Get("Content-Type"))
+		}
+		cps, err := checkpoint.Open([][]byte{r.body}, s.node.AuditID.Origin, s.node.AuditID.Verifier)
+		if err != nil {
+			t.Fatalf("%v\n%s", err, r.body)
+		}
+		return cps[0]
+	}
+	c1 := openCP()
+	if c1.Size == 0 {
+		t.Fatal("an empty checkpoint after a create")
+	}
+	var records [][]byte
+	s.node.DB.AuditRecords(context.Background(), 0, c1.Size, func(_ uint64, rec []byte) error { records = append(records, rec); return nil })
+	for i := range c1.Size {
+		r := s.do("GET", fmt.Sprintf("/audit/proof/inclusion?index=%d&size=%d", i, c1.Size), nil)
+		var p struct {
+			Leaf   []byte   `json:"leaf"`
+			Hashes [][]byte `json:"hashes"`
+		}
+		if r.status != 200 || json.Unmarshal(r.body, &p) != nil {
+			t.Fatalf("inclusion %d: %d %s", i, r.status, r.body)
+		}
+		if !bytes.Equal(p.Leaf, tlog.Hasher.HashLeaf(records[i])) {
+			t.Fatalf("inclusion %d: the leaf is not the record's hash", i)
+		}
+		if err := tlog.VerifyInclusion(records[i], i, c1.Size, p.Hashes, c1.Root); err != nil {
+			t.Fatalf("inclusion %d: %v", i, err)
+		}
+	}
+	for range 3 {
+		s.create(patient("Laterfamily"))
+	}
+	s.auditEvents(c1.Size + 4) // the checkpoint requests are audited too
+	c2 := openCP()
+	r := s.do("GET", fmt.Sprintf("/audit/proof/consistency?from=%d&to=%d", c1.Size, c2.Size), nil)
+	var p struct {
+		Hashes [][]byte `json:"hashes"`
+	}
+	if r.status != 200 || json.Unmarshal(r.body, &p) != nil {
+		t.Fatalf("consistency: %d %s", r.status, r.body)
+	}
+	if err := tlog.VerifyConsistency(c1.Size, c2.Size, p.Hashes, c1.Root, c2.Root); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{
+		"/audit/proof/inclusion?index=0",
+		"/audit/proof/inclusion?index=x&size=1",
+		fmt.Sprintf("/audit/proof/inclusion?index=%d&size=%d", c2.Size, c2.Size),
+		fmt.Sprintf("/audit/proof/inclusion?index=0&size=%d", c2.Size+1000),
+		"/audit/proof/consistency?from=0&to=1",
+		fmt.Sprintf("/audit/proof/consistency?from=%d&to=%d", c2.Size, c1.Size),
+	} {
+		s.expectOutcome(s.do("GET", bad, nil), 400)
+	}
+}
+
+// Audit events are for administrators: over the network (anonymous until
+// authentication exists) search, read and access reports are refused,
+// and nobody writes AuditEvents. The hestia command, an administrator,
+// finds a patient's events by patient, interaction, outcome, date, agent
+// and entity.
+func TestAuditEventSearch(t *testing.T) {
+	s := newTestServer(t)
+	p := s.create(patient("Searchedfamily"))
+	pid := p["id"].(string)
+	other := s.create(patient("Otherfamily"))["id"].(string)
+	s.expect(s.do("GET", "/Patient/"+pid, nil), 200)
+	s.expect(s.do("GET", "/Patient?family=Searchedfamily", nil), 200)
+	s.expectOutcome(s.do("GET", "/Patient/nobody", nil), 404)
+	s.expect(s.do("GET", "/Patient/"+other, nil), 200)
+
+	for _, path := range []string{"/AuditEvent", "/AuditEvent?patient=" + pid, "/AuditEvent/0", "/Patient/" + pid + "/$access-report"} {
+		s.expectOutcome(s.do("GET", path, nil), 403)
+	}
+	s.expectOutcome(s.do("POST", "/AuditEvent", map[string]any{"resourceType": "AuditEvent"}), 405)
+	s.expectOutcome(s.do("DELETE", "/AuditEvent/0", nil), 405)
+	settled := uint64(len(s.auditEvents(10)))
+
+	ctx := access.WithPrincipal(context.Background(), access.Local())
+	eng := s.node.Engine
+	rep, err := eng.AccessReport(ctx, pid, nil)
+	if err != nil || len(rep.Hits) != 3 {
+		t.Fatalf("access report: %v, %v", rep, err)
+	}
+	s.auditEvents(settled + 1) // the report is an access too
+	kinds := func(q url.Values) []string {
+		t.Helper()
+		page, err := eng.AuditEvents(ctx, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []string
+		for _, h := range page.Hits {
+			out = append(out, h.Event.Interaction+":"+h.Event.Outcome)
+		}
+		return out
+	}
+	if got := fmt.Sprint(kinds(url.Values{"patient": {pid}})); got != "[access-report:0 search-type:0 read:0 create:0]" {
+		t.Errorf("patient's events, newest first: %s", got)
+	}
+	if got := fmt.Sprint(kinds(url.Values{"patient": {pid}, "type": {"read"}})); got != "[read:0]" {
+		t.Errorf("patient's reads: %s", got)
+	}
+	if got := fmt.Sprint(kinds(url.Values{"outcome": {"4"}, "type": {"read"}})); got != "[read:4]" {
+		t.Errorf("failed reads: %s", got)
+	}
+	if got := kinds(url.Values{"entity": {"Patient/" + other}}); len(got) != 2 {
+		t.Errorf("events naming the other patient: %v", got)
+	}
+	if got := kinds(url.Values{"agent": {"anonymous"}, "date": {"ge2000-01-01"}, "_count": {"2"}}); len(got) != 2 {
+		t.Errorf("anonymous events since 2000, two: %v", got)
+	}
+	if got := kinds(url.Values{"date": {"lt2000"}}); len(got) != 0 {
+		t.Errorf("events before 2000: %v", got)
+	}
+	if _, err := eng.AuditEvents(ctx, url.Values{"name": {"x"}}); err == nil {
+		t.Error("an unsupported parameter was accepted")
+	}
+	// Paging: one at a time, newest first, down the log.
+	page, _ := eng.AuditEvents(ctx, url.Values{"patient": {pid}, "_count": {"1"}})
+	next, _ := eng.AuditEvents(ctx, url.Values{"patient": {pid}, "_count": {"1"}, "_before": {strconv.FormatUint(page.Before, 10)}})
+	if len(page.Hits) != 1 || len(next.Hits) != 1 || next.Hits[0].Index >= page.Hits[0].Index {
+		t.Fatalf("second page: %+v", next.Hits)
 	}
 }

@@ -139,6 +139,13 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
+	if issuer != nil {
+		ac := engine.AuditConfig{Log: db, Checkpoints: issuer}
+		if keys != nil {
+			ac.Keys = keys
+		}
+		eng.SetAuditLog(ac)
+	}
 	if err := ensurePrefixLen(access.WithPrincipal(ctx, access.Local()), eng, db, ecfg.Encoder, log); err != nil {
 		return fail(err)
 	}

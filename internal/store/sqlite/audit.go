@@ -206,13 +206,14 @@ func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index u
 	return rows.Err()
 }
 
-// AuditByPatient calls fn with the stored records tagged with tag, in
-// index order, at most limit of them from index from on (limit 0: all).
-func (db *DB) AuditByPatient(ctx context.Context, tag []byte, from uint64, limit int, fn func(index uint64, record []byte) error) error {
+// AuditByPatient calls fn with the stored records tagged with tag whose
+// index is below before, newest first, at most limit of them (limit 0:
+// all).
+func (db *DB) AuditByPatient(ctx context.Context, tag []byte, before uint64, limit int, fn func(index uint64, record []byte) error) error {
 	if limit <= 0 {
 		limit = math.MaxInt32
 	}
-	rows, err := db.rpool.QueryContext(ctx, `SELECT r.idx, r.record FROM audit_patient p JOIN audit_record r ON r.idx = p.idx WHERE p.tag = ? AND p.idx >= ? ORDER BY p.idx LIMIT ?`, tag, from, limit)
+	rows, err := db.rpool.QueryContext(ctx, `SELECT r.idx, r.record FROM audit_patient p JOIN audit_record r ON r.idx = p.idx WHERE p.tag = ? AND p.idx < ? ORDER BY p.idx DESC LIMIT ?`, tag, min(before, math.MaxInt64), limit)
 	if err != nil {
 		return fmt.Errorf("sqlite: audit records by patient: %w", err)
 	}
