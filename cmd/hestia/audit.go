@@ -1,21 +1,28 @@
 package main
 
 import (
+	"bufio"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"text/tabwriter"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
+	"github.com/hestiahealth/hestia/internal/audit/export"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/server"
@@ -27,12 +34,12 @@ func auditCmd() *cobra.Command {
 		Use:   "audit",
 		Short: "Check and search the tamper-evident audit log",
 	}
-	cmd.AddCommand(auditVerifyCmd(), auditSearchCmd(), auditReportCmd())
+	cmd.AddCommand(auditVerifyCmd(), auditSearchCmd(), auditReportCmd(), auditExportCmd())
 	return cmd
 }
 
 func auditVerifyCmd() *cobra.Command {
-	var dataDir, checkpoints string
+	var dataDir, checkpoints, offline, verifier string
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the audit log's Merkle tree from the stored records and check it",
@@ -48,10 +55,19 @@ and checkpoints are checked with the log's public verifier key.
 
 It names the first bad record and exits with status 1 if the log was changed:
 a record modified, removed, inserted or moved, the tail removed, or the
-database rolled back to an earlier copy (a checkpoint is larger than the log).`,
+database rolled back to an earlier copy (a checkpoint is larger than the log).
+
+With --offline FILE it checks an export (hestia audit export) instead,
+without the data directory or any key: the checkpoint is signed by the
+verifier key given (--verifier, the key the log's operator publishes), and the
+records are the log's (a complete export hashes to the checkpoint's root; a
+selection has an inclusion proof per record).`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
+			if offline != "" {
+				return verifyOffline(cmd, offline, verifier)
+			}
 			path := filepath.Join(dataDir, server.DatabaseFile)
 			if _, err := os.Stat(path); err != nil {
 				return fmt.Errorf("no database in %s: %w", dataDir, err)
@@ -80,7 +96,35 @@ database rolled back to an earlier copy (a checkpoint is larger than the log).`,
 	}
 	cmd.Flags().StringVar(&dataDir, "data", server.Defaults().DataDir, "data directory")
 	cmd.Flags().StringVar(&checkpoints, "checkpoints", "", "folder of checkpoints held outside the database (default DATA/"+server.CheckpointDir+")")
+	cmd.Flags().StringVar(&offline, "offline", "", "check an export file instead of a data directory")
+	cmd.Flags().StringVar(&verifier, "verifier", "", "with --offline: the log's verifier key (default: the one the file names, which proves only self-consistency)")
 	return cmd
+}
+
+func verifyOffline(cmd *cobra.Command, file, verifier string) error {
+	f, err := os.Open(file)
+	if err != nil {
+		return err
+	}
+	defer f.Close()
+	rep, err := export.Verify(f, verifier)
+	var p *export.Problem
+	if errors.As(err, &p) {
+		fmt.Fprintf(cmd.OutOrStdout(), "export BROKEN: %s\n", p.Error())
+		return errors.New("the export does not verify")
+	}
+	if err != nil {
+		return err
+	}
+	kind := "a selection, each with its inclusion proof"
+	if rep.Complete {
+		kind = "the whole log, hashing to the checkpoint's root"
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "export OK: %d records of the log %s (signed checkpoint of %d records); %s\n", rep.Records, rep.Origin, rep.Size, kind)
+	if verifier == "" {
+		fmt.Fprintln(cmd.OutOrStdout(), "warning: checked with the verifier key the file names; pass --verifier with the published key")
+	}
+	return nil
 }
 
 // heldCheckpoints opens the checkpoints stored in the database and in the
@@ -235,4 +279,128 @@ func auditResource(h engine.AuditHit) map[string]any {
 	_ = json.Unmarshal(data, &m)
 	m["id"] = strconv.FormatUint(h.Index, 10)
 	return m
+}
+
+func auditExportCmd() *cobra.Command {
+	cfg := server.Defaults()
+	var query, out string
+	cmd := &cobra.Command{
+		Use:   "export",
+		Short: "Write audit records and proofs for an external auditor (NDJSON)",
+		Long: `Write the audit log, or the events a search selects (--query, as for
+hestia audit search), for an external auditor: newline-delimited JSON whose
+first line names the log (origin, public verifier key) and holds a signed
+checkpoint issued now; each next line holds a record as stored (sealed), the
+readable AuditEvent, and (for a selection) the record's inclusion proof.
+
+The auditor checks the file without keys:
+  hestia audit verify --offline FILE --verifier KEY
+(the verifier key as published by the log's operator; see the header). The
+export is itself audited.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			q, err := url.ParseQuery(query)
+			if err != nil {
+				return fmt.Errorf("--query: %w", err)
+			}
+			w := cmd.OutOrStdout()
+			if out != "" && out != "-" {
+				f, err := os.OpenFile(out, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o600)
+				if err != nil {
+					return err
+				}
+				defer f.Close()
+				w = f
+			}
+			return withNode(cmd, &cfg, func(n *server.Node) error {
+				ctx := local(cmd)
+				if n.Checkpoints == nil {
+					return errors.New("this build keeps no audit log")
+				}
+				_, err := n.Engine.Administer(ctx, access.AuditExport, func() (int, error) {
+					return writeExport(ctx, w, n, q)
+				})
+				return err
+			})
+		},
+	}
+	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	cmd.Flags().StringVar(&query, "query", "", "export only the events this search selects")
+	cmd.Flags().StringVarP(&out, "out", "o", "", "file to write (created; default standard output)")
+	keyFlags(cmd, &cfg)
+	return cmd
+}
+
+// writeExport writes the export and returns the number of records.
+func writeExport(ctx context.Context, w io.Writer, n *server.Node, q url.Values) (int, error) {
+	cp, err := n.Checkpoints.Issue(ctx)
+	if err != nil {
+		return 0, err
+	}
+	c, err := checkpoint.Open([][]byte{cp}, n.AuditID.Origin, n.AuditID.Verifier)
+	if err != nil {
+		return 0, err
+	}
+	size := c[0].Size
+	bw := bufio.NewWriter(w)
+	ew, err := export.NewWriter(bw, export.Header{Origin: n.AuditID.Origin, Verifier: n.AuditID.Verifier,
+		Checkpoint: string(cp), Size: size, Complete: len(q) == 0})
+	if err != nil {
+		return 0, err
+	}
+	count := 0
+	put := func(i uint64, rec []byte, proof [][]byte) error {
+		line := export.Record{Index: i, Record: rec, Proof: proof}
+		if ev, err := audit.Open(n.Keys, rec); err == nil {
+			line.Event, _ = json.Marshal(ev.AuditEvent())
+		}
+		count++
+		return ew.Write(line)
+	}
+	if len(q) == 0 {
+		err = n.DB.AuditRecords(ctx, 0, size, func(i uint64, rec []byte) error { return put(i, rec, nil) })
+	} else {
+		err = exportSelection(ctx, n, q, size, put)
+	}
+	if err != nil {
+		return count, err
+	}
+	return count, bw.Flush()
+}
+
+// exportSelection writes the records a search selects, oldest first, with
+// inclusion proofs against the checkpoint of size size.
+func exportSelection(ctx context.Context, n *server.Node, q url.Values, size uint64, put func(uint64, []byte, [][]byte) error) error {
+	q = maps.Clone(q)
+	q.Set("_count", "1000")
+	q.Set("_before", strconv.FormatUint(size, 10))
+	var hits []uint64
+	for {
+		page, err := n.Engine.AuditEvents(ctx, q)
+		if err != nil {
+			return err
+		}
+		for _, h := range page.Hits {
+			hits = append(hits, h.Index)
+		}
+		if page.Before == 0 {
+			break
+		}
+		q.Set("_before", strconv.FormatUint(page.Before, 10))
+	}
+	slices.Sort(hits)
+	for _, i := range hits {
+		var rec []byte
+		if err := n.DB.AuditRecords(ctx, i, i+1, func(_ uint64, r []byte) error { rec = r; return nil }); err != nil {
+			return err
+		}
+		proof, err := tlog.Inclusion(ctx, n.DB.AuditNodes(), i, size)
+		if err != nil {
+			return err
+		}
+		if err := put(i, rec, proof); err != nil {
+			return err
+		}
+	}
+	return nil
 }
