@@ -64,7 +64,7 @@ type config struct {
 	Label        string
 }
 
-var allPhases = []string{"ingest", "read", "search"}
+var allPhases = []string{"ingest", "read", "search", "proof"}
 
 const usageHead = `Usage: go run ./bench [flags]
 
@@ -96,7 +96,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.DataDir, "data-dir", "", "report the size on disk of the server's data `directory` (all files, SQLite -wal/-shm included) after ingest")
 	fs.StringVar(&c.Bundles, "bundles", "/work/shared/data/synthea/bundles", "`directory` of Synthea transaction Bundles (*.json)")
 	fs.IntVar(&c.Limit, "limit", 0, "ingest at most `N` patient bundles, in name order (0 = all); the two shared bundles are always ingested")
-	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated `phases` to run, from ingest,read,search (without ingest, ids are discovered by searching)")
+	phases := fs.String("phases", strings.Join(allPhases, ","), "comma-separated `phases` to run, from ingest,read,search,proof (without ingest, ids are discovered by searching; proof asks for audit-log inclusion proofs)")
 	conc := fs.String("c", "1,16", "comma-separated concurrency `levels` for the read and search phases")
 	fs.IntVar(&c.IngestC, "ingest-c", 4, "concurrent ingest `clients`")
 	fs.DurationVar(&c.Duration, "duration", 10*time.Second, "measurement time for each read/search target at each concurrency")

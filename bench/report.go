@@ -27,6 +27,7 @@ type result struct {
 	Discovery     string            `json:"discovery,omitempty"`
 	DataDir       *diskUsage        `json:"data_dir,omitempty"`
 	Read          []loadResult      `json:"read,omitempty"`
+	Proof         []loadResult      `json:"proof,omitempty"`
 	Search        []loadResult      `json:"search,omitempty"`
 	SearchSkipped map[string]string `json:"search_skipped,omitempty"`
 	RSS           *rssResult        `json:"server_memory,omitempty"`
@@ -105,6 +106,16 @@ func writeReport(w io.Writer, r *result) {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintf(tw, "  c\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\trequests\terrors\t\n")
 		for _, l := range r.Read {
+			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", l.Concurrency, rate(l.RPS),
+				msStr(l.Latency.P50), msStr(l.Latency.P90), msStr(l.Latency.P99), msStr(l.Latency.Max), thousands(l.Requests), l.Errors)
+		}
+		tw.Flush()
+	}
+	if len(r.Proof) > 0 {
+		fmt.Fprintf(w, "\nAudit inclusion proofs (%s)\n", r.Proof[0].Name)
+		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+		fmt.Fprintf(tw, "  c\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\trequests\terrors\t\n")
+		for _, l := range r.Proof {
 			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", l.Concurrency, rate(l.RPS),
 				msStr(l.Latency.P50), msStr(l.Latency.P90), msStr(l.Latency.P99), msStr(l.Latency.Max), thousands(l.Requests), l.Errors)
 		}
@@ -195,6 +206,9 @@ func writeMarkdown(w io.Writer, r *result) {
 	}
 	for _, l := range r.Search {
 		row("search", l)
+	}
+	for _, l := range r.Proof {
+		row("proof", l)
 	}
 	fmt.Fprintln(w)
 }

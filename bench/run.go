@@ -163,6 +163,14 @@ func run(ctx context.Context, cfg *config, command string, logw io.Writer) (res 
 			res.Search = append(res.Search, measure("search", tg)...)
 		}
 	}
+	if has("proof") {
+		phase("proof")
+		if tg, terr := proofTarget(ctx, cl, base); terr != nil {
+			res.Problems = append(res.Problems, terr.Error())
+		} else {
+			res.Proof = measure("proof", tg)
+		}
+	}
 	if cfg.DataDir != "" && res.DataDir == nil && !has("ingest") {
 		if res.DataDir, err = measureDir(cfg.DataDir, "at the end"); err != nil {
 			res.Problems = append(res.Problems, "data directory: "+err.Error())

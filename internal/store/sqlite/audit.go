@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"database/sql"
 	"errors"
@@ -160,6 +161,10 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	return tree, nil
 }
 
+// leafGap is how many unneeded leaves a run of leaf reads may span to
+// serve two nodes with one query.
+const leafGap = 64
+
 // storedLevel is the lowest level of tree nodes stored in audit_node;
 // level 0 (leaves) is in audit_record, levels in between are computed.
 const storedLevel = 4
@@ -244,9 +249,10 @@ type auditNodes struct{ db *DB }
 
 func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
-	// Nodes below storedLevel are computed from the leaves they cover.
+	// Nodes below storedLevel are computed from the leaves they cover,
+	// read in runs: nodes whose leaves lie close together share a read
+	// (a proof's few nodes lie apart; Verify's many lie together).
 	var low []int
-	var lo, hi uint64 = math.MaxUint64, 0
 	var stored []tlog.NodeID
 	var at []int
 	for i, id := range ids {
@@ -255,15 +261,27 @@ func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, err
 			continue
 		}
 		low = append(low, i)
-		a, b := id.Coverage()
-		lo, hi = min(lo, a), max(hi, b)
 	}
-	if len(low) > 0 {
+	slices.SortFunc(low, func(a, b int) int {
+		x, _ := ids[a].Coverage()
+		y, _ := ids[b].Coverage()
+		return cmp.Compare(x, y)
+	})
+	for k := 0; k < len(low); {
+		lo, hi := ids[low[k]].Coverage()
+		end := k + 1
+		for ; end < len(low); end++ {
+			a, b := ids[low[end]].Coverage()
+			if a > hi+leafGap {
+				break
+			}
+			hi = max(hi, b)
+		}
 		leaves, err := n.leaves(ctx, lo, hi)
 		if err != nil {
 			return nil, err
 		}
-		for _, i := range low {
+		for _, i := range low[k:end] {
 			a, b := ids[i].Coverage()
 			h, err := subtree(leaves[a-lo : b-lo])
 			if err != nil {
@@ -271,16 +289,20 @@ func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, err
 			}
 			out[i] = h
 		}
+		k = end
 	}
 	if len(stored) == 0 {
 		return out, nil
 	}
 	var hashes [][]byte
 	var err error
-	if len(stored) > 16 {
-		hashes, err = n.ranges(ctx, stored)
-	} else {
+	switch {
+	case len(stored) == 1:
 		hashes, err = n.each(ctx, stored)
+	case len(stored) <= 64:
+		hashes, err = n.pairs(ctx, stored)
+	default:
+		hashes, err = n.ranges(ctx, stored)
 	}
 	if err != nil {
 		return nil, err
@@ -342,6 +364,42 @@ func subtree(leaves [][]byte) ([]byte, error) {
 	return level[0], nil
 }
 
+// pairs reads a few stored nodes (a proof's) with one query.
+func (n auditNodes) pairs(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
+	args := make([]any, 0, 2*len(ids))
+	for _, id := range ids {
+		args = append(args, id.Level, id.Index)
+	}
+	q := `SELECT level, idx, hash FROM audit_node WHERE (level, idx) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(ids)), ", ") + `)`
+	rows, err := n.db.rpool.QueryContext(ctx, q, args...)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+	}
+	defer rows.Close()
+	found := make(map[tlog.NodeID][]byte, len(ids))
+	for rows.Next() {
+		var level uint
+		var i uint64
+		var h []byte
+		if err := rows.Scan(&level, &i, &h); err != nil {
+			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+		}
+		found[tlog.NodeID{Level: level, Index: i}] = h
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+	}
+	out := make([][]byte, len(ids))
+	for i, id := range ids {
+		h, ok := found[id]
+		if !ok {
+			return nil, fmt.Errorf("%w: level %d index %d", tlog.ErrMissingNode, id.Level, id.Index)
+		}
+		out[i] = h
+	}
+	return out, nil
+}
+
 // each reads stored nodes one query each.
 func (n auditNodes) each(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
 	out := make([][]byte, len(ids))
@@ -354,20 +412,29 @@ func (n auditNodes) each(ctx context.Context, ids []tlog.NodeID) ([][]byte, erro
 	return out, nil
 }
 
-// ranges reads many nodes with one range query per level (the nodes a
-// run of records completes are contiguous at each level).
+// ranges reads many nodes with one range query per run of nearby nodes
+// at a level (the nodes a run of records completes are contiguous at each
+// level; a proof's lie apart).
 func (n auditNodes) ranges(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
-	type span struct{ lo, hi uint64 }
-	spans := map[uint]span{}
-	for _, id := range ids {
-		s, ok := spans[id.Level]
-		if !ok {
-			s = span{id.Index, id.Index}
+	type span struct {
+		level  uint
+		lo, hi uint64
+	}
+	sorted := slices.Clone(ids)
+	slices.SortFunc(sorted, func(a, b tlog.NodeID) int {
+		return cmp.Or(cmp.Compare(a.Level, b.Level), cmp.Compare(a.Index, b.Index))
+	})
+	var spans []span
+	for _, id := range sorted {
+		if k := len(spans) - 1; k >= 0 && spans[k].level == id.Level && id.Index <= spans[k].hi+leafGap {
+			spans[k].hi = id.Index
+			continue
 		}
-		spans[id.Level] = span{min(s.lo, id.Index), max(s.hi, id.Index)}
+		spans = append(spans, span{id.Level, id.Index, id.Index})
 	}
 	found := make(map[tlog.NodeID][]byte, len(ids))
-	for level, s := range spans {
+	for _, s := range spans {
+		level := s.level
 		rows, err := n.db.rpool.QueryContext(ctx, `SELECT idx, hash FROM audit_node WHERE level = ? AND idx BETWEEN ? AND ?`, level, s.lo, s.hi)
 		if err != nil {
 			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
