@@ -46,6 +46,8 @@ const (
 	AccessReport Interaction = "access-report"
 	// AuditExport writes audit records out for an external auditor.
 	AuditExport Interaction = "audit-export"
+	// Configure starts the server with a configuration.
+	Configure Interaction = "configure"
 )
 
 // Principal is who is acting. Until authentication exists, every network

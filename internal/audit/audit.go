@@ -54,6 +54,9 @@ type Event struct {
 	Patients []string `json:"pa,omitempty"`
 	// Entries are the parts of a batch or transaction, one entity each.
 	Entries []Entry `json:"en,omitempty"`
+	// Detail describes an administrative event (a configuration, as
+	// setting=value pairs; never secrets).
+	Detail string `json:"de,omitempty"`
 	// Source is the server that observed the event (set by Trail).
 	Source string `json:"s,omitempty"`
 	// Recorded is set once the event is durable in the log (appended in

@@ -166,6 +166,13 @@ func (ev *Event) AuditEvent() *AuditEvent {
 			Query: base64.StdEncoding.EncodeToString([]byte(ev.Query)),
 		})
 	}
+	if ev.Detail != "" {
+		out.Entity = append(out.Entity, entity{
+			What:   &reference{Display: "configuration"},
+			Type:   &coding{System: systemEntityType, Code: "2"},
+			Detail: []detail{{Type: "configuration", ValueString: ev.Detail}},
+		})
+	}
 	for _, p := range ev.Patients {
 		out.Entity = append(out.Entity, entity{
 			What: &reference{Reference: "Patient/" + p},

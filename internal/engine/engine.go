@@ -209,6 +209,18 @@ func (e *Engine) Administer(ctx context.Context, in access.Interaction, fn func(
 	return n, e.record(ctx, ev, err)
 }
 
+// Configured records the configuration a server starts with (setting=value
+// pairs, no secrets): configuration changes show in the log as the
+// difference between two starts.
+func (e *Engine) Configured(ctx context.Context, detail string) error {
+	ev, err := e.begin(ctx, access.Configure, "", "")
+	if err != nil {
+		return err
+	}
+	ev.Action, ev.Detail = "E", detail
+	return e.record(ctx, ev, nil)
+}
+
 // newID returns a server-assigned logical id: a time-ordered UUID, which
 // keeps the (type, id) index append-mostly.
 func newID() string {

@@ -418,3 +418,35 @@ func TestAuditEventSearch(t *testing.T) {
 		t.Fatalf("second page: %+v", next.Hits)
 	}
 }
+
+// A server start records its configuration (what shapes security, never
+// a secret), so configuration changes show in the log.
+func TestStartRecordsConfiguration(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = "127.0.0.1:0"
+	cfg.MasterKey = strings.Repeat("ab", 32)
+	_, srv := startServe(t, cfg)
+	s := &testServer{t: t, node: srv.node}
+	var found *audit.Event
+	deadline := time.Now().Add(5 * time.Second)
+	for found == nil && time.Now().Before(deadline) {
+		s.node.DB.AuditLog(context.Background(), func(_ uint64, rec []byte) error {
+			if ev, err := audit.Open(s.node.Keys, rec); err == nil && ev.Interaction == "configure" {
+				found = ev
+			}
+			return nil
+		})
+		time.Sleep(10 * time.Millisecond)
+	}
+	if found == nil {
+		t.Fatal("no configure event")
+	}
+	for _, want := range []string{"listen=127.0.0.1:0", "tls=self-signed", "kms=local", "audit_origin=", "synchronous=NORMAL"} {
+		if !strings.Contains(found.Detail, want) {
+			t.Errorf("configuration %q lacks %s", found.Detail, want)
+		}
+	}
+	if strings.Contains(found.Detail, cfg.MasterKey) {
+		t.Fatal("the master key is in the audit log")
+	}
+}

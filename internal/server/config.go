@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -244,4 +245,43 @@ func isLoopback(host string) bool {
 	}
 	a, err := netip.ParseAddr(host)
 	return err == nil && a.IsLoopback()
+}
+
+// auditSummary is the configuration as the audit log records it at start:
+// every setting that shapes security, none that is secret (the master key
+// and passphrase are left out; URLs lose their credentials).
+func (c Config) auditSummary(n *Node) string {
+	tlsMode := "self-signed"
+	switch {
+	case c.InsecureHTTP:
+		tlsMode = "off (loopback)"
+	case c.TLSCert != "":
+		tlsMode = "certificate " + c.TLSCert
+	}
+	kms := c.KMS
+	if u, err := url.Parse(kms); err == nil && u.User != nil {
+		kms = u.Redacted()
+	}
+	sinks, _ := checkpointSinks(c)
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.String()
+	}
+	parts := []string{
+		"version=" + Version,
+		"listen=" + c.Listen,
+		"tls=" + tlsMode,
+		"base_url=" + c.BaseURL,
+		"kms=" + kms,
+		"audit_origin=" + n.AuditID.Origin,
+		"audit_checkpoints=" + strings.Join(names, ","),
+		"synchronous=" + c.Synchronous,
+		"max_body=" + strconv.FormatInt(c.MaxBody, 10),
+		"max_in_flight=" + strconv.Itoa(c.MaxInFlight),
+		"key_cache=" + strconv.Itoa(c.KeyCacheSize),
+	}
+	if c.PprofListen != "" {
+		parts = append(parts, "pprof="+c.PprofListen)
+	}
+	return strings.Join(parts, " ")
 }

@@ -264,6 +264,9 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	if s.cfg.PprofListen != "" {
 		go s.servePprof(ctx)
 	}
+	if err := s.node.Engine.Configured(access.WithPrincipal(ctx, access.Local()), s.cfg.auditSummary(s.node)); err != nil {
+		return fmt.Errorf("audit the configuration: %w", err)
+	}
 	if is := s.node.Checkpoints; is != nil {
 		done := make(chan struct{})
 		cctx, stop := context.WithCancel(ctx)
