@@ -32,17 +32,19 @@ func startServe(t *testing.T, cfg Config) (string, *Server) {
 	addr := make(chan string, 1)
 	done := make(chan error, 1)
 	go func() { done <- srv.Serve(ctx, func(a net.Addr) { addr <- a.String() }) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("serve: %v", err)
-		}
-		node.Close()
-	})
 	select {
 	case a := <-addr:
+		t.Cleanup(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serve: %v", err)
+			}
+			node.Close()
+		})
 		return a, srv
 	case err := <-done:
+		cancel()
+		node.Close()
 		t.Fatalf("serve: %v", err)
 	case <-time.After(10 * time.Second):
 		t.Fatal("server did not start")

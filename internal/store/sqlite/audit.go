@@ -45,7 +45,9 @@ func (db *DB) loadAudit(ctx context.Context) error {
 	return nil
 }
 
-// AuditHead returns the size and root hash of the committed audit log.
+// AuditHead returns the size and root hash of the committed audit log, as
+// this process last appended to it (another process's appends show after
+// this one's next).
 func (db *DB) AuditHead() (size uint64, root []byte) {
 	db.audit.mu.RLock()
 	defer db.audit.mu.RUnlock()
@@ -100,6 +102,20 @@ func (w *writeTx) writeAudit() (*tlog.Tree, error) {
 	w.db.audit.mu.RLock()
 	tree := w.db.audit.tree.Clone()
 	w.db.audit.mu.RUnlock()
+	// Another process (the hestia command beside a running server) may
+	// have appended since: the log's end is read under the write lock,
+	// and the tree loaded again if it moved.
+	var stored uint64
+	if err := w.tx.QueryRowContext(w.ctx, `SELECT coalesce(max(idx) + 1, 0) FROM audit_record`).Scan(&stored); err != nil {
+		return nil, fmt.Errorf("sqlite: audit log size: %w", err)
+	}
+	if stored != tree.Size() {
+		t, err := tlog.Load(w.ctx, w.db.AuditNodes(), stored)
+		if err != nil {
+			return nil, fmt.Errorf("sqlite: audit log appended elsewhere: %w", err)
+		}
+		tree = t
+	}
 	// Rows go in with multi-row INSERTs of at most auditChunk rows: one
 	// statement per chunk, not one per row.
 	var records, nodes, tags []any

@@ -269,3 +269,37 @@ func openAuditDB(t *testing.T) *DB {
 	t.Cleanup(func() { db.Close() })
 	return db
 }
+
+// Two processes on one database (the hestia command beside a running
+// server) append to one log: each picks up the other's records.
+func TestTwoHandlesShareTheLog(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "hestia.db")
+	a, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, Config{Path: path})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 40 {
+		db := a
+		if i%3 == 0 {
+			db = b
+		}
+		if _, err := db.AppendAudit(ctx, []byte(fmt.Sprintf("record %d", i))); err != nil {
+			t.Fatalf("append %d: %v", i, err)
+		}
+	}
+	rep, err := tlog.Verify(ctx, a.AuditLog, a.AuditNodes(), nil)
+	if err != nil || rep.Size != 40 {
+		t.Fatalf("%+v %v", rep, err)
+	}
+	// The last to append knows the whole log.
+	if size, root := b.AuditHead(); size != 40 || !bytes.Equal(root, rep.Root) {
+		t.Fatalf("head %d", size)
+	}
+}
