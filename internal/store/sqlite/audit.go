@@ -329,6 +329,10 @@ func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, err
 	return out, nil
 }
 
+// Derived implements tlog.Derived: nodes between the leaves and
+// storedLevel are computed from the leaves.
+func (n auditNodes) Derived(id tlog.NodeID) bool { return id.Level > 0 && id.Level < storedLevel }
+
 // leaves reads the leaf hashes of records [lo, hi), nil where a record is
 // missing.
 func (n auditNodes) leaves(ctx context.Context, lo, hi uint64) ([][]byte, error) {
