@@ -24,7 +24,6 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/export"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
-	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/server"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
@@ -187,7 +186,7 @@ The search is itself audited.
 				}
 				entries := make([]any, len(page.Hits))
 				for i, h := range page.Hits {
-					entries[i] = map[string]any{"resource": auditResource(h)}
+					entries[i] = map[string]any{"resource": h.Resource()}
 				}
 				b := map[string]any{"resourceType": "Bundle", "type": "searchset", "entry": entries}
 				if page.Before > 0 {
@@ -270,15 +269,6 @@ func outcomeName(code string) string {
 		return "refused or failed"
 	}
 	return "failed"
-}
-
-// auditResource is an audit hit as a FHIR AuditEvent, its id the log index.
-func auditResource(h engine.AuditHit) map[string]any {
-	data, _ := json.Marshal(h.Event.AuditEvent())
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	m["id"] = strconv.FormatUint(h.Index, 10)
-	return m
 }
 
 func auditExportCmd() *cobra.Command {

@@ -2,6 +2,7 @@ package engine
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"math"
 	"net/url"
@@ -119,6 +120,15 @@ func (e *Engine) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byt
 type AuditHit struct {
 	Index uint64
 	Event *audit.Event
+}
+
+// Resource is the hit as a FHIR AuditEvent resource, its id the log index.
+func (h AuditHit) Resource() map[string]any {
+	data, _ := json.Marshal(h.Event.AuditEvent())
+	var m map[string]any
+	_ = json.Unmarshal(data, &m)
+	m["id"] = strconv.FormatUint(h.Index, 10)
+	return m
 }
 
 // AuditPage is a page of audit events, newest first; Before, if not zero,

@@ -29,14 +29,18 @@ func (a *API) auditCheckpoint(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("Content-Length", strconv.Itoa(len(cp)))
+	writeRaw(w, r, "text/plain; charset=utf-8", cp)
+	return nil
+}
+
+// writeRaw sends a body that is not a FHIR resource.
+func writeRaw(w http.ResponseWriter, r *http.Request, contentType string, body []byte) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
 	w.WriteHeader(http.StatusOK)
 	if r.Method != http.MethodHead {
-		w.Write(cp)
+		w.Write(body)
 	}
-	return nil
 }
 
 // uintParams reads the named non-negative integer query parameters, all
@@ -71,12 +75,7 @@ func (a *API) writePlainJSON(w http.ResponseWriter, r *http.Request, v any) erro
 	if err != nil {
 		return fault.Wrap(fault.Internal, err, "response encoding failed")
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Content-Length", strconv.Itoa(len(body)))
-	w.WriteHeader(http.StatusOK)
-	if r.Method != http.MethodHead {
-		w.Write(body)
-	}
+	writeRaw(w, r, "application/json", body)
 	return nil
 }
 
@@ -131,7 +130,7 @@ func (a *API) auditEvent(w http.ResponseWriter, r *http.Request) error {
 	if len(page.Hits) == 0 || page.Hits[0].Index != i {
 		return fault.New(fault.NotFound, "no such AuditEvent")
 	}
-	return a.writeValue(w, r, http.StatusOK, auditResource(page.Hits[0]))
+	return a.writeValue(w, r, http.StatusOK, page.Hits[0].Resource())
 }
 
 func (a *API) accessReport(w http.ResponseWriter, r *http.Request) error {
@@ -149,16 +148,6 @@ func (a *API) accessReport(w http.ResponseWriter, r *http.Request) error {
 	return a.auditBundle(w, r, a.baseURL(r)+"/Patient/"+id+"/$access-report", q, page)
 }
 
-// auditResource is a hit as a FHIR AuditEvent resource, its id the log
-// index.
-func auditResource(h engine.AuditHit) map[string]any {
-	data, _ := json.Marshal(h.Event.AuditEvent())
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	m["id"] = strconv.FormatUint(h.Index, 10)
-	return m
-}
-
 func (a *API) auditBundle(w http.ResponseWriter, r *http.Request, self string, q url.Values, page *engine.AuditPage) error {
 	b := newBundle("searchset", a.now())
 	links := []link{{"self", self + "?" + q.Encode()}}
@@ -173,7 +162,7 @@ func (a *API) auditBundle(w http.ResponseWriter, r *http.Request, self string, q
 	b.links(links)
 	base := a.baseURL(r)
 	for _, h := range page.Hits {
-		body, err := fhir.Marshal(auditResource(h))
+		body, err := fhir.Marshal(h.Resource())
 		if err != nil {
 			return fault.Wrap(fault.Internal, err, "response encoding failed")
 		}

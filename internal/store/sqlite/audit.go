@@ -209,10 +209,15 @@ func (db *DB) publishAudit(tree *tlog.Tree) {
 // AuditRecords calls fn with the stored records of indices [from, to), in
 // order.
 func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index uint64, record []byte) error) error {
-	rows, err := db.rpool.QueryContext(ctx, `SELECT idx, record FROM audit_record WHERE idx >= ? AND idx < ? ORDER BY idx`, from, to)
+	rows, err := db.rpool.QueryContext(ctx, `SELECT idx, record FROM audit_record WHERE idx >= ? AND idx < ? ORDER BY idx`, from, min(to, math.MaxInt64))
 	if err != nil {
 		return fmt.Errorf("sqlite: audit records: %w", err)
 	}
+	return eachRecord(rows, fn)
+}
+
+// eachRecord calls fn with each (index, record) row, and closes rows.
+func eachRecord(rows *sql.Rows, fn func(index uint64, record []byte) error) error {
 	defer rows.Close()
 	for rows.Next() {
 		var i uint64
@@ -224,7 +229,10 @@ func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index u
 			return err
 		}
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: audit records: %w", err)
+	}
+	return nil
 }
 
 // AuditByPatient calls fn with the stored records tagged with tag whose
@@ -238,18 +246,7 @@ func (db *DB) AuditByPatient(ctx context.Context, tag []byte, before uint64, lim
 	if err != nil {
 		return fmt.Errorf("sqlite: audit records by patient: %w", err)
 	}
-	defer rows.Close()
-	for rows.Next() {
-		var i uint64
-		var rec []byte
-		if err := rows.Scan(&i, &rec); err != nil {
-			return fmt.Errorf("sqlite: audit records by patient: %w", err)
-		}
-		if err := fn(i, rec); err != nil {
-			return err
-		}
-	}
-	return rows.Err()
+	return eachRecord(rows, fn)
 }
 
 // AuditLog lists every stored record in index order, for tlog.Verify.
