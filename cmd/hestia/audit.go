@@ -14,6 +14,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +40,7 @@ func auditCmd() *cobra.Command {
 
 func auditVerifyCmd() *cobra.Command {
 	var dataDir, checkpoints, offline, verifier string
+	var complete bool
 	cmd := &cobra.Command{
 		Use:   "verify",
 		Short: "Recompute the audit log's Merkle tree from the stored records and check it",
@@ -65,7 +67,7 @@ selection has an inclusion proof per record).`,
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			ctx := cmd.Context()
 			if offline != "" {
-				return verifyOffline(cmd, offline, verifier)
+				return verifyOffline(cmd, offline, verifier, complete)
 			}
 			path := filepath.Join(dataDir, server.DatabaseFile)
 			if _, err := os.Stat(path); err != nil {
@@ -76,11 +78,11 @@ selection has an inclusion proof per record).`,
 				return err
 			}
 			defer db.Close()
-			cps, held, err := heldCheckpoints(cmd, db, dataDir, checkpoints)
-			if err != nil {
-				return err
+			var rep *tlog.Report
+			cps, held, err := heldCheckpoints(cmd, db, dataDir, checkpoints, verifier)
+			if err == nil {
+				rep, err = tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), cps)
 			}
-			rep, err := tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), cps)
 			var p *tlog.Problem
 			if errors.As(err, &p) {
 				fmt.Fprintf(cmd.OutOrStdout(), "audit log BROKEN at record %d: %s\n", p.Index, p.Reason)
@@ -96,17 +98,18 @@ selection has an inclusion proof per record).`,
 	cmd.Flags().StringVar(&dataDir, "data", server.Defaults().DataDir, "data directory")
 	cmd.Flags().StringVar(&checkpoints, "checkpoints", "", "folder of checkpoints held outside the database (default DATA/"+server.CheckpointDir+")")
 	cmd.Flags().StringVar(&offline, "offline", "", "check an export file instead of a data directory")
-	cmd.Flags().StringVar(&verifier, "verifier", "", "with --offline: the log's verifier key (default: the one the file names, which proves only self-consistency)")
+	cmd.Flags().BoolVar(&complete, "complete", false, "with --offline: the file must hold the whole log")
+	cmd.Flags().StringVar(&verifier, "verifier", "", "the log's checkpoint verifier key as published (default: the one the database, or with --offline the file, names)")
 	return cmd
 }
 
-func verifyOffline(cmd *cobra.Command, file, verifier string) error {
+func verifyOffline(cmd *cobra.Command, file, verifier string, complete bool) error {
 	f, err := os.Open(file)
 	if err != nil {
 		return err
 	}
 	defer f.Close()
-	rep, err := export.Verify(f, verifier)
+	rep, err := export.Verify(f, verifier, complete)
 	var p *export.Problem
 	if errors.As(err, &p) {
 		fmt.Fprintf(cmd.OutOrStdout(), "export BROKEN: %s\n", p.Error())
@@ -127,15 +130,18 @@ func verifyOffline(cmd *cobra.Command, file, verifier string) error {
 }
 
 // heldCheckpoints opens the checkpoints stored in the database and in the
-// folder, with the log's verifier key; it returns them and how many came
-// from the folder.
-func heldCheckpoints(cmd *cobra.Command, db *sqlite.DB, dataDir, folder string) ([]tlog.Checkpoint, int, error) {
+// folder, with the log's verifier key (verifier if given, else the
+// database's); it returns them and how many came from the folder. Checkpoints
+// without a key to check them, or a database naming another key than the
+// one given, are a *tlog.Problem: deleting the log's identity must not
+// make its checkpoints go unchecked.
+func heldCheckpoints(cmd *cobra.Command, db *sqlite.DB, dataDir, folder, verifier string) ([]tlog.Checkpoint, int, error) {
 	ctx := cmd.Context()
-	origin, ok, err := db.Meta(ctx, "audit.origin")
-	if err != nil || !ok {
-		return nil, 0, err // a log that never issued a checkpoint
+	origin, _, err := db.Meta(ctx, "audit.origin")
+	if err != nil {
+		return nil, 0, err
 	}
-	verifier, _, err := db.Meta(ctx, "audit.verifier")
+	stored, _, err := db.Meta(ctx, "audit.verifier")
 	if err != nil {
 		return nil, 0, err
 	}
@@ -151,9 +157,25 @@ func heldCheckpoints(cmd *cobra.Command, db *sqlite.DB, dataDir, folder string) 
 	if err != nil && (explicit || !errors.Is(err, fs.ErrNotExist)) {
 		return nil, 0, err
 	}
-	cps, err := checkpoint.Open(append(notes, outside...), origin, verifier)
+	all := append(notes, outside...)
+	switch {
+	case verifier != "" && stored != "" && stored != verifier:
+		return nil, 0, &tlog.Problem{Reason: "the database names another checkpoint key than the one given: its identity was replaced"}
+	case verifier == "":
+		verifier = stored
+	}
+	if len(all) == 0 {
+		return nil, 0, nil
+	}
+	if verifier == "" {
+		return nil, 0, &tlog.Problem{Reason: "checkpoints exist but the database holds no key to check them (its identity was removed); give the log's key with --verifier"}
+	}
+	if origin == "" {
+		origin, _, _ = strings.Cut(string(all[0]), "\n")
+	}
+	cps, err := checkpoint.Open(all, origin, verifier)
 	if err != nil {
-		return nil, 0, fmt.Errorf("a checkpoint does not open with the log's key %s: %w", verifier, err)
+		return nil, 0, &tlog.Problem{Reason: "a checkpoint does not open with the log's key " + verifier + ": " + err.Error()}
 	}
 	return cps, len(outside), nil
 }

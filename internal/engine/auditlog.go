@@ -31,8 +31,10 @@ type AuditKeys interface {
 	audit.Tagger
 }
 
-// Checkpointer returns a signed checkpoint of the log as it is now.
+// Checkpointer signs checkpoints of the log: Latest is the last issued
+// (nil before the first), Issue signs one of the log as it is now.
 type Checkpointer interface {
+	Latest() []byte
 	Issue(ctx context.Context) ([]byte, error)
 }
 
@@ -54,8 +56,10 @@ func (e *Engine) auditReady(needKeys bool) error {
 	return nil
 }
 
-// Checkpoint returns a signed checkpoint of the audit log (C2SP
-// tlog-checkpoint): the latest, or a new one if the log has grown.
+// Checkpoint returns the latest signed checkpoint of the audit log (C2SP
+// tlog-checkpoint). Requests never make the issuer sign one (each request
+// is audited, so every request would otherwise sign and publish a new
+// checkpoint); the first is signed if there is none yet.
 func (e *Engine) Checkpoint(ctx context.Context) ([]byte, error) {
 	if err := e.auditReady(false); err != nil {
 		return nil, err
@@ -63,6 +67,9 @@ func (e *Engine) Checkpoint(ctx context.Context) ([]byte, error) {
 	ev, err := e.begin(ctx, access.AuditProof, "", "")
 	if err != nil {
 		return nil, err
+	}
+	if cp := e.auditLog.Checkpoints.Latest(); cp != nil {
+		return cp, e.record(ctx, ev, nil)
 	}
 	cp, err := e.auditLog.Checkpoints.Issue(ctx)
 	if err != nil {
@@ -361,7 +368,12 @@ func (e *Engine) auditSearch(ctx context.Context, q *auditQuery) (*AuditPage, er
 		}
 		return false
 	}
+	scanned := uint64(0)
 	take := func(i uint64, rec []byte) error {
+		if scanned++; scanned > auditScan {
+			page.Before = i + 1
+			return errStop
+		}
 		ev, err := audit.Open(e.auditLog.Keys, rec)
 		if err != nil {
 			openErr = err
@@ -385,7 +397,6 @@ func (e *Engine) auditSearch(ctx context.Context, q *auditQuery) (*AuditPage, er
 	} else {
 		head, _ := lg.AuditHead()
 		to := min(q.before, head)
-		scanned := uint64(0)
 		for to > 0 && len(page.Hits) < q.count {
 			if scanned >= auditScan {
 				page.Before = to

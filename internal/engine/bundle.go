@@ -608,6 +608,9 @@ func parseEntry(i int, m map[string]any) (*entry, error) {
 		return nil, bad("request.url must start with a resource type")
 	}
 	en.typ = segs[0]
+	if en.typ == "AuditEvent" {
+		return nil, bad("AuditEvents are the server's own, in its audit log: use GET [base]/AuditEvent, not a Bundle entry")
+	}
 	switch {
 	case len(segs) == 1:
 	case len(segs) == 2 && segs[1] == "_history" && en.method == "GET":

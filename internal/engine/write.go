@@ -271,6 +271,9 @@ func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id st
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
+	if typ == "AuditEvent" {
+		return nil, fault.New(fault.MethodNotAllowed, "AuditEvents are written by the server alone, into its audit log")
+	}
 	ev, err := e.begin(ctx, in, typ, id)
 	if err != nil {
 		return nil, err

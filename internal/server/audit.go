@@ -14,6 +14,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -252,6 +253,11 @@ func checkpointSinks(cfg Config) ([]checkpoint.Sink, error) {
 		default:
 			out = append(out, checkpoint.Folder{Dir: s})
 		}
+	}
+	// The check at open reads folders: with endpoints only, the default
+	// folder is kept too, so that a restored database is still caught.
+	if !slices.ContainsFunc(out, func(s checkpoint.Sink) bool { _, ok := s.(checkpoint.Folder); return ok }) {
+		out = append([]checkpoint.Sink{checkpoint.Folder{Dir: filepath.Join(cfg.DataDir, CheckpointDir)}}, out...)
 	}
 	return out, nil
 }

@@ -326,7 +326,23 @@ func TestCheckpointAndProofEndpoints(t *testing.T) {
 		s.create(patient("Laterfamily"))
 	}
 	s.auditEvents(c1.Size + 4) // the checkpoint requests are audited too
+	// Requests get the latest checkpoint and never make the server sign
+	// one (they are audited: each would).
+	for range 10 {
+		if c := openCP(); c.Size != c1.Size {
+			t.Fatalf("a request signed a new checkpoint (%d records)", c.Size)
+		}
+	}
+	if held, _ := checkpoint.ReadFolder(filepath.Join(s.node.Dir, CheckpointDir)); len(held) != 1 {
+		t.Fatalf("%d checkpoints in the folder after requests, want 1", len(held))
+	}
+	if _, err := s.node.Checkpoints.Issue(context.Background()); err != nil {
+		t.Fatal(err)
+	}
 	c2 := openCP()
+	if c2.Size <= c1.Size {
+		t.Fatalf("checkpoint of %d records after %d", c2.Size, c1.Size)
+	}
 	r := s.do("GET", fmt.Sprintf("/audit/proof/consistency?from=%d&to=%d", c1.Size, c2.Size), nil)
 	var p struct {
 		Hashes [][]byte `json:"hashes"`
@@ -369,6 +385,13 @@ func TestAuditEventSearch(t *testing.T) {
 	}
 	s.expectOutcome(s.do("POST", "/AuditEvent", map[string]any{"resourceType": "AuditEvent"}), 405)
 	s.expectOutcome(s.do("DELETE", "/AuditEvent/0", nil), 405)
+	// Nor through a Bundle.
+	fake := map[string]any{"resourceType": "AuditEvent", "type": map[string]any{"code": "rest"}, "recorded": "2026-01-01T00:00:00Z",
+		"agent": []any{map[string]any{"requestor": true}}, "source": map[string]any{"observer": map[string]any{"display": "x"}}}
+	s.expectOutcome(s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+		map[string]any{"resource": fake, "request": map[string]any{"method": "POST", "url": "AuditEvent"}}}}), 400)
+	s.expectOutcome(s.do("POST", "/", map[string]any{"resourceType": "Bundle", "type": "batch", "entry": []any{
+		map[string]any{"request": map[string]any{"method": "GET", "url": "AuditEvent"}}}}), 400)
 	settled := uint64(len(s.auditEvents(10)))
 
 	ctx := access.WithPrincipal(context.Background(), access.Local())
@@ -448,5 +471,31 @@ func TestStartRecordsConfiguration(t *testing.T) {
 	}
 	if strings.Contains(found.Detail, cfg.MasterKey) {
 		t.Fatal("the master key is in the audit log")
+	}
+}
+
+// Checkpoint sinks: folders and HTTPS endpoints; with endpoints only the
+// default folder is kept (the check at start reads folders); plain HTTP
+// only on loopback.
+func TestCheckpointSinks(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.AuditCheckpoints = "https://audit.example.org/checkpoints"
+	sinks, err := checkpointSinks(cfg)
+	if err != nil || len(sinks) != 2 {
+		t.Fatalf("%v %v", sinks, err)
+	}
+	if f, ok := sinks[0].(checkpoint.Folder); !ok || f.Dir != filepath.Join(cfg.DataDir, CheckpointDir) {
+		t.Fatalf("first sink %v, want the default folder", sinks[0])
+	}
+	cfg.AuditCheckpoints = "/elsewhere/cps, https://user:secret@audit.example.org/x"
+	sinks, err = checkpointSinks(cfg)
+	if err != nil || len(sinks) != 2 || strings.Contains(sinks[1].String(), "secret") {
+		t.Fatalf("%v %v", sinks, err)
+	}
+	for _, bad := range []string{"http://audit.example.org/x", "https://"} {
+		cfg.AuditCheckpoints = bad
+		if _, err := checkpointSinks(cfg); err == nil {
+			t.Errorf("%q accepted", bad)
+		}
 	}
 }

@@ -57,8 +57,9 @@ type Config struct {
 	// AuditCheckpoints lists where signed checkpoints of the audit log are
 	// written besides the database, comma-separated: folders, and https://
 	// endpoints that receive each by POST. HESTIA_AUDIT_CHECKPOINTS.
-	// Default DataDir/audit-checkpoints; production should name storage
-	// that whoever can replace the database cannot rewrite.
+	// Default DataDir/audit-checkpoints (kept as well when only endpoints
+	// are named: the check at start reads folders); production should
+	// name storage that whoever can replace the database cannot rewrite.
 	AuditCheckpoints string
 	// CheckpointEvery and CheckpointInterval: a checkpoint is issued after
 	// this many new records (default 1,000) or this long with new records

@@ -73,24 +73,30 @@ func (is *Issuer) Latest() []byte {
 
 // Issue signs a checkpoint of the log as committed now, unless it has not
 // grown since the last one, stores it and writes it to every sink. It
-// returns the latest checkpoint.
+// returns the latest checkpoint. Sinks are written outside the issuer's
+// lock and whatever becomes of ctx (a caller that goes away does not cut a
+// sink's write short).
 func (is *Issuer) Issue(ctx context.Context) ([]byte, error) {
 	is.mu.Lock()
-	defer is.mu.Unlock()
 	size, root := is.Log.AuditHead()
 	if size == is.last && is.latest != nil {
-		return is.latest, nil
+		latest := is.latest
+		is.mu.Unlock()
+		return latest, nil
 	}
 	signed, err := tlog.Checkpoint{Origin: is.Origin, Size: size, Root: root}.Sign(is.Signer)
-	if err != nil {
-		return nil, err
+	if err == nil {
+		err = is.Log.SaveCheckpoint(ctx, size, signed)
 	}
-	if err := is.Log.SaveCheckpoint(ctx, size, signed); err != nil {
+	if err != nil {
+		is.mu.Unlock()
 		return nil, fmt.Errorf("checkpoint: %w", err)
 	}
 	is.last, is.lastAt, is.latest = size, time.Now(), signed
+	is.mu.Unlock()
+	sctx := context.WithoutCancel(ctx)
 	for _, s := range is.Sinks {
-		if err := s.Put(ctx, size, signed); err != nil && is.Logger != nil {
+		if err := s.Put(sctx, size, signed); err != nil && is.Logger != nil {
 			is.Logger.Error("audit checkpoint sink failed", slog.String("sink", s.String()), slog.Uint64("size", size), slog.String("error", err.Error()))
 		}
 	}

@@ -97,8 +97,10 @@ func (p *Problem) Error() string {
 
 // Verify checks an export against verifier, the log's verifier key as the
 // auditor knows it ("" trusts the key in the header, which only shows the
-// file is self-consistent).
-func Verify(r io.Reader, verifier string) (*Report, error) {
+// file is self-consistent). With complete, the file must hold the whole
+// log (the header's Complete flag is not signed: only the auditor knows
+// what they asked for).
+func Verify(r io.Reader, verifier string, complete bool) (*Report, error) {
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 1<<20), 64<<20)
 	if !sc.Scan() {
@@ -124,9 +126,13 @@ func Verify(r io.Reader, verifier string) (*Report, error) {
 	if cp.Size != h.Size {
 		return nil, &Problem{Line: 1, Reason: "the header's size is not the checkpoint's"}
 	}
+	if complete && !h.Complete {
+		return nil, &Problem{Line: 1, Reason: "a selection, not the whole log"}
+	}
 	rep := &Report{Origin: h.Origin, Size: h.Size, Complete: h.Complete}
 	tree := tlog.Empty()
 	line := 1
+	var prev uint64
 	for sc.Scan() {
 		line++
 		var rec Record
@@ -141,10 +147,13 @@ func Verify(r io.Reader, verifier string) (*Report, error) {
 				return nil, &Problem{Line: line, Index: rec.Index, Reason: fmt.Sprintf("record %d expected: missing, inserted or out of order", tree.Size())}
 			}
 			tree.Append(rec.Record, nil)
+		} else if rep.Records > 0 && rec.Index <= prev {
+			return nil, &Problem{Line: line, Index: rec.Index, Reason: "records out of order or repeated"}
 		} else if err := tlog.VerifyInclusion(rec.Record, rec.Index, h.Size, rec.Proof, cp.Root); err != nil {
 			return nil, &Problem{Line: line, Index: rec.Index, Reason: "not in the signed log (changed, or its proof is wrong): " + err.Error()}
 		}
 		rep.Records++
+		prev = rec.Index
 	}
 	if err := sc.Err(); err != nil {
 		return nil, fmt.Errorf("export: %w", err)

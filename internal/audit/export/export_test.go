@@ -57,7 +57,7 @@ func TestCompleteExport(t *testing.T) {
 	for i, r := range records {
 		all[i] = Record{Index: uint64(i), Record: r, Event: []byte(`{"resourceType":"AuditEvent"}`)}
 	}
-	rep, err := Verify(bytes.NewReader(write(t, h, all)), vkey)
+	rep, err := Verify(bytes.NewReader(write(t, h, all)), vkey, false)
 	if err != nil || rep.Records != 37 || !rep.Complete {
 		t.Fatalf("%+v %v", rep, err)
 	}
@@ -72,18 +72,18 @@ func TestCompleteExport(t *testing.T) {
 		"reordered": swapped,
 	} {
 		var p *Problem
-		if _, err := Verify(bytes.NewReader(write(t, h, recs)), vkey); !errors.As(err, &p) {
+		if _, err := Verify(bytes.NewReader(write(t, h, recs)), vkey, false); !errors.As(err, &p) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	// Another key, or a header that lies about the size, fails.
 	_, _, _, other := testLog(t, 1)
-	if _, err := Verify(bytes.NewReader(write(t, h, all)), other); err == nil {
+	if _, err := Verify(bytes.NewReader(write(t, h, all)), other, false); err == nil {
 		t.Error("verified with another key")
 	}
 	h2 := h
 	h2.Size = 36
-	if _, err := Verify(bytes.NewReader(write(t, h2, all[:36])), vkey); err == nil {
+	if _, err := Verify(bytes.NewReader(write(t, h2, all[:36])), vkey, false); err == nil {
 		t.Error("a header size that is not the checkpoint's")
 	}
 }
@@ -99,12 +99,19 @@ func TestPartialExport(t *testing.T) {
 		}
 		some = append(some, Record{Index: i, Record: records[i], Proof: p})
 	}
-	if rep, err := Verify(bytes.NewReader(write(t, h, some)), ""); err != nil || rep.Records != 3 {
+	if rep, err := Verify(bytes.NewReader(write(t, h, some)), "", false); err != nil || rep.Records != 3 {
 		t.Fatalf("%+v %v", rep, err)
+	}
+	// Repeated lines, or a selection passed off as the whole log, fail.
+	if _, err := Verify(bytes.NewReader(write(t, h, append(some, some[2]))), vkey, false); err == nil {
+		t.Fatal("a repeated record was accepted")
+	}
+	if _, err := Verify(bytes.NewReader(write(t, h, some)), vkey, true); err == nil {
+		t.Fatal("a selection passed as the whole log")
 	}
 	some[1].Record = []byte("forged")
 	var p *Problem
-	if _, err := Verify(bytes.NewReader(write(t, h, some)), vkey); !errors.As(err, &p) || p.Index != 17 || !strings.Contains(p.Reason, "not in the signed log") {
+	if _, err := Verify(bytes.NewReader(write(t, h, some)), vkey, false); !errors.As(err, &p) || p.Index != 17 || !strings.Contains(p.Reason, "not in the signed log") {
 		t.Fatalf("a forged record: %v", err)
 	}
 }

@@ -199,6 +199,15 @@ func (j *Journal) recover() error {
 	if len(segs) > 0 {
 		last = max(last, segs[len(segs)-1])
 	}
+	// From the mark's segment on, none may be missing.
+	for i := 1; i < len(segs); i++ {
+		if segs[i] > from.Segment && segs[i] != segs[i-1]+1 {
+			return fmt.Errorf("journal: segment %d is missing", segs[i-1]+1)
+		}
+	}
+	if len(segs) > 0 && from.Segment > 0 && segs[len(segs)-1] >= from.Segment && !slices.Contains(segs, from.Segment) && from.Offset > 0 {
+		return fmt.Errorf("journal: segment %d, which the log has read into, is missing", from.Segment)
+	}
 	for i, n := range segs {
 		if n < from.Segment {
 			if err := os.Remove(filepath.Join(j.dir, segmentName(n))); err != nil {
@@ -333,6 +342,11 @@ func allZero(b []byte) bool {
 // AppendAudit writes records to the journal and returns once they are
 // durable and taken by the sink. Concurrent calls share an fsync.
 func (j *Journal) AppendAudit(ctx context.Context, records ...[]byte) error {
+	for _, rec := range records {
+		if len(rec) > maxRecord {
+			return fmt.Errorf("journal: a record of %d bytes is larger than the %d a frame holds", len(rec), maxRecord)
+		}
+	}
 	r := &request{records: records, done: make(chan error, 1)}
 	j.mu.RLock()
 	if j.closed {

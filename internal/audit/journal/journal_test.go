@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 )
@@ -303,4 +304,39 @@ func BenchmarkAppend(b *testing.B) {
 		}
 	})
 	b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "records/s")
+}
+
+// A record no frame can hold is refused before anything is written (it
+// could not be replayed).
+func TestOversizedRecordRefused(t *testing.T) {
+	sink := &memSink{}
+	j := open(t, t.TempDir(), sink, Options{})
+	defer j.Close()
+	if err := j.AppendAudit(context.Background(), make([]byte, maxRecord+1)); err == nil {
+		t.Fatal("an oversized record was accepted")
+	}
+	if len(sink.got()) != 0 {
+		t.Fatal("an oversized record reached the sink")
+	}
+}
+
+// A segment missing between others is an error, not a silent gap.
+func TestMissingSegmentIsAnError(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	j := open(t, dir, &memSink{frozen: true}, Options{SegmentSize: 64})
+	for i := range 20 {
+		if err := j.AppendAudit(ctx, fmt.Appendf(nil, "record %02d with some length", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	j.Close()
+	segs, _ := segments(dir)
+	if len(segs) < 3 {
+		t.Fatalf("%d segments", len(segs))
+	}
+	os.Remove(filepath.Join(dir, segmentName(segs[1])))
+	if _, err := Open(dir, &memSink{}, Options{SegmentSize: 64}); err == nil || !strings.Contains(err.Error(), "missing") {
+		t.Fatalf("open with a segment missing: %v", err)
+	}
 }

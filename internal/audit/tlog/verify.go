@@ -15,6 +15,14 @@ type Derived interface {
 	Derived(id NodeID) bool
 }
 
+// Extent is implemented by a node store that can tell whether it holds
+// anything past a log size (nodes that cover later records, or a store
+// keeping leaves with their records, where a removed record takes its
+// leaf along): Verify asks it, so a removed tail is found.
+type Extent interface {
+	StoredBeyond(ctx context.Context, size uint64) (bool, error)
+}
+
 // Records lists a log's stored records from index 0 in index order: fn is
 // called with each index and record.
 type Records func(ctx context.Context, fn func(index uint64, record []byte) error) error
@@ -170,6 +178,15 @@ func Verify(ctx context.Context, records Records, nodes Nodes, checkpoints []Che
 		return nil, fail(size, "a leaf is stored past the last record: the tail was removed")
 	} else if !errors.Is(err, ErrMissingNode) {
 		return nil, fmt.Errorf("tlog: verify: %w", err)
+	}
+	if ext, ok := nodes.(Extent); ok {
+		beyond, err := ext.StoredBeyond(ctx, size)
+		if err != nil {
+			return nil, fmt.Errorf("tlog: verify: %w", err)
+		}
+		if beyond {
+			return nil, fail(size, "tree nodes are stored past the last record: the tail was removed")
+		}
 	}
 	return &Report{Size: size, Root: tree.Root()}, nil
 }

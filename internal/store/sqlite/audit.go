@@ -326,6 +326,38 @@ func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, err
 	return out, nil
 }
 
+// StoredBeyond implements tlog.Extent: whether a stored tree node covers
+// records at or past size, or a patient tag names one.
+func (n auditNodes) StoredBeyond(ctx context.Context, size uint64) (bool, error) {
+	rows, err := n.db.rpool.QueryContext(ctx, `SELECT level, max(idx) FROM audit_node GROUP BY level`)
+	if err != nil {
+		return false, fmt.Errorf("sqlite: audit nodes: %w", err)
+	}
+	defer rows.Close()
+	beyond := false
+	for rows.Next() {
+		var level uint
+		var top uint64
+		if err := rows.Scan(&level, &top); err != nil {
+			return false, fmt.Errorf("sqlite: audit nodes: %w", err)
+		}
+		if (top+1)<<level > size {
+			beyond = true
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return false, fmt.Errorf("sqlite: audit nodes: %w", err)
+	}
+	if beyond {
+		return true, nil
+	}
+	var tagged bool
+	if err := n.db.rpool.QueryRowContext(ctx, `SELECT EXISTS (SELECT 1 FROM audit_patient WHERE idx >= ?)`, size).Scan(&tagged); err != nil {
+		return false, fmt.Errorf("sqlite: audit patients: %w", err)
+	}
+	return tagged, nil
+}
+
 // Derived implements tlog.Derived: nodes between the leaves and
 // storedLevel are computed from the leaves.
 func (n auditNodes) Derived(id tlog.NodeID) bool { return id.Level > 0 && id.Level < storedLevel }

@@ -220,6 +220,9 @@ func TestVerifyStoredAuditLog(t *testing.T) {
 	}{
 		{`UPDATE audit_record SET record = x'00' WHERE idx = 31`, 31},
 		{`DELETE FROM audit_record WHERE idx = 17`, 17},
+		// The tail, with its leaves (they are in the records' rows): the
+		// tree nodes covering it remain.
+		{`DELETE FROM audit_record WHERE idx >= 16`, 16},
 	} {
 		if _, err := db.wconn.ExecContext(ctx, edit.sql); err != nil {
 			t.Fatal(err)
