@@ -8,7 +8,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -178,31 +177,39 @@ func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt
 		return nil, id, fmt.Errorf("audit signing key: %w", err)
 	}
 	id = AuditIdentity{Origin: origin, Verifier: vkey}
-	sinks, err := checkpointSinks(cfg)
+	sinks, err := checkpointSinks(ctx, cfg)
 	if err != nil {
 		return nil, id, err
 	}
 	is := &checkpoint.Issuer{Log: db, Signer: signer, Origin: origin, Sinks: sinks,
 		Every: cfg.CheckpointEvery, Interval: cfg.CheckpointInterval, Logger: log}
-	// The log must extend every checkpoint it has signed: the latest held
-	// outside the database, and the latest inside.
+	// The log must extend every checkpoint it has signed: the latest in
+	// the database, and any newer one a sink holds (a sink that cannot be
+	// read fails the start: a rollback could not be ruled out).
 	size, root := db.AuditHead()
-	var held [][]byte
-	for _, s := range sinks {
-		if f, ok := s.(checkpoint.Folder); ok {
-			notes, err := checkpoint.ReadFolder(f.Dir)
-			if err != nil && !errors.Is(err, fs.ErrNotExist) {
-				return nil, id, err
-			}
-			held = append(held, notes...)
-		}
-	}
 	latest, ok, err := db.LatestCheckpoint(ctx)
 	if err != nil {
 		return nil, id, err
 	}
+	var held [][]byte
+	var after uint64
 	if ok {
-		held = append(held, latest)
+		c, err := checkpoint.Open([][]byte{latest}, origin, vkey)
+		if err != nil {
+			return nil, id, fmt.Errorf("audit checkpoints: %w", err)
+		}
+		held, after = append(held, latest), c[0].Size
+	}
+	for _, s := range sinks {
+		if src, isSource := s.(checkpoint.Source); isSource {
+			n, err := src.Newest(ctx, after)
+			if err != nil {
+				return nil, id, fmt.Errorf("audit checkpoints: %w", err)
+			}
+			if n != nil {
+				held = append(held, n)
+			}
+		}
 	}
 	cps, err := checkpoint.Open(held, origin, vkey)
 	if err != nil {
@@ -229,9 +236,9 @@ func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt
 // noteName is a note key name for origin (no spaces or '+').
 func noteName(origin string) string { return strings.ReplaceAll(origin, "+", "-") }
 
-// checkpointSinks parses Config.AuditCheckpoints: folders, and https://
-// endpoints that receive each checkpoint by POST.
-func checkpointSinks(cfg Config) ([]checkpoint.Sink, error) {
+// checkpointSinks parses Config.AuditCheckpoints: folders, s3:// buckets,
+// and https:// endpoints that receive each checkpoint by POST.
+func checkpointSinks(ctx context.Context, cfg Config) ([]checkpoint.Sink, error) {
 	spec := cfg.AuditCheckpoints
 	if spec == "" {
 		spec = filepath.Join(cfg.DataDir, CheckpointDir)
@@ -241,6 +248,12 @@ func checkpointSinks(cfg Config) ([]checkpoint.Sink, error) {
 		s = strings.TrimSpace(s)
 		switch {
 		case s == "":
+		case strings.HasPrefix(s, "s3://"):
+			s3, err := checkpoint.NewS3(ctx, s, cfg.AuditS3Endpoint)
+			if err != nil {
+				return nil, err
+			}
+			out = append(out, s3)
 		case strings.HasPrefix(s, "https://") || strings.HasPrefix(s, "http://"):
 			u, err := url.Parse(s)
 			if err != nil || u.Host == "" {
@@ -254,9 +267,10 @@ func checkpointSinks(cfg Config) ([]checkpoint.Sink, error) {
 			out = append(out, checkpoint.Folder{Dir: s})
 		}
 	}
-	// The check at open reads folders: with endpoints only, the default
-	// folder is kept too, so that a restored database is still caught.
-	if !slices.ContainsFunc(out, func(s checkpoint.Sink) bool { _, ok := s.(checkpoint.Folder); return ok }) {
+	// The check at open reads folders and buckets back: with endpoints
+	// only, the default folder is kept too, so that a restored database
+	// is still caught.
+	if !slices.ContainsFunc(out, func(s checkpoint.Sink) bool { _, ok := s.(checkpoint.Source); return ok }) {
 		out = append([]checkpoint.Sink{checkpoint.Folder{Dir: filepath.Join(cfg.DataDir, CheckpointDir)}}, out...)
 	}
 	return out, nil

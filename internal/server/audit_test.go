@@ -11,6 +11,7 @@ import (
 	"log/slog"
 	"math"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -19,6 +20,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/johannesboyne/gofakes3"
+	"github.com/johannesboyne/gofakes3/backend/s3mem"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
@@ -480,7 +484,7 @@ func TestStartRecordsConfiguration(t *testing.T) {
 func TestCheckpointSinks(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AuditCheckpoints = "https://audit.example.org/checkpoints"
-	sinks, err := checkpointSinks(cfg)
+	sinks, err := checkpointSinks(context.Background(), cfg)
 	if err != nil || len(sinks) != 2 {
 		t.Fatalf("%v %v", sinks, err)
 	}
@@ -488,14 +492,51 @@ func TestCheckpointSinks(t *testing.T) {
 		t.Fatalf("first sink %v, want the default folder", sinks[0])
 	}
 	cfg.AuditCheckpoints = "/elsewhere/cps, https://user:secret@audit.example.org/x"
-	sinks, err = checkpointSinks(cfg)
+	sinks, err = checkpointSinks(context.Background(), cfg)
 	if err != nil || len(sinks) != 2 || strings.Contains(sinks[1].String(), "secret") {
 		t.Fatalf("%v %v", sinks, err)
 	}
 	for _, bad := range []string{"http://audit.example.org/x", "https://"} {
 		cfg.AuditCheckpoints = bad
-		if _, err := checkpointSinks(cfg); err == nil {
+		if _, err := checkpointSinks(context.Background(), cfg); err == nil {
 			t.Errorf("%q accepted", bad)
 		}
+	}
+}
+
+// With checkpoints in an S3 bucket only (no folder), a database restored
+// from an older copy is refused all the same: the bucket is read back.
+func TestRolledBackDatabaseIsRefusedWithS3(t *testing.T) {
+	srv := httptest.NewServer(gofakes3.New(s3mem.New(), gofakes3.WithAutoBucket(true)).Server())
+	defer srv.Close()
+	t.Setenv("AWS_ACCESS_KEY_ID", "test")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "test")
+	t.Setenv("AWS_REGION", "us-east-1")
+	t.Setenv("AWS_CONFIG_FILE", "/nonexistent")
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+	cfg := testConfig(t)
+	cfg.AuditCheckpoints = "s3://audit/" + t.Name()
+	cfg.AuditS3Endpoint = srv.URL
+	s := openAt(t, cfg)
+	s.create(patient("Bucketfamily"))
+	s.node.Close()
+	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
+	old, err := os.ReadFile(dbPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s = openAt(t, cfg)
+	s.create(patient("Laterfamily"))
+	s.node.Close()
+	if _, err := os.Stat(filepath.Join(cfg.DataDir, CheckpointDir)); err == nil {
+		t.Fatal("a checkpoint folder was written though a bucket is configured")
+	}
+	os.Remove(dbPath + "-wal")
+	if err := os.WriteFile(dbPath, old, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	log := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("a rolled-back database opened: %v", err)
 	}
 }

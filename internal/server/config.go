@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -56,11 +57,16 @@ type Config struct {
 	AuditOrigin string
 	// AuditCheckpoints lists where signed checkpoints of the audit log are
 	// written besides the database, comma-separated: folders, and https://
-	// endpoints that receive each by POST. HESTIA_AUDIT_CHECKPOINTS.
+	// endpoints that receive each by POST, and s3://BUCKET/PREFIX (an
+	// S3-compatible bucket; AWS credentials as usual; with Object Lock,
+	// undeletable). HESTIA_AUDIT_CHECKPOINTS.
 	// Default DataDir/audit-checkpoints (kept as well when only endpoints
 	// are named: the check at start reads folders); production should
 	// name storage that whoever can replace the database cannot rewrite.
 	AuditCheckpoints string
+	// AuditS3Endpoint names an S3-compatible server for s3:// checkpoint
+	// sinks (default AWS S3). HESTIA_AUDIT_S3_ENDPOINT.
+	AuditS3Endpoint string
 	// CheckpointEvery and CheckpointInterval: a checkpoint is issued after
 	// this many new records (default 1,000) or this long with new records
 	// (default 10s). HESTIA_CHECKPOINT_EVERY, HESTIA_CHECKPOINT_INTERVAL.
@@ -127,6 +133,7 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
 	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
 	str("HESTIA_AUDIT_CHECKPOINTS", &c.AuditCheckpoints)
+	str("HESTIA_AUDIT_S3_ENDPOINT", &c.AuditS3Endpoint)
 	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_EVERY"); ok {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
@@ -263,7 +270,7 @@ func (c Config) auditSummary(n *Node) string {
 	if u, err := url.Parse(kms); err == nil && u.User != nil {
 		kms = u.Redacted()
 	}
-	sinks, _ := checkpointSinks(c)
+	sinks, _ := checkpointSinks(context.Background(), c)
 	names := make([]string, len(sinks))
 	for i, s := range sinks {
 		names[i] = s.String()

@@ -15,7 +15,9 @@ package checkpoint
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -39,6 +41,14 @@ type Log interface {
 type Sink interface {
 	Put(ctx context.Context, size uint64, note []byte) error
 	String() string // where, for messages
+}
+
+// Source is a sink whose checkpoints can be read back: Newest returns the
+// one of the largest size above after (nil if none), for the check at
+// open that the log extends every checkpoint it signed.
+type Source interface {
+	Sink
+	Newest(ctx context.Context, after uint64) ([]byte, error)
 }
 
 // Issuer signs checkpoints. Its methods are safe for concurrent use.
@@ -151,7 +161,7 @@ func (f Folder) Put(_ context.Context, size uint64, note []byte) error {
 	if err := os.MkdirAll(f.Dir, 0o700); err != nil {
 		return fmt.Errorf("checkpoint folder: %w", err)
 	}
-	name := filepath.Join(f.Dir, fmt.Sprintf("%020d.checkpoint", size))
+	name := filepath.Join(f.Dir, fileName(size))
 	if _, err := os.Stat(name); err == nil {
 		return nil
 	}
@@ -180,6 +190,32 @@ func (f Folder) Put(_ context.Context, size uint64, note []byte) error {
 	}
 	defer d.Close()
 	return d.Sync()
+}
+
+// Newest implements Source.
+func (f Folder) Newest(_ context.Context, after uint64) ([]byte, error) {
+	ents, err := os.ReadDir(f.Dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint folder: %w", err)
+	}
+	var newest string
+	var best uint64
+	for _, e := range ents {
+		if n, ok := sizeOf(e.Name()); ok && n > after && n >= best {
+			newest, best = e.Name(), n
+		}
+	}
+	if newest == "" {
+		return nil, nil
+	}
+	b, err := os.ReadFile(filepath.Join(f.Dir, newest))
+	if err != nil {
+		return nil, fmt.Errorf("checkpoint folder: %w", err)
+	}
+	return b, nil
 }
 
 // ReadFolder returns the checkpoints a Folder sink holds, by size.
