@@ -169,12 +169,21 @@ func actionOf(in access.Interaction) string {
 	return "R"
 }
 
+// committer is told of events whose records committed with their write
+// (a recorder that also echoes events, for the command-line tools).
+type committer interface {
+	Committed(ctx context.Context, ev *audit.Event)
+}
+
 // record writes the audit event of a finished interaction. err is the
 // interaction's own error (nil on success); if the event cannot be
 // recorded the interaction fails with Unavailable whatever it did.
 func (e *Engine) record(ctx context.Context, ev *audit.Event, err error) error {
 	if ev.Recorded {
 		if err == nil {
+			if c, ok := e.audit.(committer); ok {
+				c.Committed(ctx, ev)
+			}
 			return nil
 		}
 		// The interaction failed after its record committed (only work

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
 )
@@ -50,19 +51,28 @@ func (e *Engine) Erase(ctx context.Context, ledger Ledger, patient string) (*Era
 	if err := ledger.Append(patient, e.now()); err != nil {
 		return nil, e.record(ctx, ev, fault.Wrap(fault.Unavailable, err, "the erasure ledger cannot be written"))
 	}
-	out, err := e.eraseNow(ctx, shred, patient)
-	if err != nil {
-		return nil, e.record(ctx, ev, err)
-	}
-	ev.Count = out.Resources
-	return out, e.record(ctx, ev, nil)
+	out, err := e.eraseNow(ctx, shred, patient, ev)
+	return out, e.record(ctx, ev, err)
 }
 
-func (e *Engine) eraseNow(ctx context.Context, shred Shredder, patient string) (*Erasure, error) {
-	res, vers, err := e.store.EraseOwner(ctx, patient)
+// eraseNow erases in the store, with ev's record appended in the
+// erasure's own transaction when the recorder can encode it (marked
+// Recorded), then destroys the data key; a failure after the record
+// committed is recorded separately by record.
+func (e *Engine) eraseNow(ctx context.Context, shred Shredder, patient string, ev *audit.Event) (*Erasure, error) {
+	ev.Patients = []string{patient}
+	var inTx func(resources, versions int) ([]byte, error)
+	if enc, ok := e.audit.(audit.Encoder); ok {
+		inTx = func(resources, _ int) ([]byte, error) {
+			ev.Count = resources
+			return enc.Encode(ev)
+		}
+	}
+	res, vers, err := e.store.EraseOwner(ctx, patient, inTx)
 	if err != nil {
 		return nil, storeErr(err, "patient")
 	}
+	ev.Count, ev.Recorded = res, inTx != nil
 	if err := shred.DestroyDataKey(ctx, patient); err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "the patient's data key could not be destroyed")
 	}
@@ -88,10 +98,7 @@ func (e *Engine) ReapplyErasures(ctx context.Context, patients []string) ([]stri
 		}
 		ev := e.event(ctx, access.Erase, "Patient", p)
 		ev.Reason = "erasure ledger applied to a restored database"
-		out, err := e.eraseNow(ctx, shred, p)
-		if err == nil {
-			ev.Count = out.Resources
-		}
+		_, err = e.eraseNow(ctx, shred, p, ev)
 		if err := e.record(ctx, ev, err); err != nil {
 			return again, err
 		}

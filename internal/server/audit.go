@@ -99,6 +99,9 @@ func (e echo) Record(ctx context.Context, ev *audit.Event) error {
 	return e.lines.Record(ctx, ev)
 }
 
+// Committed echoes an event whose record committed with its write.
+func (e echo) Committed(ctx context.Context, ev *audit.Event) { _ = e.lines.Record(ctx, ev) }
+
 // Meta keys of the audit log's identity.
 const (
 	originKey   = "audit.origin"
@@ -116,6 +119,8 @@ const CheckpointDir = "audit-checkpoints"
 type AuditIdentity struct {
 	Origin   string
 	Verifier string // a note verifier key
+
+	rollback string // set when a rollback was accepted at open: what it was
 }
 
 // openCheckpoints sets up the log's identity (origin and signing key,
@@ -225,7 +230,14 @@ func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt
 		}
 	}
 	if err := tlog.CheckPrefix(ctx, db.AuditNodes(), newest, size, root); err != nil {
-		return nil, id, fmt.Errorf("audit log check against its checkpoint of %d records: %w; the database may have been restored from an older copy or edited: `hestia audit verify` shows where", newest.Size, err)
+		if !cfg.AuditAcceptRollback || !errors.Is(err, tlog.ErrRollback) {
+			return nil, id, fmt.Errorf("audit log check against its checkpoint of %d records: %w; the database may have been restored from an older copy or edited: `hestia audit verify` shows where (HESTIA_AUDIT_ACCEPT_ROLLBACK=true opens a backup restored on purpose)", newest.Size, err)
+		}
+		log.Error("audit log rolled back: accepted by configuration; the divergence stays visible to hestia audit verify",
+			slog.Uint64("checkpoint_size", newest.Size), slog.Uint64("log_size", size))
+		id.rollback = fmt.Sprintf("audit_rollback_accepted: checkpoint of %d records, log of %d", newest.Size, size)
+		is.Start(size, nil)
+		return is, id, nil
 	}
 	if ok {
 		is.Start(newest.Size, latest)

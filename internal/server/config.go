@@ -64,6 +64,13 @@ type Config struct {
 	// are named: the check at start reads folders); production should
 	// name storage that whoever can replace the database cannot rewrite.
 	AuditCheckpoints string
+	// AuditAcceptRollback lets a node open a database that does not extend
+	// the newest audit checkpoint held (a backup restored on purpose): it
+	// logs an error and records the rollback in the audit log, where the
+	// divergence stays visible to hestia audit verify.
+	// HESTIA_AUDIT_ACCEPT_ROLLBACK=true. Default false: such a database is
+	// refused.
+	AuditAcceptRollback bool
 	// AuditS3Endpoint names an S3-compatible server for s3:// checkpoint
 	// sinks (default AWS S3). HESTIA_AUDIT_S3_ENDPOINT.
 	AuditS3Endpoint string
@@ -134,6 +141,13 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
 	str("HESTIA_AUDIT_CHECKPOINTS", &c.AuditCheckpoints)
 	str("HESTIA_AUDIT_S3_ENDPOINT", &c.AuditS3Endpoint)
+	if v, ok := os.LookupEnv("HESTIA_AUDIT_ACCEPT_ROLLBACK"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_AUDIT_ACCEPT_ROLLBACK: true or false, not %q", v)
+		}
+		c.AuditAcceptRollback = b
+	}
 	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_EVERY"); ok {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {

@@ -2,6 +2,7 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
 )
 
 // node opens a Hestia on a data directory with an HTTP test server.
@@ -71,6 +73,18 @@ func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
 	if out.Resources != 2 || out.Versions != 3 {
 		t.Fatalf("erased %d resources and %d versions, want 2 and 3", out.Resources, out.Versions)
 	}
+	// The erasure's record committed with it (no journal wait: it is
+	// in the log already), names the patient and survives the erasure.
+	var erasures []*audit.Event
+	s.node.DB.AuditLog(ctx, func(_ uint64, rec []byte) error {
+		if ev, err := audit.Open(s.node.Keys, rec); err == nil && ev.Interaction == "erase" {
+			erasures = append(erasures, ev)
+		}
+		return nil
+	})
+	if len(erasures) != 1 || erasures[0].Count != 2 || fmt.Sprint(erasures[0].Patients) != "["+pid+"]" || erasures[0].Outcome != audit.Success {
+		t.Fatalf("erasure events %+v", erasures)
+	}
 	erased := func(s *testServer) {
 		t.Helper()
 		for _, path := range []string{"/Patient/" + pid, "/Observation/" + o["id"].(string)} {
@@ -107,8 +121,25 @@ func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
 	if err := os.WriteFile(dbFile, before, 0o600); err != nil {
 		t.Fatal(err)
 	}
+	// The audit log sees the restore as a rollback: refused, unless the
+	// operator accepts it (and the log records that).
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	if _, err := OpenNode(context.Background(), cfg, quiet); err == nil || !strings.Contains(err.Error(), "rolled back") {
+		t.Fatalf("a restored older database opened without acceptance: %v", err)
+	}
+	cfg.AuditAcceptRollback = true
 	s = openAt(t, cfg)
 	erased(s)
+	var accepted bool
+	s.node.DB.AuditLog(ctx, func(_ uint64, rec []byte) error {
+		if ev, err := audit.Open(s.node.Keys, rec); err == nil && ev.Interaction == "configure" && strings.Contains(ev.Detail, "audit_rollback_accepted") {
+			accepted = true
+		}
+		return nil
+	})
+	if !accepted {
+		t.Fatal("the accepted rollback is not in the audit log")
+	}
 	if ok, _ := s.node.Keys.HasDataKey(context.Background(), pid); ok {
 		t.Fatal("the restored database still holds the patient's data key")
 	}

@@ -139,6 +139,11 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
+	if id.rollback != "" {
+		if err := eng.Configured(access.WithPrincipal(ctx, access.Local()), id.rollback); err != nil {
+			return fail(err)
+		}
+	}
 	if issuer != nil {
 		ac := engine.AuditConfig{Log: db, Checkpoints: issuer}
 		if keys != nil {

@@ -103,8 +103,12 @@ type Store interface {
 	// opens before anything else), which it marks deleted, and the bodies
 	// of every version sealed under the patient's key. Afterwards the freed
 	// space MUST hold none of it (zeroed pages, no copy in a journal). It
-	// returns the number of resources and versions affected.
-	EraseOwner(ctx context.Context, owner string) (resources, versions int, err error)
+	// returns the number of resources and versions affected. If audit is
+	// not nil, it is called inside the erasure's transaction with those
+	// numbers and the record it returns is appended in that transaction:
+	// the erasure and its audit record commit together (an error from it
+	// fails the erasure).
+	EraseOwner(ctx context.Context, owner string, audit func(resources, versions int) ([]byte, error)) (resources, versions int, err error)
 	// Close releases the driver's resources.
 	Close() error
 }

@@ -7,7 +7,7 @@ import (
 )
 
 // EraseOwner implements store.Store.
-func (db *DB) EraseOwner(ctx context.Context, owner string) (resources, versions int, err error) {
+func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources, versions int) ([]byte, error)) (resources, versions int, err error) {
 	if owner == "" {
 		return 0, 0, errors.New("sqlite: erase: no owner")
 	}
@@ -60,6 +60,13 @@ func (db *DB) EraseOwner(ctx context.Context, owner string) (resources, versions
 		}
 		n, _ := res2.RowsAffected()
 		versions = int(n)
+		if audit != nil {
+			rec, err := audit(resources, versions)
+			if err != nil {
+				return err
+			}
+			w.AppendAudit(rec)
+		}
 		return nil
 	})
 	if err != nil {
