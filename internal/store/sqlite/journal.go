@@ -16,9 +16,9 @@ import (
 // the meta table in the same transaction. Records wait up to adoptDelay
 // for a batch (they are durable already): storing them in few large
 // batches keeps the database's fsyncs out of the journal's way. A batch
-// that fails leaves them
-// queued, in order, for the next; until one succeeds the sink is not
-// Ready, so the journal refuses new records (fail closed).
+// that fails leaves them queued, in order, for the next; until one
+// succeeds the sink is not Ready, so the journal refuses new records (fail
+// closed).
 
 // journalMarkKey is the meta key of the journal position stored.
 const journalMarkKey = "audit.journal"
