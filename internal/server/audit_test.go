@@ -236,11 +236,10 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	}
 }
 
-// A database rolled back to an earlier copy is refused at open: the
-// checkpoint the sink holds is larger than the log. So is a log whose
-// records were rewritten.
-func TestRolledBackDatabaseIsRefused(t *testing.T) {
-	cfg := testConfig(t)
+// copyThenAdvance writes a patient, keeps a copy of the closed database,
+// then writes another: it returns the database's path and the copy.
+func copyThenAdvance(t *testing.T, cfg Config) (string, []byte) {
+	t.Helper()
 	s := openAt(t, cfg)
 	s.create(patient("Rollbackfamily"))
 	s.node.Close()
@@ -252,6 +251,15 @@ func TestRolledBackDatabaseIsRefused(t *testing.T) {
 	s = openAt(t, cfg)
 	s.create(patient("Laterfamily"))
 	s.node.Close()
+	return dbPath, old
+}
+
+// A database rolled back to an earlier copy is refused at open: the
+// checkpoint the sink holds is larger than the log. So is a log whose
+// records were rewritten.
+func TestRolledBackDatabaseIsRefused(t *testing.T) {
+	cfg := testConfig(t)
+	dbPath, old := copyThenAdvance(t, cfg)
 	held, err := os.ReadDir(filepath.Join(cfg.DataDir, CheckpointDir))
 	if err != nil || len(held) < 2 {
 		t.Fatalf("checkpoint folder: %v, %v", held, err)
@@ -517,17 +525,7 @@ func TestRolledBackDatabaseIsRefusedWithS3(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AuditCheckpoints = "s3://audit/" + t.Name()
 	cfg.AuditS3Endpoint = srv.URL
-	s := openAt(t, cfg)
-	s.create(patient("Bucketfamily"))
-	s.node.Close()
-	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
-	old, err := os.ReadFile(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s = openAt(t, cfg)
-	s.create(patient("Laterfamily"))
-	s.node.Close()
+	dbPath, old := copyThenAdvance(t, cfg)
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, CheckpointDir)); err == nil {
 		t.Fatal("a checkpoint folder was written though a bucket is configured")
 	}

@@ -27,6 +27,23 @@ func waitAudit(t testing.TB, db *DB, size uint64) {
 	}
 }
 
+// openJournaled opens a database in dir and a journal in front of it,
+// closed with the test.
+func openJournaled(t testing.TB, dir string) (*DB, *journal.Journal) {
+	t.Helper()
+	db, err := Open(context.Background(), Config{Path: filepath.Join(dir, "hestia.db")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { db.Close() })
+	j, err := journal.Open(filepath.Join(dir, "journal"), db.JournalSink(), journal.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { j.Close() })
+	return db, j
+}
+
 // Records made durable by the journal reach the log, each once, with
 // concurrent writes that append their own records; the log verifies.
 func TestJournalRecordsReachTheLog(t *testing.T) {
@@ -162,17 +179,7 @@ func TestJournalReplaysAfterACrash(t *testing.T) {
 // appends succeed again.
 func TestJournalFailsClosedWhileTheLogCannotStore(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	db, err := Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	j, err := journal.Open(filepath.Join(dir, "journal"), db.JournalSink(), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer j.Close()
+	db, j := openJournaled(t, t.TempDir())
 	if err := j.AppendAudit(ctx, []byte("first")); err != nil {
 		t.Fatal(err)
 	}
@@ -214,17 +221,7 @@ func TestJournalFailsClosedWhileTheLogCannotStore(t *testing.T) {
 // audited reads can be answered.
 func BenchmarkJournalAppend(b *testing.B) {
 	ctx := context.Background()
-	dir := b.TempDir()
-	db, err := Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	j, err := journal.Open(filepath.Join(dir, "journal"), db.JournalSink(), journal.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer j.Close()
+	_, j := openJournaled(b, b.TempDir())
 	rec := bytes.Repeat([]byte{0xa5}, 512)
 	b.SetParallelism(8)
 	b.ResetTimer()
