@@ -63,6 +63,23 @@ func (a *API) capabilityStatement() ([]byte, error) {
 			"searchRevInclude":  revincludes,
 			"searchParam":       params,
 		}
+		if typ == "AuditEvent" {
+			// The server's own audit log (audit.go): read and search only.
+			res = map[string]any{
+				"type":              typ,
+				"profile":           res["profile"],
+				"interaction":       interactions("read", "search-type"),
+				"versioning":        "no-version",
+				"readHistory":       false,
+				"updateCreate":      false,
+				"conditionalCreate": false,
+				"conditionalRead":   "not-supported",
+				"conditionalUpdate": false,
+				"conditionalDelete": "not-supported",
+				"searchParam":       auditSearchParams(),
+			}
+			includes, revincludes = nil, nil
+		}
 		if len(includes) == 0 {
 			delete(res, "searchInclude")
 		}
@@ -107,6 +124,20 @@ func interactions(codes ...string) []any {
 	out := make([]any, len(codes))
 	for i, c := range codes {
 		out[i] = map[string]any{"code": c}
+	}
+	return out
+}
+
+// auditSearchParams are the AuditEvent search parameters the audit log
+// answers (engine.AuditEvents; "type" is taken as subtype there, since
+// every event's type is rest).
+func auditSearchParams() []any {
+	var out []any
+	for _, p := range []struct{ name, typ string }{
+		{"patient", "reference"}, {"agent", "reference"}, {"date", "date"},
+		{"subtype", "token"}, {"outcome", "token"}, {"entity", "reference"},
+	} {
+		out = append(out, map[string]any{"name": p.name, "definition": "http://hl7.org/fhir/SearchParameter/AuditEvent-" + p.name, "type": p.typ})
 	}
 	return out
 }

@@ -538,3 +538,24 @@ func TestRolledBackDatabaseIsRefusedWithS3(t *testing.T) {
 		t.Fatalf("a rolled-back database opened: %v", err)
 	}
 }
+
+// The CapabilityStatement says what AuditEvent supports: read and search.
+func TestCapabilityStatementAuditEvent(t *testing.T) {
+	s := newTestServer(t)
+	cs := s.expect(s.do("GET", "/metadata", nil), 200)
+	for _, r := range cs["rest"].([]any)[0].(map[string]any)["resource"].([]any) {
+		res := r.(map[string]any)
+		if res["type"] != "AuditEvent" {
+			continue
+		}
+		var codes []string
+		for _, i := range res["interaction"].([]any) {
+			codes = append(codes, i.(map[string]any)["code"].(string))
+		}
+		if fmt.Sprint(codes) != "[read search-type]" || res["searchInclude"] != nil {
+			t.Fatalf("AuditEvent: %v", res)
+		}
+		return
+	}
+	t.Fatal("no AuditEvent in the CapabilityStatement")
+}
