@@ -92,6 +92,9 @@ selection has an inclusion proof per record).`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "audit log OK: %d records, root %x; %d checkpoints checked (%d held outside the database)\n", rep.Size, rep.Root, len(cps), held)
+			if key, ok, _ := db.Meta(ctx, "audit.verifier"); ok {
+				fmt.Fprintf(cmd.OutOrStdout(), "checkpoint key (publish it for auditors; --verifier): %s\n", key)
+			}
 			return nil
 		},
 	}
