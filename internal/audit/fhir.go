@@ -36,6 +36,7 @@ var restful = map[string]bool{
 type (
 	AuditEvent struct {
 		ResourceType   string    `json:"resourceType"`
+		ID             string    `json:"id,omitempty"` // the log index, when read back
 		Meta           *meta     `json:"meta,omitempty"`
 		Type           coding    `json:"type"`
 		Subtype        []coding  `json:"subtype"`

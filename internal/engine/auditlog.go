@@ -2,10 +2,10 @@ package engine
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -68,12 +68,11 @@ func (e *Engine) Checkpoint(ctx context.Context) ([]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	if cp := e.auditLog.Checkpoints.Latest(); cp != nil {
-		return cp, e.record(ctx, ev, nil)
-	}
-	cp, err := e.auditLog.Checkpoints.Issue(ctx)
-	if err != nil {
-		return nil, e.record(ctx, ev, fault.Wrap(fault.Unavailable, err, "the audit log cannot sign a checkpoint"))
+	cp := e.auditLog.Checkpoints.Latest()
+	if cp == nil {
+		if cp, err = e.auditLog.Checkpoints.Issue(ctx); err != nil {
+			return nil, e.record(ctx, ev, fault.Wrap(fault.Unavailable, err, "the audit log cannot sign a checkpoint"))
+		}
 	}
 	return cp, e.record(ctx, ev, nil)
 }
@@ -130,12 +129,10 @@ type AuditHit struct {
 }
 
 // Resource is the hit as a FHIR AuditEvent resource, its id the log index.
-func (h AuditHit) Resource() map[string]any {
-	data, _ := json.Marshal(h.Event.AuditEvent())
-	var m map[string]any
-	_ = json.Unmarshal(data, &m)
-	m["id"] = strconv.FormatUint(h.Index, 10)
-	return m
+func (h AuditHit) Resource() *audit.AuditEvent {
+	ae := h.Event.AuditEvent()
+	ae.ID = strconv.FormatUint(h.Index, 10)
+	return ae
 }
 
 // AuditPage is a page of audit events, newest first; Before, if not zero,
@@ -259,7 +256,7 @@ func (q *auditQuery) match(ev *audit.Event) bool {
 	if q.outcome != "" && ev.Outcome != q.outcome {
 		return false
 	}
-	if q.patient != "" && !contains(ev.Patients, q.patient) && !(ev.Type == "Patient" && ev.ID == q.patient) {
+	if q.patient != "" && !slices.Contains(ev.Patients, q.patient) && !(ev.Type == "Patient" && ev.ID == q.patient) {
 		return false
 	}
 	if q.entity != "" && !mentions(ev, q.entity) {
@@ -273,15 +270,6 @@ func (q *auditQuery) match(ev *audit.Event) bool {
 	return true
 }
 
-func contains(xs []string, x string) bool {
-	for _, s := range xs {
-		if s == x {
-			return true
-		}
-	}
-	return false
-}
-
 // mentions reports whether ev names the resource ref (Type/id).
 func mentions(ev *audit.Event, ref string) bool {
 	typ, id, _ := strings.Cut(ref, "/")
@@ -293,7 +281,7 @@ func mentions(ev *audit.Event, ref string) bool {
 			return true
 		}
 	}
-	return typ == "Patient" && contains(ev.Patients, id)
+	return typ == "Patient" && slices.Contains(ev.Patients, id)
 }
 
 // AuditEvents searches the audit log, newest first (administrators and

@@ -3,13 +3,13 @@ package rest
 import (
 	"encoding/base64"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strconv"
 
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/fault"
-	"github.com/hestiahealth/hestia/internal/fhir"
 )
 
 // The audit log's endpoints. Checkpoints and proofs hold hashes only and
@@ -104,13 +104,23 @@ func (a *API) auditConsistency(w http.ResponseWriter, r *http.Request) error {
 	return a.writePlainJSON(w, r, map[string]any{"from": p[0], "to": p[1], "hashes": b64s(proof)})
 }
 
-func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) error {
+// auditQuery is a request's AuditEvent search parameters (the query
+// string without the response-format ones).
+func auditQuery(r *http.Request) (url.Values, error) {
 	q, err := url.ParseQuery(r.URL.RawQuery)
 	if err != nil {
-		return fault.New(fault.Invalid, "the query string is not valid")
+		return nil, fault.New(fault.Invalid, "the query string is not valid")
 	}
 	delete(q, "_format")
 	delete(q, "_pretty")
+	return q, nil
+}
+
+func (a *API) auditEvents(w http.ResponseWriter, r *http.Request) error {
+	q, err := auditQuery(r)
+	if err != nil {
+		return err
+	}
 	page, err := a.eng.AuditEvents(r.Context(), q)
 	if err != nil {
 		return err
@@ -130,16 +140,19 @@ func (a *API) auditEvent(w http.ResponseWriter, r *http.Request) error {
 	if len(page.Hits) == 0 || page.Hits[0].Index != i {
 		return fault.New(fault.NotFound, "no such AuditEvent")
 	}
-	return a.writeValue(w, r, http.StatusOK, page.Hits[0].Resource())
+	body, err := json.Marshal(page.Hits[0].Resource())
+	if err != nil {
+		return fault.Wrap(fault.Internal, err, "response encoding failed")
+	}
+	a.write(w, r, http.StatusOK, body)
+	return nil
 }
 
 func (a *API) accessReport(w http.ResponseWriter, r *http.Request) error {
-	q, err := url.ParseQuery(r.URL.RawQuery)
+	q, err := auditQuery(r)
 	if err != nil {
-		return fault.New(fault.Invalid, "the query string is not valid")
+		return err
 	}
-	delete(q, "_format")
-	delete(q, "_pretty")
 	id := r.PathValue("id")
 	page, err := a.eng.AccessReport(r.Context(), id, q)
 	if err != nil {
@@ -152,17 +165,14 @@ func (a *API) auditBundle(w http.ResponseWriter, r *http.Request, self string, q
 	b := newBundle("searchset", a.now())
 	links := []link{{"self", self + "?" + q.Encode()}}
 	if page.Before > 0 {
-		next := url.Values{}
-		for k, v := range q {
-			next[k] = v
-		}
+		next := maps.Clone(q)
 		next.Set("_before", strconv.FormatUint(page.Before, 10))
 		links = append(links, link{"next", self + "?" + next.Encode()})
 	}
 	b.links(links)
 	base := a.baseURL(r)
 	for _, h := range page.Hits {
-		body, err := fhir.Marshal(h.Resource())
+		body, err := json.Marshal(h.Resource())
 		if err != nil {
 			return fault.Wrap(fault.Internal, err, "response encoding failed")
 		}

@@ -307,21 +307,20 @@ func (n auditNodes) Nodes(ctx context.Context, ids []tlog.NodeID) ([][]byte, err
 	if len(stored) == 0 {
 		return out, nil
 	}
-	var hashes [][]byte
-	var err error
-	switch {
-	case len(stored) == 1:
-		hashes, err = n.each(ctx, stored)
-	case len(stored) <= 64:
-		hashes, err = n.pairs(ctx, stored)
-	default:
-		hashes, err = n.ranges(ctx, stored)
+	found := make(map[tlog.NodeID][]byte, len(stored))
+	read := n.pairs // a proof's few nodes, which lie apart
+	if len(stored) > 64 {
+		read = n.ranges // Verify's many, which lie together
 	}
-	if err != nil {
+	if err := read(ctx, stored, found); err != nil {
 		return nil, err
 	}
 	for k, i := range at {
-		out[i] = hashes[k]
+		h, ok := found[stored[k]]
+		if !ok {
+			return nil, fmt.Errorf("%w: level %d index %d", tlog.ErrMissingNode, stored[k].Level, stored[k].Index)
+		}
+		out[i] = h
 	}
 	return out, nil
 }
@@ -366,15 +365,6 @@ func (n auditNodes) Derived(id tlog.NodeID) bool { return id.Level > 0 && id.Lev
 // missing.
 func (n auditNodes) leaves(ctx context.Context, lo, hi uint64) ([][]byte, error) {
 	out := make([][]byte, hi-lo)
-	if hi-lo == 1 {
-		var h []byte
-		err := n.db.read.QueryRowContext(ctx, `SELECT leaf FROM audit_record WHERE idx = ?`, lo).Scan(&h)
-		if err != nil && !errors.Is(err, sql.ErrNoRows) {
-			return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
-		}
-		out[0] = h
-		return out, nil
-	}
 	rows, err := n.db.rpool.QueryContext(ctx, `SELECT idx, leaf FROM audit_record WHERE idx >= ? AND idx < ?`, lo, hi)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: audit leaves: %w", err)
@@ -413,58 +403,23 @@ func subtree(leaves [][]byte) ([]byte, error) {
 	return level[0], nil
 }
 
-// pairs reads a few stored nodes (a proof's) with one query.
-func (n auditNodes) pairs(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
+// pairs reads stored nodes with one query that names each.
+func (n auditNodes) pairs(ctx context.Context, ids []tlog.NodeID, found map[tlog.NodeID][]byte) error {
 	args := make([]any, 0, 2*len(ids))
 	for _, id := range ids {
 		args = append(args, id.Level, id.Index)
 	}
-	q := `SELECT level, idx, hash FROM audit_node WHERE (level, idx) IN (VALUES ` + strings.TrimSuffix(strings.Repeat("(?, ?), ", len(ids)), ", ") + `)`
-	rows, err := n.db.rpool.QueryContext(ctx, q, args...)
+	rows, err := n.db.rpool.QueryContext(ctx, `SELECT level, idx, hash FROM audit_node WHERE (level, idx) IN (VALUES `+
+		strings.TrimSuffix(strings.Repeat("(?, ?), ", len(ids)), ", ")+`)`, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+		return fmt.Errorf("sqlite: audit nodes: %w", err)
 	}
-	defer rows.Close()
-	found := make(map[tlog.NodeID][]byte, len(ids))
-	for rows.Next() {
-		var level uint
-		var i uint64
-		var h []byte
-		if err := rows.Scan(&level, &i, &h); err != nil {
-			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
-		}
-		found[tlog.NodeID{Level: level, Index: i}] = h
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
-	}
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		h, ok := found[id]
-		if !ok {
-			return nil, fmt.Errorf("%w: level %d index %d", tlog.ErrMissingNode, id.Level, id.Index)
-		}
-		out[i] = h
-	}
-	return out, nil
+	return scanNodes(rows, found)
 }
 
-// each reads stored nodes one query each.
-func (n auditNodes) each(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		err := n.db.read.QueryRowContext(ctx, `SELECT hash FROM audit_node WHERE level = ? AND idx = ?`, id.Level, id.Index).Scan(&out[i])
-		if err != nil {
-			return nil, fmt.Errorf("%w: level %d index %d: %v", tlog.ErrMissingNode, id.Level, id.Index, err)
-		}
-	}
-	return out, nil
-}
-
-// ranges reads many nodes with one range query per run of nearby nodes
-// at a level (the nodes a run of records completes are contiguous at each
-// level; a proof's lie apart).
-func (n auditNodes) ranges(ctx context.Context, ids []tlog.NodeID) ([][]byte, error) {
+// ranges reads stored nodes with one range query per run of nearby nodes
+// at a level.
+func (n auditNodes) ranges(ctx context.Context, ids []tlog.NodeID, found map[tlog.NodeID][]byte) error {
 	type span struct {
 		level  uint
 		lo, hi uint64
@@ -481,35 +436,31 @@ func (n auditNodes) ranges(ctx context.Context, ids []tlog.NodeID) ([][]byte, er
 		}
 		spans = append(spans, span{id.Level, id.Index, id.Index})
 	}
-	found := make(map[tlog.NodeID][]byte, len(ids))
 	for _, s := range spans {
-		level := s.level
-		rows, err := n.db.rpool.QueryContext(ctx, `SELECT idx, hash FROM audit_node WHERE level = ? AND idx BETWEEN ? AND ?`, level, s.lo, s.hi)
+		rows, err := n.db.rpool.QueryContext(ctx, `SELECT level, idx, hash FROM audit_node WHERE level = ? AND idx BETWEEN ? AND ?`, s.level, s.lo, s.hi)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+			return fmt.Errorf("sqlite: audit nodes: %w", err)
 		}
-		for rows.Next() {
-			var i uint64
-			var h []byte
-			if err := rows.Scan(&i, &h); err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
-			}
-			found[tlog.NodeID{Level: level, Index: i}] = h
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: audit nodes: %w", err)
+		if err := scanNodes(rows, found); err != nil {
+			return err
 		}
 	}
-	out := make([][]byte, len(ids))
-	for i, id := range ids {
-		h, ok := found[id]
-		if !ok {
-			return nil, fmt.Errorf("%w: level %d index %d", tlog.ErrMissingNode, id.Level, id.Index)
+	return nil
+}
+
+// scanNodes adds (level, idx, hash) rows to found, and closes rows.
+func scanNodes(rows *sql.Rows, found map[tlog.NodeID][]byte) error {
+	defer rows.Close()
+	for rows.Next() {
+		var id tlog.NodeID
+		var h []byte
+		if err := rows.Scan(&id.Level, &id.Index, &h); err != nil {
+			return fmt.Errorf("sqlite: audit nodes: %w", err)
 		}
-		out[i] = h
+		found[id] = h
 	}
-	return out, nil
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("sqlite: audit nodes: %w", err)
+	}
+	return nil
 }

@@ -2,8 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -126,22 +124,14 @@ func (w *writeTx) adopt(taken []adoptBatch) error {
 		}
 	}
 	w.audit = append(adopted, w.audit...)
-	mark := taken[len(taken)-1].mark
-	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, journalMarkKey, mark); err != nil {
-		return fmt.Errorf("sqlite: journal mark: %w", err)
-	}
-	return nil
+	return w.setMeta(journalMarkKey, taken[len(taken)-1].mark)
 }
 
 // loadJournalMark reads the stored journal position at open.
 func (db *DB) loadJournalMark(ctx context.Context) error {
-	var v string
-	err := db.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = ?`, journalMarkKey).Scan(&v)
-	if err != nil && !errors.Is(err, sql.ErrNoRows) {
-		return fmt.Errorf("sqlite: journal mark: %w", err)
-	}
+	v, _, err := db.Meta(ctx, journalMarkKey)
 	db.adopt.mark = v
-	return nil
+	return err
 }
 
 // JournalSink is the database as the sink of an audit journal.

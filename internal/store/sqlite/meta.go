@@ -24,10 +24,13 @@ func (db *DB) Meta(ctx context.Context, key string) (string, bool, error) {
 
 // SetMeta stores value under key in the meta table.
 func (db *DB) SetMeta(ctx context.Context, key, value string) error {
-	return db.write1(ctx, func(w *writeTx) error {
-		if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
-			return fmt.Errorf("sqlite: write meta %s: %w", key, err)
-		}
-		return nil
-	})
+	return db.write1(ctx, func(w *writeTx) error { return w.setMeta(key, value) })
+}
+
+// setMeta stores value under key in the writer's transaction.
+func (w *writeTx) setMeta(key, value string) error {
+	if _, err := w.tx.ExecContext(w.ctx, `INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO UPDATE SET value = excluded.value`, key, value); err != nil {
+		return fmt.Errorf("sqlite: write meta %s: %w", key, err)
+	}
+	return nil
 }
