@@ -92,8 +92,8 @@ selection has an inclusion proof per record).`,
 				return err
 			}
 			fmt.Fprintf(cmd.OutOrStdout(), "audit log OK: %d records, root %x; %d checkpoints checked (%d held outside the database)\n", rep.Size, rep.Root, len(cps), held)
-			if key, ok, _ := db.Meta(ctx, "audit.verifier"); ok {
-				fmt.Fprintf(cmd.OutOrStdout(), "checkpoint key (publish it for auditors; --verifier): %s\n", key)
+			if id, _ := server.ReadAuditIdentity(ctx, db); id.Verifier != "" {
+				fmt.Fprintf(cmd.OutOrStdout(), "checkpoint key (publish it for auditors; --verifier): %s\n", id.Verifier)
 			}
 			return nil
 		},
@@ -140,14 +140,11 @@ func verifyOffline(cmd *cobra.Command, file, verifier string, complete bool) err
 // make its checkpoints go unchecked.
 func heldCheckpoints(cmd *cobra.Command, db *sqlite.DB, dataDir, folder, verifier string) ([]tlog.Checkpoint, int, error) {
 	ctx := cmd.Context()
-	origin, _, err := db.Meta(ctx, "audit.origin")
+	id, err := server.ReadAuditIdentity(ctx, db)
 	if err != nil {
 		return nil, 0, err
 	}
-	stored, _, err := db.Meta(ctx, "audit.verifier")
-	if err != nil {
-		return nil, 0, err
-	}
+	origin, stored := id.Origin, id.Verifier
 	notes, err := db.Checkpoints(ctx)
 	if err != nil {
 		return nil, 0, err

@@ -123,18 +123,31 @@ type AuditIdentity struct {
 	rollback string // set when a rollback was accepted at open: what it was
 }
 
+// ReadAuditIdentity returns the audit log's name and public checkpoint key
+// as the database holds them (empty before the first open creates them).
+// Neither is secret.
+func ReadAuditIdentity(ctx context.Context, db *sqlite.DB) (AuditIdentity, error) {
+	var id AuditIdentity
+	var err error
+	if id.Origin, _, err = db.Meta(ctx, originKey); err != nil {
+		return id, err
+	}
+	id.Verifier, _, err = db.Meta(ctx, verifierKey)
+	return id, err
+}
+
 // openCheckpoints sets up the log's identity (origin and signing key,
 // created on first use; the origin may not change afterwards), checks
 // that the log extends the latest checkpoint held by the sinks (refusing
 // a rolled-back or rewritten database), and returns the issuer.
 func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt.Keyring, log *slog.Logger) (*checkpoint.Issuer, AuditIdentity, error) {
-	var id AuditIdentity
-	origin, ok, err := db.Meta(ctx, originKey)
+	id, err := ReadAuditIdentity(ctx, db)
 	if err != nil {
 		return nil, id, err
 	}
+	origin := id.Origin
 	switch {
-	case !ok:
+	case origin == "":
 		origin = cmp.Or(cfg.AuditOrigin, defaultOrigin(cfg.BaseURL))
 		if !validOrigin(origin) {
 			return nil, id, fmt.Errorf("audit origin %q: one line of printable characters without spaces", origin)
@@ -173,9 +186,7 @@ func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt
 				return nil, id, fmt.Errorf("audit signing key: %w", err)
 			}
 		}
-		if vkey, _, err = db.Meta(ctx, verifierKey); err != nil {
-			return nil, id, err
-		}
+		vkey = id.Verifier
 	}
 	signer, err := note.NewSigner(skey)
 	if err != nil {
