@@ -170,12 +170,13 @@ func TestTornTailIsCleared(t *testing.T) {
 	}
 }
 
-func TestBadFrameInOlderSegmentIsAnError(t *testing.T) {
-	ctx := context.Background()
-	dir := t.TempDir()
+// manySegments writes records to a journal in dir with small segments, none
+// pruned (the sink stores nothing durably), and returns the segments.
+func manySegments(t *testing.T, dir string) []uint64 {
+	t.Helper()
 	j := open(t, dir, &memSink{frozen: true}, Options{SegmentSize: 64})
 	for i := range 20 {
-		if err := j.AppendAudit(ctx, fmt.Appendf(nil, "record %02d with some length", i)); err != nil {
+		if err := j.AppendAudit(context.Background(), fmt.Appendf(nil, "record %02d with some length", i)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -184,6 +185,12 @@ func TestBadFrameInOlderSegmentIsAnError(t *testing.T) {
 	if len(segs) < 3 {
 		t.Fatalf("%d segments, want several", len(segs))
 	}
+	return segs
+}
+
+func TestBadFrameInOlderSegmentIsAnError(t *testing.T) {
+	dir := t.TempDir()
+	segs := manySegments(t, dir)
 	// Flip a byte in the first segment's record.
 	path := filepath.Join(dir, segmentName(segs[0]))
 	b, _ := os.ReadFile(path)
@@ -322,19 +329,8 @@ func TestOversizedRecordRefused(t *testing.T) {
 
 // A segment missing between others is an error, not a silent gap.
 func TestMissingSegmentIsAnError(t *testing.T) {
-	ctx := context.Background()
 	dir := t.TempDir()
-	j := open(t, dir, &memSink{frozen: true}, Options{SegmentSize: 64})
-	for i := range 20 {
-		if err := j.AppendAudit(ctx, fmt.Appendf(nil, "record %02d with some length", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	j.Close()
-	segs, _ := segments(dir)
-	if len(segs) < 3 {
-		t.Fatalf("%d segments", len(segs))
-	}
+	segs := manySegments(t, dir)
 	os.Remove(filepath.Join(dir, segmentName(segs[1])))
 	if _, err := Open(dir, &memSink{}, Options{SegmentSize: 64}); err == nil || !strings.Contains(err.Error(), "missing") {
 		t.Fatalf("open with a segment missing: %v", err)

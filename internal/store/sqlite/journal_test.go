@@ -49,14 +49,7 @@ func openJournaled(t testing.TB, dir string) (*DB, *journal.Journal) {
 func TestJournalRecordsReachTheLog(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(filepath.Join(dir, "journal"), db.JournalSink(), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, j := openJournaled(t, dir)
 	var wg sync.WaitGroup
 	for g := range 16 {
 		wg.Add(1)
@@ -96,7 +89,7 @@ func TestJournalRecordsReachTheLog(t *testing.T) {
 	db.Close()
 
 	// Reopened, the stored mark is the journal's end: nothing is replayed.
-	db, err = Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
+	db, err := Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -126,14 +119,7 @@ func (lostSink) Adopt([][]byte, string) {}
 func TestJournalReplaysAfterACrash(t *testing.T) {
 	ctx := context.Background()
 	dir := t.TempDir()
-	db, err := Open(ctx, Config{Path: filepath.Join(dir, "hestia.db")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	j, err := journal.Open(filepath.Join(dir, "journal"), db.JournalSink(), journal.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, j := openJournaled(t, dir)
 	for _, r := range []string{"a", "b"} {
 		if err := j.AppendAudit(ctx, []byte(r)); err != nil {
 			t.Fatal(err)
@@ -141,7 +127,7 @@ func TestJournalReplaysAfterACrash(t *testing.T) {
 	}
 	waitAudit(t, db, 2)
 	j.Close()
-	j, err = journal.Open(filepath.Join(dir, "journal"), lostSink{db.JournalSink()}, journal.Options{})
+	j, err := journal.Open(filepath.Join(dir, "journal"), lostSink{db.JournalSink()}, journal.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
