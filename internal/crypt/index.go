@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"hash"
+	"io"
 	"sync"
 	"time"
 
@@ -119,6 +120,17 @@ func newIndexPRF(e *keyset.Entry, tinkPRF prf.PRF) (*indexPRF, error) {
 		return nil, fmt.Errorf("crypt: index key %d: HMAC differs from Tink's", e.KeyID())
 	}
 	return x, nil
+}
+
+// sum is the HMAC of in, truncated to n bytes.
+func (x *indexPRF) sum(in string, n int) []byte {
+	st := x.pool.Get().(*hmacState)
+	st.h.Reset()
+	io.WriteString(st.h, in)
+	var buf [sha256.Size]byte
+	out := append([]byte(nil), st.h.Sum(buf[:0])[:n]...)
+	x.pool.Put(st)
+	return out
 }
 
 // form is the index form of (param, field, value).

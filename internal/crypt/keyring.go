@@ -81,13 +81,13 @@ type Keyring struct {
 	deks  *lru
 	ttl   time.Duration
 
-	index   atomic.Pointer[indexKeys]
-	indexMu sync.Mutex // serialises reloads of the index key
-	mu      sync.RWMutex
-	audit   tink.AEAD
-	auditPR prf.PRF
-	backup  tink.AEAD
-	cursor  tink.AEAD
+	index    atomic.Pointer[indexKeys]
+	indexMu  sync.Mutex // serialises reloads of the index key
+	mu       sync.RWMutex
+	audit    tink.AEAD
+	auditTag *indexPRF
+	backup   tink.AEAD
+	cursor   tink.AEAD
 
 	hits, misses, kmsCalls atomic.Int64
 }
@@ -125,7 +125,15 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("crypt: %s key: %w", auditTagKey, err)
 	}
-	auditPR := tags.PRFs[tags.PrimaryID]
+	primary, err := th.Primary()
+	if err != nil {
+		return fmt.Errorf("crypt: %s key: %w", auditTagKey, err)
+	}
+	// The pooled HMAC of the index keys (checked against Tink's).
+	auditTag, err := newIndexPRF(primary, tags.PRFs[tags.PrimaryID])
+	if err != nil {
+		return fmt.Errorf("crypt: %s key: %w", auditTagKey, err)
+	}
 	var aeads [3]tink.AEAD
 	for i, name := range []string{auditKey, backupKey, cursorKey} {
 		h, err := k.keyset(ctx, name, aead.AES256GCMKeyTemplate())
@@ -138,7 +146,7 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 	}
 	k.mu.Lock()
 	k.audit, k.backup, k.cursor = aeads[0], aeads[1], aeads[2]
-	k.auditPR = auditPR
+	k.auditTag = auditTag
 	k.mu.Unlock()
 	return nil
 }
