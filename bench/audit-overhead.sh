@@ -28,13 +28,11 @@ echo "ingest: $(grep -m1 'wall' "$out/ingest.txt")"
 cp -a "$work/data" "$work/data-audit"
 cp -a "$work/data" "$work/data-noaudit"
 
-order() { # n → the order of pair n
-	if [ $(($1 % 2)) -eq 1 ]; then echo "audit noaudit"; else echo "noaudit audit"; fi
-}
+. "$(dirname "$0")/abba.sh"
 
 n=1
 while [ "$n" -le "$pairs" ]; do
-	for v in $(order "$n"); do
+	for v in $(abba "$n" audit noaudit); do
 		sleep 1
 		"$work/bench" -server-cmd "$work/hestia-$v serve --data $work/data-$v --listen 127.0.0.1:8443" \
 			-data-dir "$work/data-$v" -server-log "$out/$v-$n.log" -json "$out/$v-$n.json" \

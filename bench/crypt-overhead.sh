@@ -29,13 +29,11 @@ run() { # phase build n extra-flags...
 		-json "$out/$phase-$v-$n.json" "$@" >"$out/$phase-$v-$n.txt" 2>&1
 }
 
-order() { # n → the order of pair n
-	if [ $(($1 % 2)) -eq 1 ]; then echo "enc plain"; else echo "plain enc"; fi
-}
+. "$(dirname "$0")/abba.sh"
 
 n=1
 while [ "$n" -le "$pairs" ]; do
-	for v in $(order "$n"); do
+	for v in $(abba "$n" enc plain); do
 		rm -rf "$work/data-$v"
 		sync
 		sleep 1
@@ -47,7 +45,7 @@ done
 
 n=1
 while [ "$n" -le "$pairs" ]; do
-	for v in $(order "$n"); do
+	for v in $(abba "$n" enc plain); do
 		sleep 1
 		run query "$v" "$n" -phases read,search -c 1,16 -duration 4s -warmup 1s
 		echo "query $v $n: done"
