@@ -102,24 +102,10 @@ func writeReport(w io.Writer, r *result) {
 		}
 	}
 	if len(r.Read) > 0 {
-		fmt.Fprintf(w, "\nRead (GET Type/id, random ids)\n")
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "  c\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\trequests\terrors\t\n")
-		for _, l := range r.Read {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", l.Concurrency, rate(l.RPS),
-				msStr(l.Latency.P50), msStr(l.Latency.P90), msStr(l.Latency.P99), msStr(l.Latency.Max), thousands(l.Requests), l.Errors)
-		}
-		tw.Flush()
+		loadTable(w, "Read (GET Type/id, random ids)", r.Read)
 	}
 	if len(r.Proof) > 0 {
-		fmt.Fprintf(w, "\nAudit inclusion proofs (%s)\n", r.Proof[0].Name)
-		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-		fmt.Fprintf(tw, "  c\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\trequests\terrors\t\n")
-		for _, l := range r.Proof {
-			fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", l.Concurrency, rate(l.RPS),
-				msStr(l.Latency.P50), msStr(l.Latency.P90), msStr(l.Latency.P99), msStr(l.Latency.Max), thousands(l.Requests), l.Errors)
-		}
-		tw.Flush()
+		loadTable(w, "Audit inclusion proofs ("+r.Proof[0].Name+")", r.Proof)
 	}
 	if len(r.Search) > 0 || len(r.SearchSkipped) > 0 {
 		fmt.Fprintf(w, "\nSearch\n")
@@ -319,4 +305,16 @@ func sortedKeys[V any](m map[string]V) []string {
 	}
 	slices.Sort(keys)
 	return keys
+}
+
+// loadTable prints one interaction's results, a row per concurrency.
+func loadTable(w io.Writer, title string, results []loadResult) {
+	fmt.Fprintf(w, "\n%s\n", title)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
+	fmt.Fprintf(tw, "  c\treq/s\tp50 ms\tp90 ms\tp99 ms\tmax ms\trequests\terrors\t\n")
+	for _, l := range results {
+		fmt.Fprintf(tw, "  %d\t%s\t%s\t%s\t%s\t%s\t%s\t%d\t\n", l.Concurrency, rate(l.RPS),
+			msStr(l.Latency.P50), msStr(l.Latency.P90), msStr(l.Latency.P99), msStr(l.Latency.Max), thousands(l.Requests), l.Errors)
+	}
+	tw.Flush()
 }
