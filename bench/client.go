@@ -14,6 +14,9 @@ import (
 	"os"
 	"strings"
 	"time"
+
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 )
 
 const fhirJSON = "application/fhir+json"
@@ -207,4 +210,20 @@ func shorten(s string, n int) string {
 		return s
 	}
 	return s[:n] + "…"
+}
+
+// withTokens returns a client that sends a bearer access token with every
+// request: a client-credentials token of a backend service authenticated
+// by its secret (golang.org/x/oauth2), fetched from the server's token
+// endpoint through cl and renewed before it expires.
+func withTokens(ctx context.Context, cl *http.Client, base *url.URL, id, secret string) *http.Client {
+	cc := clientcredentials.Config{
+		ClientID:     id,
+		ClientSecret: secret,
+		TokenURL:     base.JoinPath("oauth2", "token").String(),
+		Scopes:       []string{"system/*.cruds"},
+		AuthStyle:    oauth2.AuthStyleInHeader,
+	}
+	src := cc.TokenSource(context.WithValue(ctx, oauth2.HTTPClient, cl))
+	return &http.Client{Transport: &oauth2.Transport{Source: src, Base: cl.Transport}, Timeout: cl.Timeout}
 }

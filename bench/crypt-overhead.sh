@@ -35,6 +35,7 @@ n=1
 while [ "$n" -le "$pairs" ]; do
 	for v in $(abba "$n" enc plain); do
 		rm -rf "$work/data-$v"
+		bench_client "$work/hestia-$v" "$work/data-$v"
 		sync
 		sleep 1
 		run ingest "$v" "$n" -phases ingest -ingest-c 8
@@ -46,6 +47,7 @@ done
 n=1
 while [ "$n" -le "$pairs" ]; do
 	for v in $(abba "$n" enc plain); do
+		bench_client "$work/hestia-$v" "$work/data-$v"
 		sleep 1
 		run query "$v" "$n" -phases read,search -c 1,16 -duration 4s -warmup 1s
 		echo "query $v $n: done"

@@ -62,6 +62,8 @@ type config struct {
 	Seed         uint64
 	JSON         string
 	Label        string
+	ClientID     string // a backend service with a client secret (HESTIA_BENCH_CLIENT_SECRET)
+	ClientSecret string
 }
 
 var allPhases = []string{"ingest", "read", "search", "proof"}
@@ -89,6 +91,7 @@ func parseFlags(args []string, stderr io.Writer) (*config, error) {
 	fs.StringVar(&c.CAFile, "ca", "", "verify the server certificate against the PEM CA certificates in `FILE` instead of pinning")
 	fs.BoolVar(&c.SkipVerify, "insecure-skip-verify", false, "DO NOT VERIFY the server certificate at all (fallback only; the report says so)")
 	fs.BoolVar(&c.HTTP2, "http2", false, "negotiate HTTP/2 over TLS (clients share connections); default is one HTTP/1.1 keep-alive connection per client")
+	fs.StringVar(&c.ClientID, "client-id", os.Getenv("HESTIA_BENCH_CLIENT_ID"), "`id` of a backend service registered with --secret (hestia client add); its secret comes from HESTIA_BENCH_CLIENT_SECRET, never a flag. Access tokens are fetched from URL/oauth2/token and renewed before they expire (default $HESTIA_BENCH_CLIENT_ID; none: no token is sent)")
 	fs.StringVar(&c.ServerCmd, "server-cmd", "", "start the server with this `command` (run as sh -c 'exec COMMAND'; use a built binary, not go run), read its fingerprint line, wait for GET /metadata to answer 200, sample its RSS and stop it with SIGTERM at the end")
 	fs.StringVar(&c.ServerLog, "server-log", "", "with -server-cmd, write all server output to `FILE` (otherwise only output before the server is ready is shown, on stderr)")
 	fs.IntVar(&c.ServerPID, "server-pid", 0, "sample the RSS of this already running server `pid` (instead of -server-cmd)")
@@ -150,6 +153,12 @@ func (c *config) validate() error {
 	}
 	if c.ServerCmd != "" && c.ServerPID != 0 {
 		return errors.New("use -server-cmd or -server-pid, not both")
+	}
+	if c.ClientID != "" {
+		c.ClientSecret = os.Getenv("HESTIA_BENCH_CLIENT_SECRET")
+		if c.ClientSecret == "" {
+			return errors.New("-client-id needs the client's secret in HESTIA_BENCH_CLIENT_SECRET")
+		}
 	}
 	if c.ServerLog != "" && c.ServerCmd == "" {
 		return errors.New("-server-log needs -server-cmd")

@@ -91,6 +91,9 @@ func run(ctx context.Context, cfg *config, command string, logw io.Writer) (res 
 	if err != nil {
 		return res, err
 	}
+	if cfg.ClientID != "" {
+		cl = withTokens(ctx, cl, base, cfg.ClientID, cfg.ClientSecret)
+	}
 	var exited <-chan struct{}
 	wait := 5 * time.Second
 	if srv != nil {

@@ -32,6 +32,6 @@ Run "hestia serve" to start the server on an embedded database, and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), importCmd(), keysCmd(), patientCmd(), auditCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), importCmd(), keysCmd(), patientCmd(), auditCmd(), clientCmd(), versionCmd())
 	return cmd
 }

@@ -37,11 +37,15 @@ Every flag can also be given as an environment variable: HESTIA_DATA,
 HESTIA_LISTEN, HESTIA_TLS_CERT, HESTIA_TLS_KEY, HESTIA_BASE_URL,
 HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
 HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN, HESTIA_KMS, HESTIA_KMS_ENDPOINT,
-HESTIA_KEY_CACHE. Flags win over the environment. The master key is taken
-from the environment only, never from a flag.
+HESTIA_KEY_CACHE, HESTIA_ACCESS_TOKEN_TTL. Flags win over the environment.
+The master key is taken from the environment only, never from a flag.
 
-Authentication is not built yet: do not expose this server to a network you
-do not trust.`,
+Every FHIR request needs an access token (Authorization: Bearer) from the
+server's OAuth 2.0 token endpoint, /oauth2/token; register client
+applications with hestia client add. Only /metadata, the OAuth endpoints and
+/.well-known/smart-configuration, and the audit log's checkpoint and proofs
+are public. Tokens name the server as issuer: set --base-url to the URL
+clients use (default: https:// and the address listened on).`,
 		Args: cobra.NoArgs,
 		PreRunE: func(cmd *cobra.Command, _ []string) error {
 			if err := applyEnv(cmd, &cfg); err != nil {
@@ -79,10 +83,11 @@ do not trust.`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file (default: self-signed in DATA/tls)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (loopback addresses only)")
-	f.StringVar(&cfg.BaseURL, "base-url", "", "external base URL of the API (default: from each request)")
+	f.StringVar(&cfg.BaseURL, "base-url", "", "external base URL of the API and issuer of its tokens (default: from each request; tokens: https:// and the listen address)")
 	f.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "largest request body in bytes")
 	f.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite durability: FULL or NORMAL")
 	f.DurationVar(&cfg.BatchWindow, "batch-window", 0, "how long the database writer waits to group concurrent writes")
+	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", cfg.AccessTokenTTL, "lifetime of access tokens")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve Go profiling on this loopback address (performance work only)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	keyFlags(cmd, &cfg)
@@ -134,6 +139,7 @@ func applyEnv(cmd *cobra.Command, cfg *server.Config) error {
 		"kms":                func() { cfg.KMS = flags.KMS },
 		"kms-endpoint":       func() { cfg.KMSEndpoint = flags.KMSEndpoint },
 		"key-cache":          func() { cfg.KeyCacheSize = flags.KeyCacheSize },
+		"access-token-ttl":   func() { cfg.AccessTokenTTL = flags.AccessTokenTTL },
 	}
 	for name, restore := range keep {
 		if f.Lookup(name) != nil && f.Changed(name) {

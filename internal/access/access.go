@@ -48,15 +48,36 @@ const (
 	AuditExport Interaction = "audit-export"
 	// Configure starts the server with a configuration.
 	Configure Interaction = "configure"
+	// Token is an access token issued or refused by the authorization
+	// server; TokenRevoke a revocation; Authenticate a bearer token refused
+	// at the API; Login and Logout a user's sign-in and sign-out.
+	Token        Interaction = "token"
+	TokenRevoke  Interaction = "token-revoke"
+	Authenticate Interaction = "authenticate"
+	Login        Interaction = "login"
+	Logout       Interaction = "logout"
+	// ClientRegistration adds or removes a client application.
+	ClientRegistration Interaction = "client-registration"
 )
 
-// Principal is who is acting. Until authentication exists, every network
-// request is the anonymous principal with its client address.
+// Principal is who is acting: a network request's principal comes from
+// its access token (internal/oauth); a request without a valid token is
+// anonymous.
 type Principal struct {
 	ID      string // user or client id; "anonymous" when unauthenticated
-	Kind    string // "anonymous", "local" (the CLI on the server's own data)
+	Kind    string // "anonymous", "local" (the CLI on the server's own data), "service" (a backend service), "user"
 	Address netip.Addr
+	Client  string   // the client application the request comes through
+	Scopes  []string // the SMART scopes its access token grants
 }
+
+// Kinds of principals.
+const (
+	KindAnonymous = "anonymous"
+	KindLocal     = "local"
+	KindService   = "service"
+	KindUser      = "user"
+)
 
 // Anonymous is the principal of an unauthenticated request.
 func Anonymous(addr netip.Addr) *Principal {

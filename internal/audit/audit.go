@@ -54,6 +54,8 @@ type Event struct {
 	Patients []string `json:"pa,omitempty"`
 	// Entries are the parts of a batch or transaction, one entity each.
 	Entries []Entry `json:"en,omitempty"`
+	// Scope is the scope of an access token issued (space-separated).
+	Scope string `json:"sc,omitempty"`
 	// Detail describes an administrative event (a configuration, as
 	// setting=value pairs; never secrets).
 	Detail string `json:"de,omitempty"`

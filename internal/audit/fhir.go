@@ -20,7 +20,15 @@ const (
 	systemRole          = "urn:hestia:role"
 	systemClient        = "urn:hestia:client"
 	systemActCode       = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	systemDICOM         = "http://dicom.nema.org/resources/ontology/DCM"
 )
+
+// authentication lists the interactions of the authentication services:
+// their events are DICOM "User Authentication" (110114), with the DICOM
+// Login and Logout subtypes where they apply (as IHE ATNA and BALP do).
+var authentication = map[string]string{
+	"login": "110122", "logout": "110123", "token": "", "token-revoke": "", "authenticate": "",
+}
 
 // restful lists the interactions that are codes of the FHIR
 // restful-interaction system; the others are Hestia's own.
@@ -103,8 +111,14 @@ type (
 // and a search's query; never resource content.
 func (ev *Event) AuditEvent() *AuditEvent {
 	subtype := coding{System: systemInteraction, Code: ev.Interaction}
+	typ := coding{System: systemEventType, Code: "rest"}
 	if restful[ev.Interaction] {
 		subtype.System = systemRESTful
+	} else if code, ok := authentication[ev.Interaction]; ok {
+		typ = coding{System: systemDICOM, Code: "110114", Display: "User Authentication"}
+		if code != "" {
+			subtype = coding{System: systemDICOM, Code: code, Display: ev.Interaction}
+		}
 	}
 	ag := agent{
 		Type:      &concept{Coding: []coding{{System: systemParticipation, Code: "IRCP"}}},
@@ -130,7 +144,7 @@ func (ev *Event) AuditEvent() *AuditEvent {
 	}
 	out := &AuditEvent{
 		ResourceType: "AuditEvent",
-		Type:         coding{System: systemEventType, Code: "rest"},
+		Type:         typ,
 		Subtype:      []coding{subtype},
 		Action:       ev.Action,
 		Recorded:     ev.Time.UTC().Format(time.RFC3339Nano),
@@ -165,6 +179,13 @@ func (ev *Event) AuditEvent() *AuditEvent {
 			Type:  &coding{System: systemEntityType, Code: "2"},
 			Role:  &coding{System: systemEntityRole, Code: "24"}, // query
 			Query: base64.StdEncoding.EncodeToString([]byte(ev.Query)),
+		})
+	}
+	if ev.Scope != "" {
+		out.Entity = append(out.Entity, entity{
+			What:   &reference{Display: "access token"},
+			Type:   &coding{System: systemEntityType, Code: "2"},
+			Detail: []detail{{Type: "scope", ValueString: ev.Scope}},
 		})
 	}
 	if ev.Detail != "" {

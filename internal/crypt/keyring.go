@@ -54,6 +54,9 @@ const (
 	auditKey  = "audit"
 	backupKey = "backup"
 	cursorKey = "cursor"
+	// authKey seals the secrets of the authentication services: token
+	// signing keys, MFA secrets (SealAuth).
+	authKey = "auth"
 	// auditTagKey computes the blind index of the patients an audit
 	// record names (AuditTag). It is never rotated: a record's tags must
 	// find it for as long as it is kept.
@@ -73,8 +76,8 @@ type KeyringConfig struct {
 
 // Keyring is the key hierarchy of one data directory: the KEK (in a KMS)
 // wraps one data key per patient compartment (and one for the tenant), the
-// blind-index key, the audit key, the backup key and the paging-cursor
-// key. It is safe for concurrent use.
+// blind-index key, the audit key, the backup key, the paging-cursor key
+// and the key of authentication secrets. It is safe for concurrent use.
 type Keyring struct {
 	kek   tink.AEAD
 	store KeyStore
@@ -88,6 +91,7 @@ type Keyring struct {
 	auditTag *indexPRF
 	backup   tink.AEAD
 	cursor   tink.AEAD
+	auth     tink.AEAD
 
 	hits, misses, kmsCalls atomic.Int64
 }
@@ -134,8 +138,8 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("crypt: %s key: %w", auditTagKey, err)
 	}
-	var aeads [3]tink.AEAD
-	for i, name := range []string{auditKey, backupKey, cursorKey} {
+	var aeads [4]tink.AEAD
+	for i, name := range []string{auditKey, backupKey, cursorKey, authKey} {
 		h, err := k.keyset(ctx, name, aead.AES256GCMKeyTemplate())
 		if err != nil {
 			return err
@@ -145,7 +149,7 @@ func (k *Keyring) loadTenantKeys(ctx context.Context) error {
 		}
 	}
 	k.mu.Lock()
-	k.audit, k.backup, k.cursor = aeads[0], aeads[1], aeads[2]
+	k.audit, k.backup, k.cursor, k.auth = aeads[0], aeads[1], aeads[2], aeads[3]
 	k.auditTag = auditTag
 	k.mu.Unlock()
 	return nil

@@ -147,7 +147,7 @@ func (e *Engine) event(ctx context.Context, in access.Interaction, typ, id strin
 		ID:          id,
 	}
 	if p := access.PrincipalFrom(ctx); p != nil {
-		ev.Principal = p.ID
+		ev.Principal, ev.Client = p.ID, p.Client
 		if p.Address.IsValid() {
 			ev.Address = p.Address.String()
 		}
@@ -163,7 +163,8 @@ func actionOf(in access.Interaction) string {
 		return "U"
 	case access.Delete, access.Erase:
 		return "D"
-	case access.Batch, access.Transaction, access.KeyRotation, access.Reindex:
+	case access.Batch, access.Transaction, access.KeyRotation, access.Reindex,
+		access.Token, access.TokenRevoke, access.Authenticate, access.Login, access.Logout, access.ClientRegistration:
 		return "E"
 	}
 	return "R"
@@ -228,6 +229,28 @@ func (e *Engine) Configured(ctx context.Context, detail string) error {
 	}
 	ev.Action, ev.Detail = "E", detail
 	return e.record(ctx, ev, nil)
+}
+
+// Authenticated records an authentication event (a token issued or
+// refused, a revocation, a bearer token refused, a sign-in): who (subject,
+// else the request's principal), through which client, with which scopes,
+// and failure, a fixed code, when it was refused. It is not a decision of
+// the policy: it records one of the authentication services. An error
+// means the event is not durable and the operation must fail.
+func (e *Engine) Authenticated(ctx context.Context, in access.Interaction, subject, client, scope, failure string) error {
+	ev := e.event(ctx, in, "", "")
+	if subject != "" {
+		ev.Principal = subject
+	}
+	ev.Client, ev.Scope = client, scope
+	if failure != "" {
+		ev.Outcome, ev.Reason = audit.MinorFailure, failure
+	}
+	if err := e.audit.Record(ctx, ev); err != nil {
+		e.log.ErrorContext(ctx, "audit record failed", slog.String("request", ev.RequestID), slog.String("error", err.Error()))
+		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	}
+	return nil
 }
 
 // newID returns a server-assigned logical id: a time-ordered UUID, which

@@ -49,6 +49,9 @@ type Config struct {
 	// BatchWindow lets the database writer wait to gather concurrent writes
 	// into one commit. HESTIA_BATCH_WINDOW. Default 0.
 	BatchWindow time.Duration
+	// AccessTokenTTL is the lifetime of access tokens. HESTIA_ACCESS_TOKEN_TTL.
+	// Default 10 minutes.
+	AccessTokenTTL time.Duration
 	// ShutdownTimeout bounds graceful shutdown. Default 15s.
 	ShutdownTimeout time.Duration
 	// AuditOrigin names the audit log: the origin line of its signed
@@ -121,6 +124,7 @@ func Defaults() Config {
 		BodyBudget:      64 << 20,
 		Synchronous:     "FULL",
 		ShutdownTimeout: 15 * time.Second,
+		AccessTokenTTL:  10 * time.Minute,
 	}
 }
 
@@ -188,6 +192,13 @@ func (c *Config) FromEnv() error {
 			return fmt.Errorf("HESTIA_MAX_BODY: %w", err)
 		}
 		c.MaxBody = n
+	}
+	if v, ok := os.LookupEnv("HESTIA_ACCESS_TOKEN_TTL"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_ACCESS_TOKEN_TTL: %w", err)
+		}
+		c.AccessTokenTTL = d
 	}
 	if v, ok := os.LookupEnv("HESTIA_BATCH_WINDOW"); ok {
 		d, err := time.ParseDuration(v)

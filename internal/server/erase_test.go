@@ -29,8 +29,11 @@ func openAt(t *testing.T, cfg Config) *testServer {
 		t.Fatal(err)
 	}
 	hs := httptest.NewTLSServer(srv.Handler())
-	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node}
+	srv.auth.SetIssuer(hs.URL)
+	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node, srv: srv}
+	s.c.Transport = bearer{s: s, next: s.c.Transport}
 	t.Cleanup(func() { hs.Close(); node.Close() })
+	s.token = s.serviceToken("system/*.cruds")
 	return s
 }
 

@@ -2,12 +2,17 @@ package server
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/oauth"
 )
 
 // testServer is a whole Hestia (SQLite, engine, REST, middleware) behind
@@ -17,6 +22,27 @@ type testServer struct {
 	url  string
 	c    *http.Client
 	node *Node
+	srv  *Server
+	// token is sent as the bearer token of every request that does not
+	// set Authorization itself (an empty value sends none: see bearer).
+	token  string
+	client string // the client id of token
+	secret string // and its secret
+}
+
+// bearer adds the test server's token to requests without an
+// Authorization header.
+type bearer struct {
+	s    *testServer
+	next http.RoundTripper
+}
+
+func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, set := r.Header["Authorization"]; !set && b.s.token != "" {
+		r = r.Clone(r.Context())
+		r.Header.Set("Authorization", "Bearer "+b.s.token)
+	}
+	return b.next.RoundTrip(r)
 }
 
 // testConfig is the default configuration on a data directory and a key
@@ -89,6 +115,45 @@ func (s *testServer) do(method, path string, body any, headers ...string) *respo
 		s.t.Fatal(err)
 	}
 	return &response{status: resp.StatusCode, header: resp.Header, body: data}
+}
+
+// serviceToken registers a backend service with a client secret and the
+// given scopes, and returns an access token from the token endpoint.
+func (s *testServer) serviceToken(scope string) string {
+	s.t.Helper()
+	c, secret, err := oauth.Register(context.Background(), s.node.DB,
+		oauth.ClientSpec{Name: "test", Kind: oauth.Backend, Secret: true, Scopes: []string{scope}}, time.Now())
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	if s.client == "" {
+		s.client, s.secret = c.ID, secret
+	}
+	return s.tokenFor(c.ID, secret, scope)
+}
+
+// tokenFor asks the token endpoint for a client-credentials token.
+func (s *testServer) tokenFor(id, secret, scope string) string {
+	s.t.Helper()
+	req, err := http.NewRequest("POST", s.url+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}.Encode()))
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
+	resp, err := s.c.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr struct {
+		AccessToken string `json:"access_token"`
+		Error       string `json:"error"`
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
+		s.t.Fatalf("token request: status %d, error %q (%v)", resp.StatusCode, tr.Error, err)
+	}
+	return tr.AccessToken
 }
 
 // expect checks the status and returns the JSON body (nil when empty).

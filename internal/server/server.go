@@ -33,6 +33,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit/journal"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
+	"github.com/hestiahealth/hestia/internal/oauth"
 	"github.com/hestiahealth/hestia/internal/privacy"
 	"github.com/hestiahealth/hestia/internal/rest"
 	"github.com/hestiahealth/hestia/internal/search"
@@ -100,7 +101,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	ecfg := engine.Config{
 		Store:    db,
 		Registry: reg,
-		Policy:   access.Open{},
+		Policy:   access.Scopes{},
 		Logger:   log,
 	}
 	var keys *crypt.Keyring
@@ -213,6 +214,7 @@ type Server struct {
 	// Host header policy (see hostAllowed).
 	baseHost     string
 	loopbackOnly bool
+	auth         *oauth.Server
 }
 
 // New prepares a server on an opened node.
@@ -225,8 +227,19 @@ func New(cfg Config, node *Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, node: node, log: node.Log,
+	auth, err := openOAuth(context.Background(), cfg, node)
+	if err != nil {
+		return nil, err
+	}
+	if noAuthBenchmark {
+		node.Log.Warn("BENCHMARK BUILD: NO ACCESS TOKEN IS CHECKED; never use this binary for real data")
+	}
+	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
+	mux := http.NewServeMux()
+	mux.Handle("/oauth2/", auth.Handler())
+	mux.Handle(oauth.SMARTConfig, auth.Handler())
+	mux.Handle("/", api.Routes())
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)
 		if err != nil || u.Host == "" {
@@ -237,7 +250,7 @@ func New(cfg Config, node *Node) (*Server, error) {
 		s.loopbackOnly = isLoopback(h)
 	}
 	s.http = &http.Server{
-		Handler:           s.middleware(api.Routes()),
+		Handler:           s.middleware(mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       5 * time.Minute, // large transaction bundles on slow links
 		WriteTimeout:      5 * time.Minute,
@@ -277,6 +290,15 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 		cctx, stop := context.WithCancel(ctx)
 		go func() { is.Run(cctx); close(done) }()
 		defer func() { stop(); <-done }()
+	}
+	if s.cfg.BaseURL == "" {
+		// Tokens name their issuer: without a configured base URL it is
+		// the address listened on.
+		scheme := "https://"
+		if s.http.TLSConfig == nil {
+			scheme = "http://"
+		}
+		s.auth.SetIssuer(scheme + ln.Addr().String())
 	}
 	if ready != nil {
 		ready(ln.Addr())

@@ -1,0 +1,343 @@
+// Package auth holds the accounts of people (staff and patients):
+// passwords hashed with argon2id, multi-factor authentication (TOTP with
+// replay protection, single-use recovery codes), throttling and lockout.
+// internal/web signs people in with it; internal/oauth issues their tokens.
+//
+// Invariants:
+//   - An account record is stored sealed with the auth key (crypt.SealAuth);
+//     only the username is in the clear, to find it at sign-in.
+//   - Sign-in failures look alike: an unknown user, a wrong password and a
+//     throttled attempt give the same error kind and take as long (an
+//     unknown user costs one password hash too), so that accounts cannot
+//     be enumerated.
+//   - A TOTP code is accepted once: codes of time steps at or before the
+//     last one accepted are refused. A recovery code works once.
+//   - Updates are compare-and-swap on the record's version: concurrent
+//     sign-ins never lose a failure count or reuse a code.
+package auth
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/store"
+)
+
+// Roles of the default policy. Staff roles need MFA by default.
+var (
+	StaffRoles = []string{"admin", "clinician", "nurse", "registration", "billing", "researcher", "auditor"}
+	// PatientRole is the role of a patient's own account.
+	PatientRole = "patient"
+)
+
+// User is an account.
+type User struct {
+	ID       string   `json:"id"`
+	Username string   `json:"username"`
+	Roles    []string `json:"roles"`
+	// Patient is the Patient id of a patient's account; Practitioner the
+	// Practitioner id of a clinician's (both optional).
+	Patient      string    `json:"patient,omitempty"`
+	Practitioner string    `json:"practitioner,omitempty"`
+	PasswordHash string    `json:"password_hash"`
+	MustChange   bool      `json:"must_change,omitempty"` // a one-time password: change at next sign-in
+	TOTPSecret   string    `json:"totp_secret,omitempty"` // base32; confirmed once TOTPStep > 0 or TOTPConfirmed
+	TOTPPending  string    `json:"totp_pending,omitempty"`
+	TOTPLastStep int64     `json:"totp_last_step,omitempty"`
+	Recovery     [][]byte  `json:"recovery,omitempty"` // hashes of unused recovery codes
+	Disabled     bool      `json:"disabled,omitempty"`
+	Created      time.Time `json:"created"`
+
+	version int64
+}
+
+// HasMFA reports whether the user has a confirmed second factor.
+func (u *User) HasMFA() bool { return u.TOTPSecret != "" }
+
+// Store keeps accounts; internal/store/sqlite implements it.
+type Store interface {
+	AddUser(ctx context.Context, u store.UserRecord) error
+	UpdateUser(ctx context.Context, u store.UserRecord) error
+	User(ctx context.Context, id string) (store.UserRecord, error)
+	UserByName(ctx context.Context, username string) (store.UserRecord, error)
+}
+
+// Sealer seals account records; internal/crypt implements it.
+type Sealer interface {
+	SealAuth(purpose string, secret []byte) ([]byte, error)
+	OpenAuth(purpose string, sealed []byte) ([]byte, error)
+}
+
+// Config configures the accounts.
+type Config struct {
+	Store  Store
+	Sealer Sealer
+	// Params are argon2id's costs for new hashes (default
+	// crypt.DefaultPasswordParams); older hashes are replaced at sign-in.
+	Params crypt.PasswordParams
+	// NoMFARoles are staff roles that may sign in without MFA (default
+	// none: every staff role needs it). Patients choose.
+	NoMFARoles []string
+	Now        func() time.Time
+}
+
+// Accounts manages accounts and signs people in.
+type Accounts struct {
+	cfg      Config
+	throttle *throttle
+	dummy    string // a hash checked for unknown users, so they take as long
+}
+
+// New returns the accounts of a store.
+func New(cfg Config) *Accounts {
+	if cfg.Params == (crypt.PasswordParams{}) {
+		cfg.Params = crypt.DefaultPasswordParams
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	return &Accounts{cfg: cfg, throttle: newThrottle(cfg.Now), dummy: crypt.HashPassword(crypt.RandomToken(16), cfg.Params)}
+}
+
+// Errors of the accounts. ErrSignIn is the one answer to every failed
+// sign-in; ErrThrottled says to wait (as long as RetryAfter says).
+var (
+	ErrSignIn     = errors.New("the username or password is wrong, or the account cannot sign in")
+	ErrMFA        = errors.New("the code is wrong or was already used")
+	ErrExists     = errors.New("the username is taken")
+	ErrNoUser     = errors.New("no such user")
+	ErrRole       = errors.New("unknown role")
+	ErrPassword   = errors.New("the current password is wrong")
+	errConcurrent = errors.New("auth: the account changed meanwhile")
+)
+
+// ThrottledError is returned while sign-in is slowed down for an account
+// or a client address.
+type ThrottledError struct{ RetryAfter time.Duration }
+
+func (e *ThrottledError) Error() string {
+	return fmt.Sprintf("too many failed sign-ins; wait %s", e.RetryAfter.Round(time.Second))
+}
+
+// NewUser describes an account to create.
+type NewUser struct {
+	Username     string
+	Roles        []string
+	Patient      string
+	Practitioner string
+	// Password, if empty, is generated as a one-time password that must
+	// be changed at the first sign-in.
+	Password string
+}
+
+// Create adds an account and returns it with its one-time password (when
+// none was given).
+func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error) {
+	name := strings.TrimSpace(nu.Username)
+	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\r\n") {
+		return nil, "", errors.New("a username is 1 to 100 characters without spaces")
+	}
+	if len(nu.Roles) == 0 {
+		return nil, "", errors.New("a user needs a role")
+	}
+	for _, r := range nu.Roles {
+		if r != PatientRole && !slices.Contains(StaffRoles, r) {
+			return nil, "", fmt.Errorf("%w %q (roles: %s, %s)", ErrRole, r, strings.Join(StaffRoles, ", "), PatientRole)
+		}
+	}
+	if slices.Contains(nu.Roles, PatientRole) && (len(nu.Roles) > 1 || nu.Patient == "") {
+		return nil, "", errors.New("a patient account has the patient role alone and names its Patient (--patient)")
+	}
+	pw, oneTime := nu.Password, ""
+	if pw == "" {
+		pw = generatePassword()
+		oneTime = pw
+	} else if err := CheckPassword(pw, name); err != nil {
+		return nil, "", err
+	}
+	u := &User{ID: uuid.NewString(), Username: name, Roles: nu.Roles, Patient: nu.Patient, Practitioner: nu.Practitioner,
+		PasswordHash: crypt.HashPassword(pw, a.cfg.Params), MustChange: oneTime != "", Created: a.cfg.Now().UTC()}
+	data, err := a.seal(u)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}); err != nil {
+		if errors.Is(err, store.ErrConflict) {
+			return nil, "", ErrExists
+		}
+		return nil, "", err
+	}
+	u.version = 1
+	return u, oneTime, nil
+}
+
+// generatePassword is a one-time password: 16 random characters from an
+// alphabet without look-alikes (about 90 bits).
+func generatePassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := crypt.RandomSecret(16)
+	out := make([]byte, len(b))
+	for i, c := range b {
+		out[i] = alphabet[int(c)%len(alphabet)]
+	}
+	return string(out)
+}
+
+// MFARequired reports whether u must use a second factor.
+func (a *Accounts) MFARequired(u *User) bool {
+	for _, r := range u.Roles {
+		if r != PatientRole && !slices.Contains(a.cfg.NoMFARoles, r) {
+			return true
+		}
+	}
+	return u.HasMFA()
+}
+
+// SignIn checks a username and password from a client address. It
+// returns the user, or ErrSignIn, or a *ThrottledError.
+func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) (*User, error) {
+	username = strings.TrimSpace(username)
+	if wait := a.throttle.wait(username, addr); wait > 0 {
+		// Same cost as a real check: the wait says nothing of the account.
+		crypt.CheckPassword(a.dummy, password, a.cfg.Params)
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
+	u, err := a.byName(ctx, username)
+	if err != nil && !errors.Is(err, ErrNoUser) {
+		return nil, err
+	}
+	hash := a.dummy
+	if u != nil {
+		hash = u.PasswordHash
+	}
+	ok, stale, herr := crypt.CheckPassword(hash, password, a.cfg.Params)
+	if u == nil || !ok || herr != nil || u.Disabled {
+		a.throttle.fail(username, addr)
+		return nil, ErrSignIn
+	}
+	a.throttle.succeed(username, addr)
+	if stale {
+		// Raised parameters: re-hash now that the password is known.
+		_ = a.update(ctx, u, func(u *User) error { u.PasswordHash = crypt.HashPassword(password, a.cfg.Params); return nil })
+	}
+	return u, nil
+}
+
+// ChangePassword sets a new password after checking the current one; it
+// clears MustChange.
+func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string) error {
+	ok, _, err := crypt.CheckPassword(u.PasswordHash, current, a.cfg.Params)
+	if err != nil || !ok {
+		return ErrPassword
+	}
+	if current == next {
+		return errors.New("the new password must differ from the current one")
+	}
+	if err := CheckPassword(next, u.Username); err != nil {
+		return err
+	}
+	return a.update(ctx, u, func(u *User) error {
+		u.PasswordHash, u.MustChange = crypt.HashPassword(next, a.cfg.Params), false
+		return nil
+	})
+}
+
+// ResetPassword gives an account a new one-time password (an
+// administrator's action) and returns it.
+func (a *Accounts) ResetPassword(ctx context.Context, u *User) (string, error) {
+	pw := generatePassword()
+	err := a.update(ctx, u, func(u *User) error {
+		u.PasswordHash, u.MustChange = crypt.HashPassword(pw, a.cfg.Params), true
+		return nil
+	})
+	return pw, err
+}
+
+// Get returns an account by id.
+func (a *Accounts) Get(ctx context.Context, id string) (*User, error) {
+	rec, err := a.cfg.Store.User(ctx, id)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoUser
+	} else if err != nil {
+		return nil, err
+	}
+	return a.open(rec)
+}
+
+func (a *Accounts) byName(ctx context.Context, username string) (*User, error) {
+	rec, err := a.cfg.Store.UserByName(ctx, username)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, ErrNoUser
+	} else if err != nil {
+		return nil, err
+	}
+	return a.open(rec)
+}
+
+// ByName returns an account by username.
+func (a *Accounts) ByName(ctx context.Context, username string) (*User, error) {
+	return a.byName(ctx, username)
+}
+
+func (a *Accounts) open(rec store.UserRecord) (*User, error) {
+	data, err := a.cfg.Sealer.OpenAuth("user/"+rec.ID, rec.Data)
+	if err != nil {
+		return nil, fmt.Errorf("auth: open account %s: %w", rec.ID, err)
+	}
+	u := new(User)
+	if err := json.Unmarshal(data, u); err != nil {
+		return nil, fmt.Errorf("auth: decode account %s: %w", rec.ID, err)
+	}
+	if u.ID != rec.ID || u.Username != rec.Username {
+		return nil, fmt.Errorf("auth: account %s does not match its row", rec.ID)
+	}
+	u.version = rec.Version
+	return u, nil
+}
+
+func (a *Accounts) seal(u *User) ([]byte, error) {
+	data, err := json.Marshal(u)
+	if err != nil {
+		return nil, fmt.Errorf("auth: encode account: %w", err)
+	}
+	// The purpose binds the record to its account id: a record copied to
+	// another row does not open.
+	return a.cfg.Sealer.SealAuth("user/"+u.ID, data)
+}
+
+// update applies change to the stored account (compare-and-swap, retried
+// on a concurrent update) and refreshes u.
+func (a *Accounts) update(ctx context.Context, u *User, change func(*User) error) error {
+	for range 5 {
+		cur, err := a.Get(ctx, u.ID)
+		if err != nil {
+			return err
+		}
+		if err := change(cur); err != nil {
+			return err
+		}
+		data, err := a.seal(cur)
+		if err != nil {
+			return err
+		}
+		err = a.cfg.Store.UpdateUser(ctx, store.UserRecord{ID: cur.ID, Username: cur.Username, Version: cur.version, Data: data})
+		if errors.Is(err, store.ErrConflict) {
+			continue
+		}
+		if err != nil {
+			return err
+		}
+		cur.version++
+		*u = *cur
+		return nil
+	}
+	return errConcurrent
+}

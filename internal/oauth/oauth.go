@@ -1,0 +1,565 @@
+// Package oauth is Hestia's OAuth 2.0 authorization server (SMART on FHIR):
+// it registers client applications, issues short-lived signed access
+// tokens, and verifies the bearer tokens of FHIR requests.
+//
+// The protocol machinery is github.com/ory/fosite, the library under Ory
+// Hydra (an OpenID Certified server). It was chosen over zitadel/oidc's op
+// package because SMART needs what fosite has and op lacks: private_key_jwt
+// client authentication on every grant with the token endpoint as audience
+// and jti replay storage (SMART Backend Services), extra token-response
+// parameters (the SMART launch context), revocation of a refresh-token
+// family on reuse and of everything issued from a replayed authorization
+// code, and enforced PKCE S256. Hestia writes only the storage (sealed, in
+// the database), the SMART scope rules and the audit hooks.
+//
+// Invariants:
+//   - Access tokens are JWTs signed ES256 under a key that is stored sealed
+//     (crypt.SealAuth) and published in the JWKS with its kid; verification
+//     accepts ES256 under a published kid only, checks issuer, audience and
+//     lifetime, and that the token's grant is still active (revocation).
+//   - The database never holds a usable credential: grants are keyed by
+//     signatures, client secrets are stored hashed, grant data is sealed.
+//   - Every token issued or refused, and every revocation, is audited
+//     before the response; if the audit log fails, no token is issued.
+//   - Errors follow RFC 6749 section 5.2 (error codes, no internals).
+package oauth
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
+	"github.com/ory/fosite"
+	"github.com/ory/fosite/compose"
+	"github.com/ory/fosite/handler/oauth2"
+	"github.com/ory/fosite/token/jwt"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/crypt"
+)
+
+// Paths of the endpoints, under the server's base URL.
+const (
+	TokenPath      = "/oauth2/token"
+	RevokePath     = "/oauth2/revoke"
+	IntrospectPath = "/oauth2/introspect"
+	JWKSPath       = "/oauth2/jwks"
+	SMARTConfig    = "/.well-known/smart-configuration"
+)
+
+// MaxAssertionLifetime bounds a client assertion's exp after now (SMART
+// Backend Services: no more than five minutes in the future).
+const MaxAssertionLifetime = 5 * time.Minute
+
+// MetaStore keeps small named values (the sealed signing keys and token
+// secret); internal/store/sqlite implements it.
+type MetaStore interface {
+	Meta(ctx context.Context, key string) (string, bool, error)
+	SetMeta(ctx context.Context, key, value string) error
+}
+
+// Keys seals the server's secrets; internal/crypt implements it.
+type Keys interface {
+	Sealer
+}
+
+// Event is an authentication event for the audit log.
+type Event struct {
+	Action  string // "token" (issue or refusal), "revoke"
+	Client  string // the client id (as claimed, when authentication failed)
+	Subject string // who the token is for
+	Scopes  []string
+	// Failure is the RFC 6749 error code of a refusal ("" on success):
+	// a fixed code, never request content.
+	Failure string
+}
+
+// Auditor records authentication events durably; an error means the event
+// is not recorded and the operation must fail.
+type Auditor interface {
+	AuthEvent(ctx context.Context, ev Event) error
+}
+
+// Config configures the authorization server.
+type Config struct {
+	// Issuer is the server's base URL (https://host:port): tokens are
+	// issued by and for it, and the token endpoint is Issuer+TokenPath.
+	// It may be set later, with SetIssuer, before the first request.
+	Issuer string
+	Store  Store
+	Meta   MetaStore
+	Keys   Keys
+	Audit  Auditor
+	// AccessTokenTTL is an access token's lifetime (default 10 minutes).
+	AccessTokenTTL time.Duration
+	// JWKSClient fetches backend services' keys by URL (default: an
+	// HTTPS client of the standard library).
+	JWKSClient *http.Client
+	Now        func() time.Time
+}
+
+// Server is the authorization server.
+type Server struct {
+	cfg      Config
+	fcfg     *fosite.Config
+	provider fosite.OAuth2Provider
+	store    *storage
+
+	mu      sync.RWMutex
+	issuer  string
+	signing *jose.JSONWebKey            // the current signing key
+	public  map[string]*jose.JSONWebKey // published keys by kid
+
+	cache verifiedCache
+}
+
+// New opens the authorization server, creating its signing key and token
+// secret on first use.
+func New(ctx context.Context, cfg Config) (*Server, error) {
+	if cfg.Store == nil || cfg.Meta == nil || cfg.Keys == nil || cfg.Audit == nil {
+		return nil, errors.New("oauth: a store, a meta store, keys and an auditor are required")
+	}
+	if cfg.AccessTokenTTL <= 0 {
+		cfg.AccessTokenTTL = 10 * time.Minute
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	s := &Server{cfg: cfg}
+	if err := s.loadKeys(ctx); err != nil {
+		return nil, err
+	}
+	secret, err := s.tokenSecret(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s.store = &storage{st: cfg.Store, seal: cfg.Keys, now: cfg.Now}
+	s.fcfg = &fosite.Config{
+		AccessTokenLifespan:            cfg.AccessTokenTTL,
+		RefreshTokenLifespan:           30 * 24 * time.Hour,
+		AuthorizeCodeLifespan:          time.Minute,
+		GlobalSecret:                   secret,
+		ScopeStrategy:                  scopeStrategy,
+		AudienceMatchingStrategy:       fosite.DefaultAudienceMatchingStrategy,
+		EnforcePKCE:                    true,
+		EnablePKCEPlainChallengeMethod: false,
+		JWTScopeClaimKey:               jwt.JWTScopeFieldString,
+		ClientSecretsHasher:            secretHasher{},
+		SendDebugMessagesToClients:     false,
+		TokenEntropy:                   32,
+		MinParameterEntropy:            fosite.MinParameterEntropy,
+	}
+	if cfg.JWKSClient != nil {
+		s.fcfg.JWKSFetcherStrategy = fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(retryable(cfg.JWKSClient)))
+	}
+	keyGetter := func(context.Context) (interface{}, error) {
+		s.mu.RLock()
+		defer s.mu.RUnlock()
+		return s.signing.Key, nil
+	}
+	hmacStrategy := compose.NewOAuth2HMACStrategy(s.fcfg)
+	strategy := &compose.CommonStrategy{
+		CoreStrategy: compose.NewOAuth2JWTStrategy(keyGetter, hmacStrategy, s.fcfg),
+		Signer:       &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+	}
+	s.provider = compose.Compose(s.fcfg, s.store, strategy,
+		compose.OAuth2ClientCredentialsGrantFactory,
+		compose.OAuth2RefreshTokenGrantFactory,
+		compose.OAuth2TokenIntrospectionFactory,
+		compose.OAuth2TokenRevocationFactory,
+		compose.OAuth2PKCEFactory,
+	)
+	f := s.provider.(*fosite.Fosite)
+	s.fcfg.ClientAuthenticationStrategy = func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
+		if err := s.checkAssertionLifetime(form); err != nil {
+			return nil, err
+		}
+		c, err := f.DefaultClientAuthenticationStrategy(ctx, r, form)
+		var rfc *fosite.RFC6749Error
+		if err != nil && !errors.As(err, &rfc) {
+			// fosite returns some assertion failures (exp, nbf) as
+			// plain errors, which would answer 500.
+			err = fosite.ErrInvalidClient.WithHint("The client assertion is not valid now.").WithWrap(err)
+		}
+		return c, err
+	}
+	s.SetIssuer(cfg.Issuer)
+	return s, nil
+}
+
+// SetIssuer sets the server's base URL; call it before serving requests.
+func (s *Server) SetIssuer(base string) {
+	base = strings.TrimSuffix(base, "/")
+	s.mu.Lock()
+	s.issuer = base
+	s.mu.Unlock()
+	s.fcfg.TokenURL = base + TokenPath
+	s.fcfg.AccessTokenIssuer = base
+}
+
+// Issuer returns the server's base URL.
+func (s *Server) Issuer() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.issuer
+}
+
+// checkAssertionLifetime refuses client assertions valid for longer than
+// MaxAssertionLifetime (fosite checks the signature, exp, aud and jti).
+func (s *Server) checkAssertionLifetime(form url.Values) error {
+	if form.Get("client_assertion_type") == "" {
+		return nil
+	}
+	tok, err := josejwt.ParseSigned(form.Get("client_assertion"))
+	if err != nil {
+		return fosite.ErrInvalidClient.WithHint("The client assertion is not a signed JWT.")
+	}
+	var c josejwt.Claims
+	if err := tok.UnsafeClaimsWithoutVerification(&c); err != nil {
+		return fosite.ErrInvalidClient.WithHint("The client assertion's claims do not parse.")
+	}
+	if c.Expiry == nil {
+		return fosite.ErrInvalidClient.WithHint("The client assertion has no exp.")
+	}
+	if c.Expiry.Time().After(s.cfg.Now().Add(MaxAssertionLifetime + 10*time.Second)) {
+		return fosite.ErrInvalidClient.WithHint("The client assertion must expire within five minutes.")
+	}
+	return nil
+}
+
+// Handler serves the endpoints (see the path constants).
+func (s *Server) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+TokenPath, s.token)
+	mux.HandleFunc("POST "+RevokePath, s.revoke)
+	mux.HandleFunc("POST "+IntrospectPath, s.introspect)
+	mux.HandleFunc("GET "+JWKSPath, s.jwks)
+	mux.HandleFunc("GET "+SMARTConfig, s.smartConfiguration)
+	return mux
+}
+
+// newSession is the session of a new token: a JWT for the issuer.
+func (s *Server) newSession() *oauth2.JWTSession {
+	s.mu.RLock()
+	kid := s.signing.KeyID
+	s.mu.RUnlock()
+	return &oauth2.JWTSession{
+		JWTClaims: &jwt.JWTClaims{Extra: map[string]interface{}{}},
+		JWTHeader: &jwt.Headers{Extra: map[string]interface{}{"kid": kid}},
+		ExpiresAt: map[fosite.TokenType]time.Time{},
+	}
+}
+
+func (s *Server) token(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	sess := s.newSession()
+	switch g := r.PostFormValue("grant_type"); g {
+	case "client_credentials", "refresh_token", "authorization_code":
+	default:
+		// fosite answers invalid_request for a grant no handler takes.
+		s.refuse(w, r, fosite.NewAccessRequest(sess), fosite.ErrUnsupportedGrantType)
+		return
+	}
+	ar, err := s.provider.NewAccessRequest(ctx, r, sess)
+	if err == nil && len(ar.GetRequestedScopes()) == 0 {
+		err = fosite.ErrInvalidScope.WithHint("Ask for the scopes you need (scope).")
+	}
+	if err != nil {
+		s.refuse(w, r, ar, err)
+		return
+	}
+	client := ar.GetClient().GetID()
+	for _, sc := range ar.GetRequestedScopes() {
+		ar.GrantScope(sc)
+	}
+	if ar.GetGrantTypes().ExactOne("client_credentials") {
+		sess.Subject = client
+		sess.JWTClaims.Subject = client
+	}
+	sess.JWTClaims.Extra["client_id"] = client
+	ar.GrantAudience(s.Issuer())
+	resp, err := s.provider.NewAccessResponse(ctx, ar)
+	if err != nil {
+		s.refuse(w, r, ar, err)
+		return
+	}
+	if err := s.cfg.Audit.AuthEvent(ctx, Event{Action: "token", Client: client, Subject: sess.Subject, Scopes: ar.GetGrantedScopes()}); err != nil {
+		s.provider.WriteAccessError(ctx, w, ar, fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable."))
+		return
+	}
+	s.provider.WriteAccessResponse(ctx, w, ar, resp)
+}
+
+// refuse audits a refused token request and answers with its error; if
+// the audit log fails, the answer is temporarily_unavailable.
+func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ar fosite.AccessRequester, err error) {
+	ctx := r.Context()
+	if errors.Is(err, fosite.ErrJTIKnown) {
+		// fosite's own code; RFC 7523 section 3.2 says invalid_client.
+		err = fosite.ErrInvalidClient.WithHint("The client assertion was used before (its jti is known).")
+	}
+	if aerr := s.cfg.Audit.AuthEvent(ctx, Event{Action: "token", Client: claimedClient(r), Failure: errorCode(err)}); aerr != nil {
+		err = fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable.")
+	}
+	s.provider.WriteAccessError(ctx, w, ar, err)
+}
+
+// errorCode is the RFC 6749 error code of err ("" for nil).
+func errorCode(err error) string {
+	if err == nil {
+		return ""
+	}
+	return fosite.ErrorToRFC6749Error(err).ErrorField
+}
+
+// claimedClient is the client id a request names (not authenticated):
+// Basic user, client_id, or the subject of a client assertion.
+func claimedClient(r *http.Request) string {
+	if id, _, ok := r.BasicAuth(); ok {
+		if u, err := url.QueryUnescape(id); err == nil {
+			return limit(u)
+		}
+	}
+	if id := r.PostForm.Get("client_id"); id != "" {
+		return limit(id)
+	}
+	if a := r.PostForm.Get("client_assertion"); a != "" {
+		if tok, err := josejwt.ParseSigned(a); err == nil {
+			var c josejwt.Claims
+			if tok.UnsafeClaimsWithoutVerification(&c) == nil {
+				return limit(c.Subject)
+			}
+		}
+	}
+	return ""
+}
+
+// limit keeps a claimed identifier to a sane length for the audit log.
+func limit(s string) string {
+	if len(s) > 100 {
+		return s[:100]
+	}
+	return s
+}
+
+func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	err := s.provider.NewRevocationRequest(ctx, r)
+	ev := Event{Action: "revoke", Client: claimedClient(r), Failure: errorCode(err)}
+	if aerr := s.cfg.Audit.AuthEvent(ctx, ev); aerr != nil {
+		err = fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable.")
+	}
+	if err == nil {
+		// Revoked tokens must stop working here at once.
+		s.cache.clear()
+	}
+	s.provider.WriteRevocationResponse(ctx, w, err)
+}
+
+func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	ir, err := s.provider.NewIntrospectionRequest(ctx, r, s.newSession())
+	if err != nil {
+		s.provider.WriteIntrospectionError(ctx, w, err)
+		return
+	}
+	s.provider.WriteIntrospectionResponse(ctx, w, ir)
+}
+
+func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
+	s.mu.RLock()
+	set := jose.JSONWebKeySet{}
+	for _, k := range s.public {
+		set.Keys = append(set.Keys, *k)
+	}
+	s.mu.RUnlock()
+	writeJSON(w, set)
+}
+
+func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
+	base := s.Issuer()
+	writeJSON(w, map[string]any{
+		"issuer":                                base,
+		"jwks_uri":                              base + JWKSPath,
+		"token_endpoint":                        base + TokenPath,
+		"revocation_endpoint":                   base + RevokePath,
+		"introspection_endpoint":                base + IntrospectPath,
+		"grant_types_supported":                 []string{"client_credentials"},
+		"token_endpoint_auth_methods_supported": []string{"private_key_jwt", "client_secret_basic"},
+		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+		"scopes_supported":                 []string{"system/*.cruds", "system/*.rs", "system/*.read"},
+		"response_types_supported":         []string{},
+		"code_challenge_methods_supported": []string{"S256"},
+		"capabilities":                     []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},
+	})
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encoding failed", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Write(body)
+}
+
+// scopeStrategy is fosite's ScopeStrategy for SMART: a requested scope is
+// allowed when a registered one covers it (system/*.rs allows
+// system/Observation.rs and system/Patient.read); other scopes match
+// exactly.
+func scopeStrategy(haystack []string, needle string) bool {
+	want, smart := access.ParseScope(needle)
+	for _, h := range haystack {
+		if h == needle {
+			return true
+		}
+		if !smart {
+			continue
+		}
+		if have, ok := access.ParseScope(h); ok && have.Covers(want) {
+			return true
+		}
+	}
+	return false
+}
+
+// secretHasher stores client secrets (32 random bytes) as SHA-256 and
+// compares in constant time: they are not passwords, so a slow hash
+// would only cost every token request.
+type secretHasher struct{}
+
+func (secretHasher) Compare(_ context.Context, hash, data []byte) error {
+	if len(hash) == 0 || !crypt.TokenMatches(hash, data) {
+		return errors.New("oauth: client secret mismatch")
+	}
+	return nil
+}
+
+func (secretHasher) Hash(_ context.Context, data []byte) ([]byte, error) {
+	return crypt.HashToken(data), nil
+}
+
+// Meta keys of the sealed secrets.
+const (
+	metaSigningKeys = "oauth.signing-keys"
+	metaTokenSecret = "oauth.token-secret"
+)
+
+// storedKeys are the signing keys, sealed: the current one first, then
+// retired ones still published so that their tokens verify until expiry.
+type storedKeys struct {
+	Keys []string `json:"keys"` // base64 of crypt.SealAuth("signing-key", JWK)
+}
+
+func (s *Server) loadKeys(ctx context.Context) error {
+	v, ok, err := s.cfg.Meta.Meta(ctx, metaSigningKeys)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return s.RotateSigningKey(ctx)
+	}
+	var sk storedKeys
+	if err := json.Unmarshal([]byte(v), &sk); err != nil || len(sk.Keys) == 0 {
+		return errors.New("oauth: the stored signing keys are damaged")
+	}
+	return s.useKeys(sk)
+}
+
+func (s *Server) useKeys(sk storedKeys) error {
+	public := map[string]*jose.JSONWebKey{}
+	var current *jose.JSONWebKey
+	for i, enc := range sk.Keys {
+		sealed, err := base64.StdEncoding.DecodeString(enc)
+		if err != nil {
+			return errors.New("oauth: the stored signing keys are damaged")
+		}
+		raw, err := s.cfg.Keys.OpenAuth("signing-key", sealed)
+		if err != nil {
+			return fmt.Errorf("oauth: open signing key: %w", err)
+		}
+		k := new(jose.JSONWebKey)
+		if err := k.UnmarshalJSON(raw); err != nil {
+			return fmt.Errorf("oauth: signing key: %w", err)
+		}
+		pub := k.Public()
+		public[k.KeyID] = &pub
+		if i == 0 {
+			current = k
+		}
+	}
+	s.mu.Lock()
+	s.signing, s.public = current, public
+	s.mu.Unlock()
+	return nil
+}
+
+// RotateSigningKey makes a new ES256 signing key current. The previous
+// key stays published (its tokens verify until they expire); older ones
+// are dropped.
+func (s *Server) RotateSigningKey(ctx context.Context) error {
+	var sk storedKeys
+	if v, ok, err := s.cfg.Meta.Meta(ctx, metaSigningKeys); err != nil {
+		return err
+	} else if ok {
+		if err := json.Unmarshal([]byte(v), &sk); err != nil {
+			return errors.New("oauth: the stored signing keys are damaged")
+		}
+	}
+	priv, _, err := crypt.NewJWK(crypt.ES256)
+	if err != nil {
+		return err
+	}
+	sealed, err := s.cfg.Keys.SealAuth("signing-key", priv)
+	if err != nil {
+		return err
+	}
+	keys := []string{base64.StdEncoding.EncodeToString(sealed)}
+	if len(sk.Keys) > 0 {
+		keys = append(keys, sk.Keys[0])
+	}
+	sk.Keys = keys
+	enc, err := json.Marshal(sk)
+	if err != nil {
+		return err
+	}
+	if err := s.cfg.Meta.SetMeta(ctx, metaSigningKeys, string(enc)); err != nil {
+		return err
+	}
+	return s.useKeys(sk)
+}
+
+// tokenSecret is the HMAC secret of refresh tokens and codes, created on
+// first use and stored sealed.
+func (s *Server) tokenSecret(ctx context.Context) ([]byte, error) {
+	v, ok, err := s.cfg.Meta.Meta(ctx, metaTokenSecret)
+	if err != nil {
+		return nil, err
+	}
+	if ok {
+		sealed, err := base64.StdEncoding.DecodeString(v)
+		if err != nil {
+			return nil, errors.New("oauth: the stored token secret is damaged")
+		}
+		return s.cfg.Keys.OpenAuth("token-secret", sealed)
+	}
+	secret := crypt.RandomSecret(32)
+	sealed, err := s.cfg.Keys.SealAuth("token-secret", secret)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.cfg.Meta.SetMeta(ctx, metaTokenSecret, base64.StdEncoding.EncodeToString(sealed)); err != nil {
+		return nil, err
+	}
+	return secret, nil
+}

@@ -1,0 +1,156 @@
+package oauth
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-retryablehttp"
+
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
+
+	"github.com/hestiahealth/hestia/internal/crypt"
+)
+
+// ErrInvalidToken is returned for any bearer token that is not a valid,
+// unexpired, unrevoked access token of this server; it never says which
+// check failed.
+var ErrInvalidToken = errors.New("oauth: invalid access token")
+
+// Claims are what a verified access token grants.
+type Claims struct {
+	Subject string   // who: a user id, or the client id of a backend service
+	Client  string   // the client application
+	Scopes  []string // granted scopes
+	Expires time.Time
+}
+
+// recheck is how long a verified token is trusted without looking at its
+// grant again: a revocation by another process takes effect within it (at
+// once in this process).
+const recheck = 10 * time.Second
+
+// Verify checks a bearer access token: ES256 under a published key id,
+// this issuer and audience, not expired, and its grant still active.
+func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
+	now := s.cfg.Now()
+	key := crypt.Digest(raw)
+	if c, ok := s.cache.get(key, now); ok {
+		return c, nil
+	}
+	c, sig, err := s.verifyJWT(raw, now)
+	if err != nil {
+		return nil, err
+	}
+	g, err := s.cfg.Store.Grant(ctx, grantAccess, sig)
+	if err != nil || !g.Active || g.ClientID != c.Client {
+		return nil, ErrInvalidToken
+	}
+	if _, err := s.cfg.Store.Client(ctx, c.Client); err != nil {
+		return nil, ErrInvalidToken
+	}
+	until := now.Add(recheck)
+	if c.Expires.Before(until) {
+		until = c.Expires
+	}
+	s.cache.put(key, c, until)
+	return c, nil
+}
+
+// accessClaims are the claims Hestia puts in an access token beyond the
+// registered ones.
+type accessClaims struct {
+	Scope    string `json:"scope"`
+	ClientID string `json:"client_id"`
+}
+
+func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
+	parts := strings.Split(raw, ".")
+	if len(parts) != 3 {
+		return nil, "", ErrInvalidToken
+	}
+	tok, err := josejwt.ParseSigned(raw)
+	if err != nil || len(tok.Headers) != 1 || tok.Headers[0].Algorithm != "ES256" {
+		return nil, "", ErrInvalidToken
+	}
+	s.mu.RLock()
+	pub := s.public[tok.Headers[0].KeyID]
+	issuer := s.issuer
+	s.mu.RUnlock()
+	if pub == nil {
+		return nil, "", ErrInvalidToken
+	}
+	var std josejwt.Claims
+	var extra accessClaims
+	if err := tok.Claims(pub.Key, &std, &extra); err != nil {
+		return nil, "", ErrInvalidToken
+	}
+	if std.Expiry == nil || !now.Before(std.Expiry.Time()) {
+		return nil, "", ErrInvalidToken
+	}
+	const skew = time.Minute
+	if (std.NotBefore != nil && now.Add(skew).Before(std.NotBefore.Time())) || (std.IssuedAt != nil && now.Add(skew).Before(std.IssuedAt.Time())) {
+		return nil, "", ErrInvalidToken
+	}
+	if std.Issuer != issuer || !std.Audience.Contains(issuer) || extra.ClientID == "" {
+		return nil, "", ErrInvalidToken
+	}
+	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time()}, parts[2], nil
+}
+
+// verifiedCache remembers verified tokens by digest, briefly: verifying an
+// ES256 signature and reading the grant for every request would cost more
+// than the request.
+type verifiedCache struct {
+	mu sync.Mutex
+	m  map[[32]byte]cached
+}
+
+type cached struct {
+	c     *Claims
+	until time.Time
+}
+
+const maxCached = 10000
+
+func (v *verifiedCache) get(k [32]byte, now time.Time) (*Claims, bool) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	e, ok := v.m[k]
+	if !ok {
+		return nil, false
+	}
+	if !now.Before(e.until) {
+		delete(v.m, k)
+		return nil, false
+	}
+	return e.c, true
+}
+
+func (v *verifiedCache) put(k [32]byte, c *Claims, until time.Time) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if v.m == nil || len(v.m) >= maxCached {
+		v.m = make(map[[32]byte]cached)
+	}
+	v.m[k] = cached{c: c, until: until}
+}
+
+func (v *verifiedCache) clear() {
+	v.mu.Lock()
+	v.m = nil
+	v.mu.Unlock()
+}
+
+// retryable wraps an HTTP client for fosite's key fetcher, without
+// retries (a failed fetch fails the token request).
+func retryable(c *http.Client) *retryablehttp.Client {
+	rc := retryablehttp.NewClient()
+	rc.HTTPClient = c
+	rc.RetryMax = 0
+	rc.Logger = nil
+	return rc
+}
