@@ -60,11 +60,15 @@ clients use (default: https:// and the address listened on).`,
 				return err
 			}
 			defer node.Close()
+			out := cmd.OutOrStdout()
+			first, otp, err := node.Init(cmd.Context(), "")
+			if err != nil {
+				return err
+			}
 			srv, err := server.New(cfg, node)
 			if err != nil {
 				return err
 			}
-			out := cmd.OutOrStdout()
 			return srv.Serve(cmd.Context(), func(addr net.Addr) {
 				scheme := "https"
 				if cfg.InsecureHTTP {
@@ -73,6 +77,10 @@ clients use (default: https:// and the address listened on).`,
 				fmt.Fprintf(out, "Hestia %s serving FHIR R4 at %s://%s/ (data: %s)\n", server.Version, scheme, addr, cfg.DataDir)
 				if fp := srv.Fingerprint(); fp != "" {
 					fmt.Fprintf(out, "TLS certificate SHA-256 fingerprint: %s\n", fp)
+				}
+				if first != nil {
+					fmt.Fprintf(out, "First administrator created. Sign in at %s://%s/signin to change the password and enrol MFA:\n", scheme, addr)
+					printCredentials(out, first.Username, otp)
 				}
 			})
 		},

@@ -58,6 +58,8 @@ const (
 	Logout       Interaction = "logout"
 	// ClientRegistration adds or removes a client application.
 	ClientRegistration Interaction = "client-registration"
+	// UserAdministration creates an account or resets its password.
+	UserAdministration Interaction = "user-administration"
 )
 
 // Principal is who is acting: a network request's principal comes from
@@ -69,6 +71,9 @@ type Principal struct {
 	Address netip.Addr
 	Client  string   // the client application the request comes through
 	Scopes  []string // the SMART scopes its access token grants
+	// Patient is the patient in the token's launch context; FHIRUser the
+	// user's own resource (a URL), when the token says.
+	Patient, FHIRUser string
 }
 
 // Kinds of principals.

@@ -144,3 +144,24 @@ func normalizeRecovery(s string) string {
 func TOTPCode(secret string, t time.Time) (string, error) {
 	return totp.GenerateCodeCustom(secret, t, totp.ValidateOpts{Period: totpPeriod, Digits: otp.DigitsSix, Algorithm: otp.AlgorithmSHA1})
 }
+
+// SecondFactor checks a code from u's authenticator app, or one of u's
+// recovery codes, throttled like SignIn (per username and address): it
+// returns nil, ErrMFA, or a *ThrottledError.
+func (a *Accounts) SecondFactor(ctx context.Context, u *User, code, addr string) error {
+	if wait := a.throttle.wait(u.Username, addr); wait > 0 {
+		return &ThrottledError{RetryAfter: wait}
+	}
+	var err error
+	if len(normalizeRecovery(code)) == 10 {
+		err = a.UseRecoveryCode(ctx, u, code)
+	} else {
+		err = a.CheckTOTP(ctx, u, code)
+	}
+	if err != nil {
+		a.throttle.fail(u.Username, addr)
+		return ErrMFA
+	}
+	a.throttle.succeed(u.Username, addr)
+	return nil
+}

@@ -142,7 +142,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s.store = &storage{st: cfg.Store, seal: cfg.Keys, now: cfg.Now}
+	s.store = &storage{st: cfg.Store, seal: cfg.Keys, now: cfg.Now, revoked: s.cache.clear, audience: s.Issuer}
 	s.fcfg = &fosite.Config{
 		AccessTokenLifespan:            cfg.AccessTokenTTL,
 		RefreshTokenLifespan:           30 * 24 * time.Hour,
@@ -172,6 +172,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		Signer:       &jwt.DefaultSigner{GetPrivateKey: keyGetter},
 	}
 	s.provider = compose.Compose(s.fcfg, s.store, strategy,
+		compose.OAuth2AuthorizeExplicitFactory,
 		compose.OAuth2ClientCredentialsGrantFactory,
 		compose.OAuth2RefreshTokenGrantFactory,
 		compose.OAuth2TokenIntrospectionFactory,
@@ -278,21 +279,44 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	client := ar.GetClient().GetID()
-	for _, sc := range ar.GetRequestedScopes() {
-		ar.GrantScope(sc)
-	}
-	if ar.GetGrantTypes().ExactOne("client_credentials") {
+	switch {
+	case ar.GetGrantTypes().ExactOne("client_credentials"):
+		// The client asked, and its registration allows (fosite checked):
+		// no user decides.
+		for _, sc := range ar.GetRequestedScopes() {
+			ar.GrantScope(sc)
+		}
 		sess.Subject = client
 		sess.JWTClaims.Subject = client
+		ar.GrantAudience(s.Issuer())
+	case ar.GetGrantTypes().ExactOne("refresh_token"):
+		// RFC 6749 section 6: a refresh may narrow the scope, never widen
+		// it (fosite keeps the original grant either way).
+		if err := narrow(ar, r.PostForm.Get("scope")); err != nil {
+			s.refuse(w, r, ar, err)
+			return
+		}
 	}
-	sess.JWTClaims.Extra["client_id"] = client
-	ar.GrantAudience(s.Issuer())
+	// The session (restored from the code or refresh token for those
+	// grants) is the token's: its subject and launch context.
+	js, _ := ar.GetSession().(*oauth2.JWTSession)
+	if js == nil || js.JWTClaims == nil {
+		s.refuse(w, r, ar, fosite.ErrServerError.WithHint("The grant has no session."))
+		return
+	}
+	if js.JWTClaims.Extra == nil {
+		js.JWTClaims.Extra = map[string]interface{}{}
+	}
+	js.JWTClaims.Extra["client_id"] = client
 	resp, err := s.provider.NewAccessResponse(ctx, ar)
 	if err != nil {
 		s.refuse(w, r, ar, err)
 		return
 	}
-	if err := s.cfg.Audit.AuthEvent(ctx, Event{Action: "token", Client: client, Subject: sess.Subject, Scopes: ar.GetGrantedScopes()}); err != nil {
+	if p, ok := js.JWTClaims.Extra["patient"].(string); ok && p != "" {
+		resp.SetExtra("patient", p) // SMART launch context
+	}
+	if err := s.cfg.Audit.AuthEvent(ctx, Event{Action: "token", Client: client, Subject: js.Subject, Scopes: ar.GetGrantedScopes()}); err != nil {
 		s.provider.WriteAccessError(ctx, w, ar, fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable."))
 		return
 	}
@@ -311,6 +335,29 @@ func (s *Server) refuse(w http.ResponseWriter, r *http.Request, ar fosite.Access
 		err = fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable.")
 	}
 	s.provider.WriteAccessError(ctx, w, ar, err)
+}
+
+// narrow reduces a refresh's granted scopes to those asked for (none
+// asked: all of the original grant); asking for a scope the original grant
+// does not hold is invalid_scope.
+func narrow(ar fosite.AccessRequester, asked string) error {
+	if strings.TrimSpace(asked) == "" {
+		return nil
+	}
+	granted := ar.GetGrantedScopes()
+	var keep []string
+	for _, sc := range strings.Fields(asked) {
+		if !granted.Has(sc) {
+			return fosite.ErrInvalidScope.WithHintf("Scope %q was not granted originally.", sc)
+		}
+		keep = append(keep, sc)
+	}
+	req, ok := ar.(*fosite.AccessRequest)
+	if !ok {
+		return fosite.ErrServerError.WithHint("Unexpected request type.")
+	}
+	req.GrantedScope = keep
+	return nil
 }
 
 // errorCode is the RFC 6749 error code of err ("" for nil).

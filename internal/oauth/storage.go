@@ -50,6 +50,17 @@ type storage struct {
 	st   Store
 	seal Sealer
 	now  func() time.Time
+	// revoked is told when tokens are revoked (the verifier's cache).
+	revoked func()
+	// audience is the server's base URL: every client may ask for tokens
+	// for it (and for nothing else).
+	audience func() string
+}
+
+func (s *storage) revokedNow() {
+	if s.revoked != nil {
+		s.revoked()
+	}
 }
 
 var (
@@ -68,7 +79,14 @@ func (s *storage) GetClient(ctx context.Context, id string) (fosite.Client, erro
 	} else if err != nil {
 		return nil, err
 	}
-	return c.fosite()
+	fc, err := c.fosite()
+	if err != nil {
+		return nil, err
+	}
+	if s.audience != nil {
+		fc.(*fosite.DefaultOpenIDConnectClient).Audience = []string{s.audience()}
+	}
+	return fc, nil
 }
 
 // ClientAssertionJWTValid implements fosite.ClientManager: an error if the
@@ -229,6 +247,7 @@ func (s *storage) GetAccessTokenSession(ctx context.Context, sig string, session
 
 // DeleteAccessTokenSession implements oauth2.AccessTokenStorage.
 func (s *storage) DeleteAccessTokenSession(ctx context.Context, sig string) error {
+	defer s.revokedNow()
 	return s.st.DeleteGrant(ctx, grantAccess, sig)
 }
 
@@ -254,16 +273,19 @@ func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string)
 	if err := s.st.DeactivateGrant(ctx, grantRefresh, sig); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}
+	defer s.revokedNow()
 	return s.st.RevokeGrants(ctx, grantAccess, requestID)
 }
 
 // RevokeRefreshToken implements oauth2.TokenRevocationStorage.
 func (s *storage) RevokeRefreshToken(ctx context.Context, requestID string) error {
+	defer s.revokedNow()
 	return s.st.RevokeGrants(ctx, grantRefresh, requestID)
 }
 
 // RevokeAccessToken implements oauth2.TokenRevocationStorage.
 func (s *storage) RevokeAccessToken(ctx context.Context, requestID string) error {
+	defer s.revokedNow()
 	return s.st.RevokeGrants(ctx, grantAccess, requestID)
 }
 

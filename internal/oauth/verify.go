@@ -26,6 +26,9 @@ type Claims struct {
 	Client  string   // the client application
 	Scopes  []string // granted scopes
 	Expires time.Time
+	// Patient is the patient in context (SMART launch/patient); FHIRUser
+	// the user's own FHIR resource URL.
+	Patient, FHIRUser string
 }
 
 // recheck is how long a verified token is trusted without looking at its
@@ -65,6 +68,8 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 type accessClaims struct {
 	Scope    string `json:"scope"`
 	ClientID string `json:"client_id"`
+	Patient  string `json:"patient"`
+	FHIRUser string `json:"fhirUser"`
 }
 
 func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
@@ -98,7 +103,8 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 	if std.Issuer != issuer || !std.Audience.Contains(issuer) || extra.ClientID == "" {
 		return nil, "", ErrInvalidToken
 	}
-	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time()}, parts[2], nil
+	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser}, parts[2], nil
 }
 
 // verifiedCache remembers verified tokens by digest, briefly: verifying an

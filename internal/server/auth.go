@@ -7,27 +7,40 @@ import (
 	"strings"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/oauth"
+	"github.com/hestiahealth/hestia/internal/web"
 )
+
+// authSealer seals the secrets of accounts and the authorization server.
+type authSealer interface {
+	SealAuth(purpose string, secret []byte) ([]byte, error)
+	OpenAuth(purpose string, sealed []byte) ([]byte, error)
+}
+
+// newAuthSealer is the keyring, or in the benchmark-only plaintext build
+// (no keyring) a key that lives in memory: its accounts and grants do not
+// survive a restart.
+func newAuthSealer(keys *crypt.Keyring) (authSealer, error) {
+	if keys != nil {
+		return keys, nil
+	}
+	s, err := crypt.NewSealer()
+	if err != nil {
+		return nil, err
+	}
+	return memSealer{s}, nil
+}
 
 // openOAuth opens the authorization server of a node.
 func openOAuth(ctx context.Context, cfg Config, node *Node) (*oauth.Server, error) {
-	var keys oauth.Keys = node.Keys
-	if node.Keys == nil {
-		// The benchmark-only plaintext build has no keyring: grants are
-		// sealed under a key that lives in memory.
-		s, err := crypt.NewSealer()
-		if err != nil {
-			return nil, err
-		}
-		keys = memSealer{s}
-	}
 	return oauth.New(ctx, oauth.Config{
 		Issuer:         cfg.BaseURL,
 		Store:          node.DB,
 		Meta:           node.DB,
-		Keys:           keys,
+		Keys:           node.sealer,
 		Audit:          authAuditor{node},
 		AccessTokenTTL: cfg.AccessTokenTTL,
 	})
@@ -57,12 +70,14 @@ func (m memSealer) OpenAuth(purpose string, b []byte) ([]byte, error) {
 
 // public reports whether a path is served without an access token: the
 // capability statement, the authorization server and its discovery
-// documents, and the audit log's checkpoints and proofs (hashes only).
+// documents, the sign-in pages (they have their own session), and the
+// audit log's checkpoints and proofs (hashes only).
 func public(path string) bool {
 	switch {
 	case path == "/metadata",
 		path == "/.well-known/smart-configuration",
 		strings.HasPrefix(path, "/oauth2/"),
+		path == web.SignInPath, strings.HasPrefix(path, web.SignInPath+"/"), path == web.SignOutPath,
 		path == "/audit/checkpoint",
 		strings.HasPrefix(path, "/audit/proof/"):
 		return true
@@ -85,7 +100,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 			if c.Subject == c.Client {
 				kind = access.KindService
 			}
-			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes}, true
+			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
+				Patient: c.Patient, FHIRUser: c.FHIRUser}, true
 		}
 	}
 	failure, challenge := "no_token", `Bearer realm="hestia"`
@@ -98,4 +114,49 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	w.Header().Set("WWW-Authenticate", challenge)
 	reject(w, http.StatusUnauthorized, "login", "a valid access token is required (Authorization: Bearer)", id)
 	return nil, false
+}
+
+// AddUser creates an account, audited as user administration by the
+// principal of ctx; without a password it gets a one-time password, which
+// is returned.
+func (n *Node) AddUser(ctx context.Context, nu auth.NewUser) (*auth.User, string, error) {
+	var u *auth.User
+	var otp string
+	_, err := n.Engine.Administer(ctx, access.UserAdministration, func() (int, error) {
+		var err error
+		u, otp, err = n.Accounts.Create(ctx, nu)
+		return 1, err
+	})
+	return u, otp, err
+}
+
+// Init creates the first administrator if there are no accounts yet, with
+// a one-time password that must be changed at the first sign-in (MFA
+// enrolment follows). It returns nil if accounts exist. There is no
+// default account: without a username, one is generated (admin-XXXXXX).
+func (n *Node) Init(ctx context.Context, username string) (*auth.User, string, error) {
+	count, err := n.DB.CountUsers(ctx)
+	if err != nil || count > 0 {
+		return nil, "", err
+	}
+	if username == "" {
+		username = "admin-" + strings.ToLower(crypt.RandomToken(4))[:6]
+	}
+	return n.AddUser(access.WithPrincipal(ctx, access.Local()), auth.NewUser{Username: username, Roles: []string{"admin"}})
+}
+
+// patientExists looks a Patient up as the signed-in user (the patient
+// picker of a standalone launch): the read is decided and audited like
+// any other, for a user principal holding user/Patient.r for this look-up.
+func (n *Node) patientExists(ctx context.Context, userID, id string) (bool, error) {
+	ctx = access.WithPrincipal(ctx, &access.Principal{ID: userID, Kind: access.KindUser, Client: "hestia-signin", Scopes: []string{"user/Patient.r"}})
+	_, err := n.Engine.Read(ctx, "Patient", id)
+	if err == nil {
+		return true, nil
+	}
+	switch fault.KindOf(err) {
+	case fault.NotFound, fault.Gone, fault.Forbidden:
+		return false, nil
+	}
+	return false, err
 }

@@ -238,7 +238,7 @@ func TestTokenEndpointRefusals(t *testing.T) {
 		{"unknown client", url.Values{"grant_type": {"client_credentials"}, "scope": {"system/Patient.rs"}}, []string{uuid.NewString(), "secret"}, "invalid_client"},
 		{"wrong secret", url.Values{"grant_type": {"client_credentials"}, "scope": {"system/*.cruds"}}, []string{s.client, "not-the-secret"}, "invalid_client"},
 		{"unsupported grant", url.Values{"grant_type": {"password"}, "username": {"a"}, "password": {"b"}}, []string{s.client, s.secret}, "unsupported_grant_type"},
-		{"unknown authorization code", url.Values{"grant_type": {"authorization_code"}, "code": {"abc"}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {strings.Repeat("a", 43)}}, []string{s.client, s.secret}, "invalid_grant"},
+		{"authorization code grant for a backend service", url.Values{"grant_type": {"authorization_code"}, "code": {"abc"}, "redirect_uri": {"https://app.example/cb"}, "code_verifier": {strings.Repeat("a", 43)}}, []string{s.client, s.secret}, "unauthorized_client"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -49,6 +49,13 @@ type Config struct {
 	// BatchWindow lets the database writer wait to gather concurrent writes
 	// into one commit. HESTIA_BATCH_WINDOW. Default 0.
 	BatchWindow time.Duration
+	// NoMFARoles lists staff roles that may sign in without a second
+	// factor (default none). HESTIA_NO_MFA_ROLES, comma-separated.
+	NoMFARoles []string
+	// SessionIdle ends a browser sign-in session after this long without
+	// a request (HIPAA automatic logoff). HESTIA_SESSION_IDLE. Default 15
+	// minutes.
+	SessionIdle time.Duration
 	// AccessTokenTTL is the lifetime of access tokens. HESTIA_ACCESS_TOKEN_TTL.
 	// Default 10 minutes.
 	AccessTokenTTL time.Duration
@@ -125,6 +132,7 @@ func Defaults() Config {
 		Synchronous:     "FULL",
 		ShutdownTimeout: 15 * time.Second,
 		AccessTokenTTL:  10 * time.Minute,
+		SessionIdle:     15 * time.Minute,
 	}
 }
 
@@ -192,6 +200,21 @@ func (c *Config) FromEnv() error {
 			return fmt.Errorf("HESTIA_MAX_BODY: %w", err)
 		}
 		c.MaxBody = n
+	}
+	if v, ok := os.LookupEnv("HESTIA_NO_MFA_ROLES"); ok {
+		c.NoMFARoles = nil
+		for r := range strings.SplitSeq(v, ",") {
+			if r = strings.TrimSpace(r); r != "" {
+				c.NoMFARoles = append(c.NoMFARoles, r)
+			}
+		}
+	}
+	if v, ok := os.LookupEnv("HESTIA_SESSION_IDLE"); ok {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_SESSION_IDLE: %w", err)
+		}
+		c.SessionIdle = d
 	}
 	if v, ok := os.LookupEnv("HESTIA_ACCESS_TOKEN_TTL"); ok {
 		d, err := time.ParseDuration(v)

@@ -31,6 +31,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/journal"
+	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/oauth"
@@ -38,6 +39,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/rest"
 	"github.com/hestiahealth/hestia/internal/search"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
+	"github.com/hestiahealth/hestia/internal/web"
 )
 
 // Version is the software version, set at build time.
@@ -57,6 +59,12 @@ type Node struct {
 	// benchmark-only build without auditing); AuditID names the log.
 	Checkpoints *checkpoint.Issuer
 	AuditID     AuditIdentity
+
+	// Accounts are the people who sign in (staff and patients).
+	Accounts *auth.Accounts
+	// sealer seals the authentication services' secrets: the keyring's
+	// auth key (an in-memory key in the plaintext benchmark build).
+	sealer authSealer
 
 	journal *journal.Journal // the audit journal, if this process has it
 	closed  sync.Once
@@ -172,7 +180,12 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if len(again) > 0 {
 		log.Warn("erasures applied again to this database (it was restored from before them)", slog.Int("patients", len(again)))
 	}
-	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr,
+	sealer, err := newAuthSealer(keys)
+	if err != nil {
+		return fail(err)
+	}
+	accounts := auth.New(auth.Config{Store: db, Sealer: sealer, NoMFARoles: cfg.NoMFARoles})
+	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr, Accounts: accounts, sealer: sealer,
 		Checkpoints: issuer, AuditID: id}, nil
 }
 
@@ -237,6 +250,15 @@ func New(cfg Config, node *Node) (*Server, error) {
 	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
 	mux := http.NewServeMux()
+	web.New(web.Config{
+		Accounts:      node.Accounts,
+		OAuth:         auth,
+		Audit:         node.Engine,
+		PatientExists: node.patientExists,
+		InsecureHTTP:  cfg.InsecureHTTP,
+		IdleTimeout:   cfg.SessionIdle,
+		Logger:        node.Log,
+	}).Routes(mux)
 	mux.Handle("/oauth2/", auth.Handler())
 	mux.Handle(oauth.SMARTConfig, auth.Handler())
 	mux.Handle("/", api.Routes())

@@ -1,0 +1,388 @@
+package server
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"net/http"
+	"net/http/cookiejar"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/auth"
+	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/oauth"
+)
+
+// browser is an HTTP client with cookies that does not follow redirects,
+// so that each step of a sign-in can be checked.
+type browser struct {
+	t *testing.T
+	s *testServer
+	c *http.Client
+	// last is the body of the last page.
+	last string
+}
+
+func (s *testServer) browser() *browser {
+	jar, _ := cookiejar.New(nil)
+	tr := s.c.Transport.(bearer).next
+	return &browser{t: s.t, s: s, c: &http.Client{Jar: jar, Transport: tr,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}}
+}
+
+// do sends a request and returns the status and Location; the body is in
+// b.last.
+func (b *browser) do(method, target string, form url.Values) (int, string) {
+	b.t.Helper()
+	if strings.HasPrefix(target, "/") {
+		target = b.s.url + target
+	}
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, _ := http.NewRequest(method, target, body)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := b.c.Do(req)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	data, _ := io.ReadAll(resp.Body)
+	b.last = string(data)
+	return resp.StatusCode, resp.Header.Get("Location")
+}
+
+var csrfField = regexp.MustCompile(`name="csrf" value="([^"]+)"`)
+
+// csrf is the CSRF token of the last page's form.
+func (b *browser) csrf() string {
+	b.t.Helper()
+	m := csrfField.FindStringSubmatch(b.last)
+	if m == nil {
+		b.t.Fatalf("no CSRF token on the page:\n%s", b.last)
+	}
+	return html.UnescapeString(m[1])
+}
+
+// expectRedirect checks a 303 to a path (or URL prefix) and returns the
+// Location.
+func (b *browser) expectRedirect(status int, loc, want string) string {
+	b.t.Helper()
+	if status != http.StatusSeeOther || !strings.HasPrefix(loc, want) {
+		b.t.Fatalf("status %d to %q, want a redirect to %s\n%s", status, loc, want, b.last)
+	}
+	return loc
+}
+
+// pkce returns a verifier and its S256 challenge.
+func pkce() (string, string) {
+	v := crypt.RandomToken(32)
+	h := crypt.Digest(v)
+	return v, b64url(h[:])
+}
+
+func b64url(b []byte) string {
+	return strings.TrimRight(strings.NewReplacer("+", "-", "/", "_").Replace(stdB64(b)), "=")
+}
+
+func authorizeURL(s *testServer, client, challenge string, scope string, extra ...string) string {
+	q := url.Values{"response_type": {"code"}, "client_id": {client}, "redirect_uri": {"https://app.example/cb"},
+		"scope": {scope}, "state": {"state-" + crypt.RandomToken(8)}, "aud": {s.url},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}}
+	for i := 0; i+1 < len(extra); i += 2 {
+		if extra[i+1] == "" {
+			q.Del(extra[i])
+		} else {
+			q.Set(extra[i], extra[i+1])
+		}
+	}
+	return oauth.AuthorizePath + "?" + q.Encode()
+}
+
+// signIn walks a new staff account from its one-time password through the
+// password change and MFA enrolment to a signed-in session, starting at
+// start (a page that redirects to the sign-in); it returns the TOTP secret
+// and the Location after sign-in.
+func (b *browser) signIn(start, username, otp, newPassword string) (string, string) {
+	b.t.Helper()
+	st, loc := b.do("GET", start, nil)
+	loc = b.expectRedirect(st, loc, "/signin?next=")
+	b.do("GET", loc, nil)
+	st, loc = b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {username}, "password": {otp}})
+	b.expectRedirect(st, loc, "/signin/password")
+	b.do("GET", "/signin/password", nil)
+	st, loc = b.do("POST", "/signin/password", url.Values{"csrf": {b.csrf()}, "current": {otp}, "new": {newPassword}, "confirm": {newPassword}})
+	b.expectRedirect(st, loc, "/signin/enrol")
+	b.do("GET", "/signin/enrol", nil)
+	secret := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(b.last)
+	if secret == nil {
+		b.t.Fatalf("no TOTP secret on the enrolment page:\n%s", b.last)
+	}
+	code, _ := auth.TOTPCode(secret[1], time.Now())
+	st, loc = b.do("POST", "/signin/enrol", url.Values{"csrf": {b.csrf()}, "code": {code}})
+	b.expectRedirect(st, loc, "/signin/recovery")
+	b.do("GET", "/signin/recovery", nil)
+	if n := strings.Count(b.last, "<li><code>"); n != auth.RecoveryCodes {
+		b.t.Fatalf("%d recovery codes shown", n)
+	}
+	st, loc = b.do("GET", "/signin/enrol", nil)
+	return secret[1], b.expectRedirect(st, loc, "/")
+}
+
+func (s *testServer) codeExchange(client, code, verifier string) (int, map[string]any) {
+	return s.tokenRequest(url.Values{"grant_type": {"authorization_code"}, "code": {code}, "client_id": {client},
+		"redirect_uri": {"https://app.example/cb"}, "code_verifier": {verifier}})
+}
+
+// The SMART App Launch flow, end to end: a clinician with a one-time
+// password is sent to sign in from the app's authorization request,
+// changes the password, enrols an authenticator, picks a patient, grants
+// fewer scopes than asked; the app exchanges the code with its PKCE
+// verifier and reads with the token. Then the protections: a replayed
+// code revokes what it issued, a reused refresh token revokes the family,
+// and a refresh cannot widen the scope.
+func TestAuthorizationCodeFlow(t *testing.T) {
+	s := newTestServer(t)
+	pid := s.create(patient("Launchfamily"))["id"].(string)
+	ctx := context.Background()
+	u, otp, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "dr.who", Roles: []string{"clinician"}, Practitioner: "pr1"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, err := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Chart Viewer", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs launch/patient offline_access"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	verifier, challenge := pkce()
+	start := authorizeURL(s, app.ID, challenge, "user/Patient.rs user/Observation.rs launch/patient offline_access")
+	b := s.browser()
+	_, next := b.signIn(start, "dr.who", otp, "a fresh clinician passphrase")
+	if !strings.HasPrefix(next, oauth.AuthorizePath) {
+		t.Fatalf("after sign-in to %s, want back to the authorization request", next)
+	}
+	st, _ := b.do("GET", next, nil)
+	if st != 200 || !strings.Contains(b.last, "Chart Viewer") || !strings.Contains(b.last, `name="patient"`) {
+		t.Fatalf("authorization screen %d:\n%s", st, b.last)
+	}
+	// An unknown patient is refused on the screen.
+	st, _ = b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"}, "grant": {"user/Patient.rs"}, "patient": {"no-such-patient"}})
+	if st != 400 {
+		t.Fatalf("unknown patient: %d", st)
+	}
+	st, loc := b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"},
+		"grant": {"user/Patient.rs", "launch/patient", "offline_access"}, "patient": {pid}})
+	cb := b.expectRedirect(st, loc, "https://app.example/cb?")
+	cbu, _ := url.Parse(cb)
+	code := cbu.Query().Get("code")
+	if code == "" || !strings.Contains(start, url.QueryEscape(cbu.Query().Get("state"))) {
+		t.Fatalf("callback %s", cb)
+	}
+
+	st, tr := s.codeExchange(app.ID, code, verifier)
+	if st != 200 || tr["patient"] != pid || tr["scope"] != "user/Patient.rs launch/patient offline_access" || tr["refresh_token"] == nil {
+		t.Fatalf("code exchange: %d %v", st, tr)
+	}
+	at, rt := tr["access_token"].(string), tr["refresh_token"].(string)
+	claims := jwtClaims(t, at)
+	if claims["sub"] != u.ID || claims["fhirUser"] != s.url+"/Practitioner/pr1" || claims["patient"] != pid {
+		t.Fatalf("access token claims %v", claims)
+	}
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at), 200)
+	// Not granted: Observation (unticked), and writes.
+	s.expectOutcome(s.do("GET", "/Observation?subject=Patient/"+pid, nil, "Authorization", "Bearer "+at), 403)
+
+	// Refresh: a new pair; narrowing is allowed, widening is not.
+	if st, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}, "scope": {"user/*.rs"}}); tr["error"] != "invalid_scope" {
+		t.Fatalf("widening refresh: %d %v", st, tr)
+	}
+	st, tr = s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}})
+	if st != 200 || tr["refresh_token"] == rt || tr["patient"] != pid {
+		t.Fatalf("refresh: %d %v", st, tr)
+	}
+	at2, rt2 := tr["access_token"].(string), tr["refresh_token"].(string)
+	if got := s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at).status; got != 401 {
+		t.Errorf("the access token before a refresh still works: %d", got)
+	}
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at2), 200)
+	// Reusing the old refresh token revokes the whole family.
+	if st, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}}); tr["error"] != "invalid_grant" {
+		t.Fatalf("reused refresh token: %d %v", st, tr)
+	}
+	if got := s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at2).status; got != 401 {
+		t.Errorf("the family's access token after a reuse: %d", got)
+	}
+	if _, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt2}, "client_id": {app.ID}}); tr["error"] != "invalid_grant" {
+		t.Errorf("the family's refresh token after a reuse: %v", tr)
+	}
+
+	// A replayed code is refused and revokes what it issued.
+	b2 := s.browser()
+	b2.c.Jar = b.c.Jar // the same signed-in browser
+	v2, c2 := pkce()
+	st, loc = b2.do("GET", authorizeURL(s, app.ID, c2, "user/Patient.rs"), nil)
+	if st != 200 {
+		t.Fatalf("second authorization while signed in: %d %s", st, loc)
+	}
+	st, loc = b2.do("POST", authorizeURL(s, app.ID, c2, "user/Patient.rs"), url.Values{"csrf": {b2.csrf()}, "decision": {"allow"}, "grant": {"user/Patient.rs"}})
+	cbu, _ = url.Parse(b2.expectRedirect(st, loc, "https://app.example/cb?"))
+	code2 := cbu.Query().Get("code")
+	_, tr = s.codeExchange(app.ID, code2, v2)
+	at3, _ := tr["access_token"].(string)
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at3), 200)
+	if st, tr := s.codeExchange(app.ID, code2, v2); tr["error"] != "invalid_grant" {
+		t.Fatalf("replayed code: %d %v", st, tr)
+	}
+	if got := s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at3).status; got != 401 {
+		t.Errorf("token of a replayed code still works: %d", got)
+	}
+
+	// A wrong PKCE verifier does not redeem a code, and burns it.
+	v4, c4 := pkce()
+	b2.do("GET", authorizeURL(s, app.ID, c4, "user/Patient.rs"), nil)
+	st, loc = b2.do("POST", authorizeURL(s, app.ID, c4, "user/Patient.rs"), url.Values{"csrf": {b2.csrf()}, "decision": {"allow"}, "grant": {"user/Patient.rs"}})
+	cbu, _ = url.Parse(b2.expectRedirect(st, loc, "https://app.example/cb?"))
+	if st, tr := s.codeExchange(app.ID, cbu.Query().Get("code"), v4+"x"); tr["error"] != "invalid_grant" {
+		t.Fatalf("wrong verifier: %d %v", st, tr)
+	}
+	if st, tr := s.codeExchange(app.ID, cbu.Query().Get("code"), v4); tr["error"] != "invalid_grant" {
+		t.Fatalf("the right verifier after a wrong one: %d %v", st, tr)
+	}
+
+	// Deny: back to the app with access_denied.
+	_, c3 := pkce()
+	b2.do("GET", authorizeURL(s, app.ID, c3, "user/Patient.rs"), nil)
+	st, loc = b2.do("POST", authorizeURL(s, app.ID, c3, "user/Patient.rs"), url.Values{"csrf": {b2.csrf()}, "decision": {"deny"}})
+	if cbu, _ = url.Parse(b2.expectRedirect(st, loc, "https://app.example/cb?")); cbu.Query().Get("error") != "access_denied" {
+		t.Fatalf("deny: %s", loc)
+	}
+
+	// Sign-out ends the session: the next request must sign in again.
+	b2.do("GET", "/signin/done", nil)
+	b2.do("POST", "/signout", url.Values{"csrf": {b2.csrf()}})
+	st, loc = b2.do("GET", authorizeURL(s, app.ID, c3, "user/Patient.rs"), nil)
+	b2.expectRedirect(st, loc, "/signin?next=")
+}
+
+// Requests the authorization endpoint refuses: PKCE missing or plain, a
+// redirect URI that is not registered (an error page, never a redirect),
+// a scope the app may not ask for, a wrong aud.
+func TestAuthorizeRefusals(t *testing.T) {
+	s := newTestServer(t)
+	app, _, err := oauth.Register(context.Background(), s.node.DB, oauth.ClientSpec{Name: "App", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/Patient.rs"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, challenge := pkce()
+	b := s.browser()
+	for _, c := range []struct {
+		name  string
+		extra []string
+		code  string
+	}{
+		{"no PKCE", []string{"code_challenge", "", "code_challenge_method", ""}, "invalid_request"},
+		{"plain PKCE", []string{"code_challenge_method", "plain", "code_challenge", strings.Repeat("a", 43)}, "invalid_request"},
+		{"scope the app may not ask", []string{"scope", "user/Observation.rs"}, "invalid_scope"},
+		{"wrong aud", []string{"aud", "https://elsewhere.example/fhir"}, "invalid_request"},
+		{"short state", []string{"state", "abc"}, "invalid_state"},
+		{"token response type", []string{"response_type", "token"}, "unsupported_response_type"},
+	} {
+		st, loc := b.do("GET", authorizeURL(s, app.ID, challenge, "user/Patient.rs", c.extra...), nil)
+		u, _ := url.Parse(loc)
+		if st != http.StatusSeeOther || !strings.HasPrefix(loc, "https://app.example/cb") || u.Query().Get("error") != c.code {
+			t.Errorf("%s: %d %s, want a redirect with error %s", c.name, st, loc, c.code)
+		}
+	}
+	for _, redirect := range []string{"https://evil.example/cb", "https://app.example/cb/extra", "https://app.example/cb?x=1"} {
+		st, loc := b.do("GET", authorizeURL(s, app.ID, challenge, "user/Patient.rs", "redirect_uri", redirect), nil)
+		if st < 400 || loc != "" {
+			t.Errorf("redirect %s: %d to %q, want an error without redirect", redirect, st, loc)
+		}
+	}
+}
+
+// Sign-in failures look alike and are audited; throttling starts after
+// three; the CSRF token is required; idle sessions end.
+func TestSignInProtections(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.SessionIdle = time.Second
+	s := openAt(t, cfg)
+	if _, _, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.k", Roles: []string{"nurse"}, Password: "a long nurse passphrase"}); err != nil {
+		t.Fatal(err)
+	}
+	b := s.browser()
+	b.do("GET", "/signin", nil)
+	csrf := b.csrf()
+	st, _ := b.do("POST", "/signin", url.Values{"username": {"nurse.k"}, "password": {"a long nurse passphrase"}})
+	if st != http.StatusForbidden {
+		t.Fatalf("sign-in without the CSRF token: %d", st)
+	}
+	var msgs []string
+	for _, name := range []string{"nurse.k", "nobody"} {
+		st, _ := b.do("POST", "/signin", url.Values{"csrf": {csrf}, "username": {name}, "password": {"wrong password here"}})
+		msgs = append(msgs, regexp.MustCompile(`<strong>(.*)</strong>`).FindString(b.last))
+		if st != http.StatusUnauthorized {
+			t.Fatalf("wrong password for %s: %d", name, st)
+		}
+	}
+	if msgs[0] != msgs[1] || msgs[0] == "" {
+		t.Fatalf("failures differ: %q", msgs)
+	}
+	b.do("POST", "/signin", url.Values{"csrf": {csrf}, "username": {"nurse.k"}, "password": {"wrong again"}})
+	b.do("POST", "/signin", url.Values{"csrf": {csrf}, "username": {"nurse.k"}, "password": {"wrong again"}})
+	st, _ = b.do("POST", "/signin", url.Values{"csrf": {csrf}, "username": {"nurse.k"}, "password": {"a long nurse passphrase"}})
+	if st != http.StatusUnauthorized || !strings.Contains(b.last, "Too many failed attempts") {
+		t.Fatalf("after failures: %d %s", st, b.last)
+	}
+	// The events: failures, with the account's id when the name is one.
+	var logins []string
+	for deadline := time.Now().Add(5 * time.Second); len(logins) < 5 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		head, _ := s.node.DB.AuditHead()
+		logins = nil
+		for _, ev := range s.auditEvents(head) {
+			if subtype(ev) == "110122" { // DICOM Login
+				logins = append(logins, ev["outcome"].(string)+":"+ev["outcomeDesc"].(string))
+			}
+		}
+	}
+	if len(logins) != 5 || logins[0] != "4:bad_credentials" || logins[4] != "4:throttled" {
+		t.Fatalf("login events %v", logins)
+	}
+	// Idle timeout: the session is gone after a second without requests.
+	time.Sleep(1100 * time.Millisecond)
+	st, _ = b.do("POST", "/signin", url.Values{"csrf": {csrf}, "username": {"nurse.k"}, "password": {"x"}})
+	if st != http.StatusForbidden {
+		t.Fatalf("a form of an expired session: %d", st)
+	}
+}
+
+func jwtClaims(t *testing.T, tok string) map[string]any {
+	t.Helper()
+	parts := strings.Split(tok, ".")
+	data, err := b64dec(parts[1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m map[string]any
+	if err := json.Unmarshal(data, &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+func stdB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
+
+func b64dec(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
+
+func localCtx() context.Context { return access.WithPrincipal(context.Background(), access.Local()) }

@@ -1,0 +1,458 @@
+// Package web serves the pages people use in a browser: sign-in with the
+// second factor, the forced password change and MFA enrolment, sign-out,
+// and the authorization screen of the OAuth authorization endpoint, where
+// a user lets an app act for them with the scopes they choose.
+//
+// Invariants:
+//   - Sessions live on the server; the cookie carries a random id only,
+//     Secure (__Host-), HttpOnly and SameSite=Lax. The id changes when the
+//     password is accepted and again when sign-in completes.
+//   - A session ends after IdleTimeout without a request (default 15
+//     minutes, HIPAA automatic logoff), after AbsoluteTimeout (default 12
+//     hours), and at sign-out.
+//   - Every form carries the session's CSRF token, checked in constant
+//     time before anything else.
+//   - Failed sign-ins say the same thing whatever failed; sign-ins,
+//     failures and sign-outs are audited, and a sign-in whose event cannot
+//     be recorded fails.
+//   - Redirects after sign-in go to local paths only.
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/auth"
+	"github.com/hestiahealth/hestia/internal/oauth"
+)
+
+// Auditor records sign-in events; the engine implements it.
+type Auditor interface {
+	Authenticated(ctx context.Context, in access.Interaction, subject, client, scope, failure string) error
+}
+
+// Config configures the pages.
+type Config struct {
+	Accounts *auth.Accounts
+	OAuth    *oauth.Server
+	Audit    Auditor
+	// PatientExists tells whether a Patient exists, looked up as the
+	// signed-in user (the patient picker of a standalone launch).
+	PatientExists func(ctx context.Context, userID, patientID string) (bool, error)
+	// InsecureHTTP: the server speaks plain HTTP (loopback only): the
+	// cookie cannot be Secure.
+	InsecureHTTP    bool
+	IdleTimeout     time.Duration // default 15 minutes
+	AbsoluteTimeout time.Duration // default 12 hours
+	Issuer          string        // shown in authenticator apps (default "Hestia")
+	Logger          *slog.Logger
+	Now             func() time.Time
+}
+
+// Handler serves the pages.
+type Handler struct {
+	cfg      Config
+	sessions *sessions
+}
+
+// Paths of the pages.
+const (
+	SignInPath   = "/signin"
+	MFAPath      = "/signin/mfa"
+	PasswordPath = "/signin/password"
+	EnrolPath    = "/signin/enrol"
+	RecoveryPath = "/signin/recovery"
+	SignedInPath = "/signin/done"
+	SignOutPath  = "/signout"
+)
+
+// New returns the pages' handler.
+func New(cfg Config) *Handler {
+	if cfg.IdleTimeout <= 0 {
+		cfg.IdleTimeout = 15 * time.Minute
+	}
+	if cfg.AbsoluteTimeout <= 0 {
+		cfg.AbsoluteTimeout = 12 * time.Hour
+	}
+	if cfg.Issuer == "" {
+		cfg.Issuer = "Hestia"
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{cfg: cfg, sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now)}
+}
+
+// Routes serves every page.
+func (h *Handler) Routes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+SignInPath, h.signInForm)
+	mux.HandleFunc("POST "+SignInPath, h.signIn)
+	mux.HandleFunc("GET "+MFAPath, h.mfaForm)
+	mux.HandleFunc("POST "+MFAPath, h.mfa)
+	mux.HandleFunc("GET "+PasswordPath, h.passwordForm)
+	mux.HandleFunc("POST "+PasswordPath, h.password)
+	mux.HandleFunc("GET "+EnrolPath, h.enrolForm)
+	mux.HandleFunc("POST "+EnrolPath, h.enrol)
+	mux.HandleFunc("GET "+RecoveryPath, h.recovery)
+	mux.HandleFunc("GET "+SignedInPath, h.signedIn)
+	mux.HandleFunc("POST "+SignOutPath, h.signOut)
+	mux.HandleFunc("GET "+oauth.AuthorizePath, h.authorize)
+	mux.HandleFunc("POST "+oauth.AuthorizePath, h.authorize)
+}
+
+// page renders a page; data is the template's.
+func (h *Handler) page(w http.ResponseWriter, status int, name string, data map[string]any) {
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	if err := pages.ExecuteTemplate(w, name, data); err != nil {
+		h.cfg.Logger.Error("render page", slog.String("page", name), slog.String("error", err.Error()))
+	}
+}
+
+func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
+	h.page(w, status, "error", map[string]any{"Message": msg})
+}
+
+func addr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// localNext keeps a redirect target only if it is a local path.
+func localNext(next string) string {
+	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+		return ""
+	}
+	return next
+}
+
+func (h *Handler) signInForm(w http.ResponseWriter, r *http.Request) {
+	se := h.session(r)
+	if se == nil || se.done {
+		if se != nil {
+			h.sessions.end(se)
+		}
+		se = h.sessions.start()
+		h.setSession(w, se)
+	}
+	if next := localNext(r.URL.Query().Get("next")); next != "" {
+		se.next = next
+	}
+	h.page(w, http.StatusOK, "signin", map[string]any{"CSRF": se.csrf})
+}
+
+func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
+	se := h.session(r)
+	if !checkCSRF(r, se) {
+		h.fail(w, http.StatusForbidden, "The form expired or did not come from this site. Go back, reload and try again.")
+		return
+	}
+	username := r.PostFormValue("username")
+	u, err := h.cfg.Accounts.SignIn(r.Context(), username, r.PostFormValue("password"), addr(r))
+	if err != nil {
+		failure, msg := "bad_credentials", auth.ErrSignIn.Error()
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			failure, msg = "throttled", fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+		} else if !errors.Is(err, auth.ErrSignIn) {
+			h.cfg.Logger.Error("sign-in", slog.String("error", err.Error()))
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		if aerr := h.audit(r, access.Login, h.accountID(r.Context(), username), failure); aerr != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		h.page(w, http.StatusUnauthorized, "signin", map[string]any{"CSRF": se.csrf, "Error": msg})
+		return
+	}
+	h.sessions.rotate(se)
+	se.userID, se.mfaDone, se.done = u.ID, false, false
+	h.setSession(w, se)
+	h.advance(w, r, se, u)
+}
+
+// accountID is the id of the account a username names, for the audit
+// log of a failed sign-in ("" if none: the typed name is never recorded,
+// as it may be a password typed in the wrong field).
+func (h *Handler) accountID(ctx context.Context, username string) string {
+	if u, err := h.cfg.Accounts.ByName(ctx, strings.TrimSpace(username)); err == nil {
+		return u.ID
+	}
+	return ""
+}
+
+func (h *Handler) audit(r *http.Request, in access.Interaction, subject, failure string) error {
+	err := h.cfg.Audit.Authenticated(r.Context(), in, subject, "", "", failure)
+	if err != nil {
+		h.cfg.Logger.Error("audit sign-in", slog.String("error", err.Error()))
+	}
+	return err
+}
+
+// advance sends a session with a checked password to its next step:
+// password change, MFA enrolment, second factor, or done.
+func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u *auth.User) {
+	switch {
+	case u.MustChange:
+		http.Redirect(w, r, PasswordPath, http.StatusSeeOther)
+	case h.cfg.Accounts.MFARequired(u) && !u.HasMFA():
+		http.Redirect(w, r, EnrolPath, http.StatusSeeOther)
+	case u.HasMFA() && !se.mfaDone:
+		http.Redirect(w, r, MFAPath, http.StatusSeeOther)
+	default:
+		if err := h.audit(r, access.Login, u.ID, ""); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		h.sessions.rotate(se)
+		se.done = true
+		h.setSession(w, se)
+		next := se.next
+		se.next = ""
+		if next == "" {
+			next = SignedInPath
+		}
+		http.Redirect(w, r, next, http.StatusSeeOther)
+	}
+}
+
+// pending returns the session and account of a sign-in in progress (the
+// password checked), or sends the browser back to the sign-in page.
+func (h *Handler) pending(w http.ResponseWriter, r *http.Request) (*session, *auth.User, bool) {
+	se := h.session(r)
+	if se == nil || se.userID == "" {
+		http.Redirect(w, r, SignInPath, http.StatusSeeOther)
+		return nil, nil, false
+	}
+	u, err := h.cfg.Accounts.Get(r.Context(), se.userID)
+	if err != nil || u.Disabled {
+		h.sessions.end(se)
+		h.clearSession(w)
+		http.Redirect(w, r, SignInPath, http.StatusSeeOther)
+		return nil, nil, false
+	}
+	if r.Method == http.MethodPost && !checkCSRF(r, se) {
+		h.fail(w, http.StatusForbidden, "The form expired or did not come from this site. Go back, reload and try again.")
+		return nil, nil, false
+	}
+	return se, u, true
+}
+
+func (h *Handler) mfaForm(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	if !u.HasMFA() || se.mfaDone {
+		h.advance(w, r, se, u)
+		return
+	}
+	h.page(w, http.StatusOK, "mfa", map[string]any{"CSRF": se.csrf})
+}
+
+func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	if err := h.cfg.Accounts.SecondFactor(r.Context(), u, r.PostFormValue("code"), addr(r)); err != nil {
+		msg, failure := "The code is wrong or was already used.", "mfa_failed"
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			msg, failure = fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999)), "throttled"
+		}
+		if aerr := h.audit(r, access.Login, u.ID, failure); aerr != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		h.page(w, http.StatusUnauthorized, "mfa", map[string]any{"CSRF": se.csrf, "Error": msg})
+		return
+	}
+	se.mfaDone = true
+	h.advance(w, r, se, u)
+}
+
+func (h *Handler) passwordForm(w http.ResponseWriter, r *http.Request) {
+	se, _, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	h.page(w, http.StatusOK, "password", map[string]any{"CSRF": se.csrf})
+}
+
+func (h *Handler) password(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	next := r.PostFormValue("new")
+	var err error
+	if next != r.PostFormValue("confirm") {
+		err = errors.New("the two new passwords differ")
+	} else {
+		err = h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), next)
+	}
+	if err != nil {
+		h.page(w, http.StatusBadRequest, "password", map[string]any{"CSRF": se.csrf, "Error": err.Error()})
+		return
+	}
+	h.advance(w, r, se, u)
+}
+
+func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	if u.HasMFA() {
+		h.advance(w, r, se, u)
+		return
+	}
+	secret, uri, err := h.cfg.Accounts.BeginTOTP(r.Context(), u, h.cfg.Issuer)
+	if err != nil {
+		h.fail(w, http.StatusServiceUnavailable, "Enrolment is unavailable. Try again later.")
+		return
+	}
+	h.page(w, http.StatusOK, "enrol", map[string]any{"CSRF": se.csrf, "Secret": secret, "URI": uri})
+}
+
+func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	codes, err := h.cfg.Accounts.ConfirmTOTP(r.Context(), u, r.PostFormValue("code"))
+	if err != nil {
+		h.page(w, http.StatusBadRequest, "enrol", map[string]any{"CSRF": se.csrf, "Secret": u.TOTPPending,
+			"Error": "The code is wrong. Check the clock of your device and try the next code."})
+		return
+	}
+	se.mfaDone, se.recovery = true, codes
+	http.Redirect(w, r, RecoveryPath, http.StatusSeeOther)
+}
+
+func (h *Handler) recovery(w http.ResponseWriter, r *http.Request) {
+	se, u, ok := h.pending(w, r)
+	if !ok {
+		return
+	}
+	codes := se.recovery
+	se.recovery = nil
+	if len(codes) == 0 {
+		h.advance(w, r, se, u)
+		return
+	}
+	h.page(w, http.StatusOK, "recovery", map[string]any{"CSRF": se.csrf, "Codes": codes, "Next": EnrolPath})
+}
+
+func (h *Handler) signedIn(w http.ResponseWriter, r *http.Request) {
+	se := h.session(r)
+	if se == nil || !se.done {
+		http.Redirect(w, r, SignInPath, http.StatusSeeOther)
+		return
+	}
+	h.page(w, http.StatusOK, "done", map[string]any{"CSRF": se.csrf})
+}
+
+func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
+	se := h.session(r)
+	if se != nil && !checkCSRF(r, se) {
+		h.fail(w, http.StatusForbidden, "The form expired or did not come from this site.")
+		return
+	}
+	if se != nil {
+		h.sessions.end(se)
+		if se.done {
+			h.audit(r, access.Logout, se.userID, "")
+		}
+	}
+	h.clearSession(w)
+	h.page(w, http.StatusOK, "signedout", nil)
+}
+
+var patientID = regexp.MustCompile(`^[A-Za-z0-9\-.]{1,64}$`)
+
+// authorize is the OAuth authorization endpoint: sign in first, then
+// decide which of the requested scopes the app gets.
+func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	req, err := h.cfg.OAuth.ParseAuthorize(ctx, r)
+	if err != nil {
+		h.cfg.OAuth.AuthorizeError(w, r, req, err)
+		return
+	}
+	se := h.session(r)
+	if se == nil || !se.done {
+		if r.Method != http.MethodGet {
+			h.fail(w, http.StatusForbidden, "Your session ended. Start again from the app.")
+			return
+		}
+		http.Redirect(w, r, SignInPath+"?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
+		return
+	}
+	u, err := h.cfg.Accounts.Get(ctx, se.userID)
+	if err != nil || u.Disabled {
+		h.fail(w, http.StatusForbidden, "This account cannot sign in.")
+		return
+	}
+	isPatient := slices.Contains(u.Roles, auth.PatientRole)
+	data := map[string]any{"CSRF": se.csrf, "App": req.ClientName, "Scopes": req.Scopes, "Action": r.URL.RequestURI(),
+		"Picker": req.WantsPatient() && !isPatient}
+	if r.Method == http.MethodGet {
+		h.page(w, http.StatusOK, "authorize", data)
+		return
+	}
+	if !checkCSRF(r, se) {
+		h.fail(w, http.StatusForbidden, "The form expired or did not come from this site.")
+		return
+	}
+	if r.PostFormValue("decision") != "allow" {
+		h.cfg.OAuth.AuthorizeError(w, r, req, errAccessDenied)
+		return
+	}
+	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"]}
+	switch {
+	case isPatient:
+		a.FHIRUser = "Patient/" + u.Patient
+		if req.WantsPatient() {
+			a.Patient = u.Patient
+		}
+	case u.Practitioner != "":
+		a.FHIRUser = "Practitioner/" + u.Practitioner
+	}
+	if data["Picker"] == true {
+		p := strings.TrimSpace(r.PostFormValue("patient"))
+		ok := patientID.MatchString(p)
+		if ok && h.cfg.PatientExists != nil {
+			ok, err = h.cfg.PatientExists(ctx, u.ID, p)
+			if err != nil {
+				h.fail(w, http.StatusServiceUnavailable, "The patient cannot be looked up now. Try again later.")
+				return
+			}
+		}
+		if !ok {
+			data["Error"] = "No patient with that id."
+			h.page(w, http.StatusBadRequest, "authorize", data)
+			return
+		}
+		a.Patient = p
+	}
+	h.cfg.OAuth.Approve(w, r, req, a)
+}
