@@ -37,7 +37,8 @@ Every flag can also be given as an environment variable: HESTIA_DATA,
 HESTIA_LISTEN, HESTIA_TLS_CERT, HESTIA_TLS_KEY, HESTIA_BASE_URL,
 HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
 HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN, HESTIA_KMS, HESTIA_KMS_ENDPOINT,
-HESTIA_KEY_CACHE, HESTIA_ACCESS_TOKEN_TTL. Flags win over the environment.
+HESTIA_KEY_CACHE, HESTIA_ACCESS_TOKEN_TTL, HESTIA_SESSION_IDLE,
+HESTIA_NO_MFA_ROLES. Flags win over the environment.
 The master key is taken from the environment only, never from a flag.
 
 Every FHIR request needs an access token (Authorization: Bearer) from the
@@ -96,6 +97,7 @@ clients use (default: https:// and the address listened on).`,
 	f.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite durability: FULL or NORMAL")
 	f.DurationVar(&cfg.BatchWindow, "batch-window", 0, "how long the database writer waits to group concurrent writes")
 	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", cfg.AccessTokenTTL, "lifetime of access tokens")
+	f.DurationVar(&cfg.SessionIdle, "session-idle", cfg.SessionIdle, "sign-in sessions end after this long without a request")
 	f.StringVar(&cfg.PprofListen, "pprof-listen", "", "serve Go profiling on this loopback address (performance work only)")
 	f.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn, error")
 	keyFlags(cmd, &cfg)
@@ -148,6 +150,7 @@ func applyEnv(cmd *cobra.Command, cfg *server.Config) error {
 		"kms-endpoint":       func() { cfg.KMSEndpoint = flags.KMSEndpoint },
 		"key-cache":          func() { cfg.KeyCacheSize = flags.KeyCacheSize },
 		"access-token-ttl":   func() { cfg.AccessTokenTTL = flags.AccessTokenTTL },
+		"session-idle":       func() { cfg.SessionIdle = flags.SessionIdle },
 	}
 	for name, restore := range keep {
 		if f.Lookup(name) != nil && f.Changed(name) {

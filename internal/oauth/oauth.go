@@ -437,16 +437,20 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{
 		"issuer":                                base,
 		"jwks_uri":                              base + JWKSPath,
+		"authorization_endpoint":                base + AuthorizePath,
 		"token_endpoint":                        base + TokenPath,
 		"revocation_endpoint":                   base + RevokePath,
 		"introspection_endpoint":                base + IntrospectPath,
-		"grant_types_supported":                 []string{"client_credentials"},
-		"token_endpoint_auth_methods_supported": []string{"private_key_jwt", "client_secret_basic"},
+		"grant_types_supported":                 []string{"authorization_code", "refresh_token", "client_credentials"},
+		"response_types_supported":              []string{"code"},
+		"token_endpoint_auth_methods_supported": []string{"private_key_jwt", "client_secret_basic", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
-		"scopes_supported":                 []string{"system/*.cruds", "system/*.rs", "system/*.read"},
-		"response_types_supported":         []string{},
-		"code_challenge_methods_supported": []string{"S256"},
-		"capabilities":                     []string{"client-confidential-asymmetric", "permission-v1", "permission-v2"},
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"scopes_supported": []string{"system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
+			"launch/patient", "offline_access"},
+		"capabilities": []string{"launch-standalone", "client-public", "client-confidential-symmetric",
+			"client-confidential-asymmetric", "context-standalone-patient", "permission-offline",
+			"permission-user", "permission-v1", "permission-v2"},
 	})
 }
 

@@ -14,6 +14,8 @@ import (
 	"github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
 	"github.com/google/uuid"
+	"golang.org/x/oauth2"
+	"golang.org/x/oauth2/clientcredentials"
 
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/oauth"
@@ -435,4 +437,34 @@ func detail(ev map[string]any, typ string) string {
 		}
 	}
 	return ""
+}
+
+// A client we did not write, golang.org/x/oauth2, completes the SMART
+// Backend Services flow (client_credentials with a private_key_jwt
+// assertion) and reads data with the token.
+func TestGoOAuth2ClientBackendServices(t *testing.T) {
+	s := newTestServer(t)
+	pid := s.create(patient("Goclientfamily"))["id"].(string)
+	b := s.registerBackend("ES384", "system/*.rs")
+	cc := clientcredentials.Config{
+		ClientID: b.id,
+		TokenURL: s.url + oauth.TokenPath,
+		Scopes:   []string{"system/Patient.rs"},
+		EndpointParams: url.Values{
+			"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"},
+			"client_assertion":      {b.assertion(t, s.url+oauth.TokenPath, nil)},
+		},
+		AuthStyle: oauth2.AuthStyleInParams,
+	}
+	base := s.c.Transport.(bearer).next
+	ctx := context.WithValue(context.Background(), oauth2.HTTPClient, &http.Client{Transport: base})
+	hc := &http.Client{Transport: &oauth2.Transport{Source: cc.TokenSource(ctx), Base: base}}
+	resp, err := hc.Get(s.url + "/Patient/" + pid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("read with the x/oauth2 token: %d", resp.StatusCode)
+	}
 }

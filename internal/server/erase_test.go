@@ -30,7 +30,7 @@ func openAt(t *testing.T, cfg Config) *testServer {
 	}
 	hs := httptest.NewTLSServer(srv.Handler())
 	srv.auth.SetIssuer(hs.URL)
-	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node, srv: srv}
+	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node, srv: srv, cert: hs.Certificate().Raw}
 	s.c.Transport = bearer{s: s, next: s.c.Transport}
 	t.Cleanup(func() { hs.Close(); node.Close() })
 	s.token = s.serviceToken("system/*.cruds")

@@ -23,6 +23,7 @@ type testServer struct {
 	c    *http.Client
 	node *Node
 	srv  *Server
+	cert []byte // the server's TLS certificate (DER)
 	// token is sent as the bearer token of every request that does not
 	// set Authorization itself (an empty value sends none: see bearer).
 	token  string
