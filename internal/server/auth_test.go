@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -72,7 +73,15 @@ func (b *backendClient) assertion(t *testing.T, aud string, edit func(c map[stri
 // and the JSON answer.
 func (s *testServer) tokenRequest(form url.Values, basic ...string) (int, map[string]any) {
 	s.t.Helper()
-	req, _ := http.NewRequest("POST", s.url+oauth.TokenPath, strings.NewReader(form.Encode()))
+	return s.postForm(oauth.TokenPath, form, basic...)
+}
+
+// postForm posts a form to an OAuth endpoint, with HTTP Basic client
+// credentials if given and without the test server's token, and returns
+// the status and the JSON answer (nil if the body is empty).
+func (s *testServer) postForm(path string, form url.Values, basic ...string) (int, map[string]any) {
+	s.t.Helper()
+	req, _ := http.NewRequest("POST", s.url+path, strings.NewReader(form.Encode()))
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	req.Header.Set("Authorization", "")
 	if len(basic) == 2 {
@@ -83,9 +92,12 @@ func (s *testServer) tokenRequest(form url.Values, basic ...string) (int, map[st
 		s.t.Fatal(err)
 	}
 	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
 	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		s.t.Fatalf("token endpoint answered %d without JSON: %v", resp.StatusCode, err)
+	if len(body) > 0 {
+		if err := json.Unmarshal(body, &m); err != nil {
+			s.t.Fatalf("%s answered %d without JSON: %v", path, resp.StatusCode, err)
+		}
 	}
 	return resp.StatusCode, m
 }
@@ -303,18 +315,8 @@ func TestAccessTokenChecks(t *testing.T) {
 	if active := s.introspect(c.ID, secret, tok); active != true {
 		t.Fatalf("introspection of a valid token: active %v", active)
 	}
-	form := url.Values{"token": {tok}, "token_type_hint": {"access_token"}}
-	req, _ := http.NewRequest("POST", s.url+oauth.RevokePath, strings.NewReader(form.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "")
-	req.SetBasicAuth(c.ID, secret)
-	resp, err := s.c.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != 200 {
-		t.Fatalf("revocation: %d", resp.StatusCode)
+	if st, _ := s.postForm(oauth.RevokePath, url.Values{"token": {tok}, "token_type_hint": {"access_token"}}, c.ID, secret); st != 200 {
+		t.Fatalf("revocation: %d", st)
 	}
 	if got := read(tok); got != 401 {
 		t.Errorf("revoked token: %d, want 401", got)
@@ -337,19 +339,7 @@ func TestAccessTokenChecks(t *testing.T) {
 // introspect returns the "active" member of an introspection answer.
 func (s *testServer) introspect(id, secret, tok string) any {
 	s.t.Helper()
-	req, _ := http.NewRequest("POST", s.url+oauth.IntrospectPath, strings.NewReader(url.Values{"token": {tok}}.Encode()))
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.Header.Set("Authorization", "")
-	req.SetBasicAuth(id, secret)
-	resp, err := s.c.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var m map[string]any
-	if err := json.NewDecoder(resp.Body).Decode(&m); err != nil {
-		s.t.Fatalf("introspection: %d: %v", resp.StatusCode, err)
-	}
+	_, m := s.postForm(oauth.IntrospectPath, url.Values{"token": {tok}}, id, secret)
 	return m["active"]
 }
 

@@ -136,25 +136,12 @@ func (s *testServer) serviceToken(scope string) string {
 // tokenFor asks the token endpoint for a client-credentials token.
 func (s *testServer) tokenFor(id, secret, scope string) string {
 	s.t.Helper()
-	req, err := http.NewRequest("POST", s.url+"/oauth2/token", strings.NewReader(url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}.Encode()))
-	if err != nil {
-		s.t.Fatal(err)
+	st, tr := s.postForm("/oauth2/token", url.Values{"grant_type": {"client_credentials"}, "scope": {scope}}, id, secret)
+	tok, _ := tr["access_token"].(string)
+	if tok == "" {
+		s.t.Fatalf("token request: status %d, answer %v", st, tr)
 	}
-	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	req.SetBasicAuth(url.QueryEscape(id), url.QueryEscape(secret))
-	resp, err := s.c.Do(req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var tr struct {
-		AccessToken string `json:"access_token"`
-		Error       string `json:"error"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&tr); err != nil || tr.AccessToken == "" {
-		s.t.Fatalf("token request: status %d, error %q (%v)", resp.StatusCode, tr.Error, err)
-	}
-	return tr.AccessToken
+	return tok
 }
 
 // expect checks the status and returns the JSON body (nil when empty).
