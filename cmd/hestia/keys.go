@@ -119,9 +119,9 @@ func writeKeyTable(out io.Writer, infos []crypt.KeyInfo) {
 func keysRotateCmd() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "rotate",
-		Short: "Rotate the KEK, the data keys or the blind-index key",
+		Short: "Rotate the KEK, the data keys, the blind-index key or the token-signing key",
 	}
-	cmd.AddCommand(rotateKEKCmd(), rotateDEKCmd(), rotateIndexCmd())
+	cmd.AddCommand(rotateKEKCmd(), rotateDEKCmd(), rotateIndexCmd(), rotateSigningCmd())
 	return cmd
 }
 
@@ -243,6 +243,32 @@ func progress(cmd *cobra.Command, what string) func(done, total int) {
 		last = time.Now()
 		fmt.Fprintf(cmd.ErrOrStderr(), "%s: %d/%d\n", what, done, total)
 	}
+}
+
+func rotateSigningCmd() *cobra.Command {
+	cfg := server.Defaults()
+	cmd := &cobra.Command{
+		Use:   "signing",
+		Short: "Make a new key sign the OAuth access tokens",
+		Long: `Make a new ES256 key sign the access tokens. Running servers take it within
+30 seconds; the previous key stays published in the JWKS, so tokens it signed
+keep working until they expire. The key before it is dropped.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return withData(cmd, &cfg, func(n *server.Node) error {
+				if _, err := n.Engine.Administer(local(cmd), access.KeyRotation, func() (int, error) {
+					return 1, n.RotateSigningKey(cmd.Context())
+				}); err != nil {
+					return err
+				}
+				fmt.Fprintln(cmd.OutOrStdout(), "a new key signs access tokens; the previous one stays published until its tokens expire")
+				return nil
+			})
+		},
+	}
+	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory")
+	keyFlags(cmd, &cfg)
+	return cmd
 }
 
 func rotateIndexCmd() *cobra.Command {

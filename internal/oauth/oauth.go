@@ -120,6 +120,9 @@ type Server struct {
 	public  map[string]*jose.JSONWebKey // published keys by kid
 
 	cache verifiedCache
+
+	reloadMu  sync.Mutex
+	kidReload time.Time // the last reload for an unknown key id
 }
 
 // New opens the authorization server, creating its signing key and token
@@ -518,7 +521,10 @@ func (s *Server) loadKeys(ctx context.Context) error {
 		return err
 	}
 	if !ok {
-		return s.RotateSigningKey(ctx)
+		if err := RotateSigningKey(ctx, s.cfg.Meta, s.cfg.Keys); err != nil {
+			return err
+		}
+		return s.loadKeys(ctx)
 	}
 	var sk storedKeys
 	if err := json.Unmarshal([]byte(v), &sk); err != nil || len(sk.Keys) == 0 {
@@ -555,12 +561,22 @@ func (s *Server) useKeys(sk storedKeys) error {
 	return nil
 }
 
-// RotateSigningKey makes a new ES256 signing key current. The previous
-// key stays published (its tokens verify until they expire); older ones
-// are dropped.
+// RotateSigningKey makes a new ES256 signing key current in this server
+// (see the package function).
 func (s *Server) RotateSigningKey(ctx context.Context) error {
+	if err := RotateSigningKey(ctx, s.cfg.Meta, s.cfg.Keys); err != nil {
+		return err
+	}
+	return s.ReloadKeys(ctx)
+}
+
+// RotateSigningKey stores a new ES256 signing key as the current one. The
+// previous key stays published (its tokens verify until they expire);
+// older ones are dropped. Servers on the same database take the new key
+// within keyReload (and at once when they meet a token it signed).
+func RotateSigningKey(ctx context.Context, meta MetaStore, keys Keys) error {
 	var sk storedKeys
-	if v, ok, err := s.cfg.Meta.Meta(ctx, metaSigningKeys); err != nil {
+	if v, ok, err := meta.Meta(ctx, metaSigningKeys); err != nil {
 		return err
 	} else if ok {
 		if err := json.Unmarshal([]byte(v), &sk); err != nil {
@@ -571,23 +587,58 @@ func (s *Server) RotateSigningKey(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	sealed, err := s.cfg.Keys.SealAuth("signing-key", priv)
+	sealed, err := keys.SealAuth("signing-key", priv)
 	if err != nil {
 		return err
 	}
-	keys := []string{base64.StdEncoding.EncodeToString(sealed)}
+	list := []string{base64.StdEncoding.EncodeToString(sealed)}
 	if len(sk.Keys) > 0 {
-		keys = append(keys, sk.Keys[0])
+		list = append(list, sk.Keys[0])
 	}
-	sk.Keys = keys
+	sk.Keys = list
 	enc, err := json.Marshal(sk)
 	if err != nil {
 		return err
 	}
-	if err := s.cfg.Meta.SetMeta(ctx, metaSigningKeys, string(enc)); err != nil {
-		return err
+	return meta.SetMeta(ctx, metaSigningKeys, string(enc))
+}
+
+// keyReload is how often a server reads the signing keys again, so that a
+// rotation by another process (hestia keys rotate signing) takes effect.
+const keyReload = 30 * time.Second
+
+// ReloadKeys reads the signing keys from the database again.
+func (s *Server) ReloadKeys(ctx context.Context) error {
+	return s.loadKeys(ctx)
+}
+
+// Run reloads the signing keys every keyReload until ctx ends.
+func (s *Server) Run(ctx context.Context) {
+	t := time.NewTicker(keyReload)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			_ = s.ReloadKeys(ctx) // on failure the keys in memory stay
+		}
 	}
-	return s.useKeys(sk)
+}
+
+// reloadForKid reloads the keys when a token names an unknown key id (a
+// key rotated in by another process), at most once every 5 seconds: made-up
+// key ids cannot make every request read the database.
+func (s *Server) reloadForKid(ctx context.Context) {
+	s.reloadMu.Lock()
+	now := s.cfg.Now()
+	if now.Sub(s.kidReload) < 5*time.Second {
+		s.reloadMu.Unlock()
+		return
+	}
+	s.kidReload = now
+	s.reloadMu.Unlock()
+	_ = s.ReloadKeys(ctx)
 }
 
 // tokenSecret is the HMAC secret of refresh tokens and codes, created on

@@ -20,6 +20,9 @@ import (
 // check failed.
 var ErrInvalidToken = errors.New("oauth: invalid access token")
 
+// errUnknownKey: the token names a key id this server does not know (yet).
+var errUnknownKey = errors.New("oauth: unknown key id")
+
 // Claims are what a verified access token grants.
 type Claims struct {
 	Subject string   // who: a user id, or the client id of a backend service
@@ -45,8 +48,12 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 		return c, nil
 	}
 	c, sig, err := s.verifyJWT(raw, now)
+	if errors.Is(err, errUnknownKey) {
+		s.reloadForKid(ctx)
+		c, sig, err = s.verifyJWT(raw, now)
+	}
 	if err != nil {
-		return nil, err
+		return nil, ErrInvalidToken
 	}
 	g, err := s.cfg.Store.Grant(ctx, grantAccess, sig)
 	if err != nil || !g.Active || g.ClientID != c.Client {
@@ -86,7 +93,7 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 	issuer := s.issuer
 	s.mu.RUnlock()
 	if pub == nil {
-		return nil, "", ErrInvalidToken
+		return nil, "", errUnknownKey
 	}
 	var std josejwt.Claims
 	var extra accessClaims

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -374,6 +375,40 @@ func TestSigningKeyRotation(t *testing.T) {
 	var set jose.JSONWebKeySet
 	if err := json.Unmarshal(s.do("GET", oauth.JWKSPath, nil).body, &set); err != nil || len(set.Keys) != 2 {
 		t.Fatalf("jwks after rotation: %v %v", set, err)
+	}
+
+	// Rotated by another process (hestia keys rotate signing): a token of
+	// the new key verifies at once (its unknown kid makes the server read
+	// the keys again), and after the reload the server signs with it.
+	other, err := oauth.New(context.Background(), oauth.Config{Store: s.node.DB, Meta: s.node.DB, Keys: s.node.sealer,
+		Audit: authAuditor{s.node}, Issuer: s.url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.node.RotateSigningKey(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := other.ReloadKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	c, secret, err := oauth.Register(context.Background(), s.node.DB, oauth.ClientSpec{Name: "other", Kind: oauth.Backend, Secret: true, Scopes: []string{"system/*.rs"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewTLSServer(other.Handler())
+	defer hs.Close()
+	other.SetIssuer(s.url) // tokens for the test server
+	third := &testServer{t: t, url: hs.URL, c: hs.Client()}
+	tok := third.tokenFor(c.ID, secret, "system/Patient.rs")
+	if kid(tok) == kid(fresh) {
+		t.Fatal("the other process signs with the old key")
+	}
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+tok), 200)
+	if err := s.srv.auth.ReloadKeys(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if got := kid(s.serviceToken("system/*.rs")); got != kid(tok) {
+		t.Fatalf("after the reload the server signs with %s, want %s", got, kid(tok))
 	}
 }
 

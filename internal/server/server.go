@@ -307,6 +307,9 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	if err := s.node.Engine.Configured(access.WithPrincipal(ctx, access.Local()), s.cfg.auditSummary(s.node)); err != nil {
 		return fmt.Errorf("audit the configuration: %w", err)
 	}
+	actx, stopAuth := context.WithCancel(ctx)
+	defer stopAuth()
+	go s.auth.Run(actx)
 	if is := s.node.Checkpoints; is != nil {
 		done := make(chan struct{})
 		cctx, stop := context.WithCancel(ctx)
