@@ -11,7 +11,8 @@
 //   HESTIA_PATIENT                        the patient to pick
 //   CHROMIUM                              the browser binary
 //
-// It prints one JSON line: {"patient": ..., "scope": ..., "status": ..., "id": ...}.
+// It prints one JSON line: {"patient": ..., "scope": ..., "status": ..., "id": ...,
+// "fhirUser": (from the ID token)}.
 import * as client from 'openid-client'
 import { chromium } from 'playwright-core'
 import { createHmac } from 'node:crypto'
@@ -39,14 +40,16 @@ function totp (secret, t = Date.now()) {
 
 const smart = await (await fetch(new URL('.well-known/smart-configuration', base + '/'))).json()
 const config = new client.Configuration(
-  { issuer: smart.issuer, authorization_endpoint: smart.authorization_endpoint, token_endpoint: smart.token_endpoint },
-  env('HESTIA_CLIENT_ID'), undefined, client.None())
+  { issuer: smart.issuer, authorization_endpoint: smart.authorization_endpoint, token_endpoint: smart.token_endpoint, jwks_uri: smart.jwks_uri },
+  env('HESTIA_CLIENT_ID'), { id_token_signed_response_alg: 'ES256' }, client.None())
 
 const verifier = client.randomPKCECodeVerifier()
 const state = client.randomState()
+const nonce = client.randomNonce()
 const authURL = client.buildAuthorizationUrl(config, {
   redirect_uri: redirectURI,
-  scope: 'user/Patient.rs launch/patient offline_access',
+  scope: 'openid fhirUser user/Patient.rs launch/patient offline_access',
+  nonce,
   code_challenge: await client.calculatePKCECodeChallenge(verifier),
   code_challenge_method: 'S256',
   state,
@@ -87,12 +90,14 @@ try {
 
   const tokens = await client.authorizationCodeGrant(config, new URL(callback), {
     pkceCodeVerifier: verifier,
-    expectedState: state
+    expectedState: state,
+    expectedNonce: nonce
   })
+  const id = tokens.claims() // the ID token, checked by openid-client
   const res = await client.fetchProtectedResource(config, tokens.access_token,
     new URL(`${base}/Patient/${tokens.patient}`), 'GET')
   const body = await res.json()
-  console.log(JSON.stringify({ app, patient: tokens.patient, scope: tokens.scope, refresh: !!tokens.refresh_token, status: res.status, id: body.id }))
+  console.log(JSON.stringify({ app, patient: tokens.patient, scope: tokens.scope, refresh: !!tokens.refresh_token, status: res.status, id: body.id, fhirUser: id?.fhirUser }))
 } finally {
   await browser.close()
 }

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"slices"
 	"strings"
+	"time"
 
 	"github.com/ory/fosite"
 )
@@ -75,10 +76,11 @@ func (s *Server) AuthorizeError(w http.ResponseWriter, r *http.Request, req *Aut
 
 // Approval is the user's decision on an authorization request.
 type Approval struct {
-	Subject  string   // the user's id
-	FHIRUser string   // the user's FHIR resource (Practitioner/x, Patient/y), or ""
-	Patient  string   // the patient in context (launch/patient), or ""
-	Scopes   []string // granted: a subset of the requested scopes
+	Subject  string    // the user's id
+	FHIRUser string    // the user's FHIR resource (Practitioner/x, Patient/y), or ""
+	Patient  string    // the patient in context (launch/patient), or ""
+	Scopes   []string  // granted: a subset of the requested scopes
+	AuthTime time.Time // when the user signed in (the ID token's auth_time)
 }
 
 // Approve issues the authorization code for the scopes the user granted
@@ -101,6 +103,17 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 	}
 	if a.Patient != "" {
 		sess.JWTClaims.Extra["patient"] = a.Patient
+	}
+	if slices.Contains(a.Scopes, "openid") {
+		// The ID token (OpenID Connect, SMART sso-openid-connect): who
+		// signed in, and their FHIR resource with the fhirUser scope.
+		idc := sess.IDTokenClaims()
+		idc.Subject = a.Subject
+		idc.AuthTime = a.AuthTime
+		idc.RequestedAt = req.ar.GetRequestedAt()
+		if a.FHIRUser != "" && slices.Contains(a.Scopes, "fhirUser") {
+			idc.Extra["fhirUser"] = s.Issuer() + "/" + a.FHIRUser
+		}
 	}
 	resp, err := s.provider.NewAuthorizeResponse(ctx, req.ar, sess)
 	if err != nil {

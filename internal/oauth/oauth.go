@@ -54,6 +54,7 @@ const (
 	IntrospectPath = "/oauth2/introspect"
 	JWKSPath       = "/oauth2/jwks"
 	SMARTConfig    = "/.well-known/smart-configuration"
+	OIDCConfig     = "/.well-known/openid-configuration"
 )
 
 // MaxAssertionLifetime bounds a client assertion's exp after now (SMART
@@ -159,6 +160,7 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		ClientSecretsHasher:            secretHasher{},
 		SendDebugMessagesToClients:     false,
 		TokenEntropy:                   32,
+		IDTokenLifespan:                time.Hour,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
 	if cfg.JWKSClient != nil {
@@ -171,8 +173,9 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 	}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(s.fcfg)
 	strategy := &compose.CommonStrategy{
-		CoreStrategy: compose.NewOAuth2JWTStrategy(keyGetter, hmacStrategy, s.fcfg),
-		Signer:       &jwt.DefaultSigner{GetPrivateKey: keyGetter},
+		CoreStrategy:               compose.NewOAuth2JWTStrategy(keyGetter, hmacStrategy, s.fcfg),
+		OpenIDConnectTokenStrategy: compose.NewOpenIDConnectStrategy(keyGetter, s.fcfg),
+		Signer:                     &jwt.DefaultSigner{GetPrivateKey: keyGetter},
 	}
 	s.provider = compose.Compose(s.fcfg, s.store, strategy,
 		compose.OAuth2AuthorizeExplicitFactory,
@@ -181,6 +184,8 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		compose.OAuth2TokenIntrospectionFactory,
 		compose.OAuth2TokenRevocationFactory,
 		compose.OAuth2PKCEFactory,
+		compose.OpenIDConnectExplicitFactory,
+		compose.OpenIDConnectRefreshFactory,
 	)
 	f := s.provider.(*fosite.Fosite)
 	s.fcfg.ClientAuthenticationStrategy = func(ctx context.Context, r *http.Request, form url.Values) (fosite.Client, error) {
@@ -208,6 +213,7 @@ func (s *Server) SetIssuer(base string) {
 	s.mu.Unlock()
 	s.fcfg.TokenURL = base + TokenPath
 	s.fcfg.AccessTokenIssuer = base
+	s.fcfg.IDTokenIssuer = base
 }
 
 // Issuer returns the server's base URL.
@@ -248,19 +254,23 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("POST "+IntrospectPath, s.introspect)
 	mux.HandleFunc("GET "+JWKSPath, s.jwks)
 	mux.HandleFunc("GET "+SMARTConfig, s.smartConfiguration)
+	mux.HandleFunc("GET "+OIDCConfig, s.openidConfiguration)
 	return mux
 }
 
-// newSession is the session of a new token: a JWT for the issuer.
-func (s *Server) newSession() *oauth2.JWTSession {
+// newSession is the session of a new token: JWTs for the issuer, signed
+// by the current key.
+func (s *Server) newSession() *Session {
 	s.mu.RLock()
 	kid := s.signing.KeyID
 	s.mu.RUnlock()
-	return &oauth2.JWTSession{
+	sess := &Session{JWTSession: oauth2.JWTSession{
 		JWTClaims: &jwt.JWTClaims{Extra: map[string]interface{}{}},
 		JWTHeader: &jwt.Headers{Extra: map[string]interface{}{"kid": kid}},
 		ExpiresAt: map[fosite.TokenType]time.Time{},
-	}
+	}}
+	sess.IDTokenHeaders().Extra["kid"] = kid
+	return sess
 }
 
 func (s *Server) token(w http.ResponseWriter, r *http.Request) {
@@ -302,7 +312,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 	}
 	// The session (restored from the code or refresh token for those
 	// grants) is the token's: its subject and launch context.
-	js, _ := ar.GetSession().(*oauth2.JWTSession)
+	js, _ := ar.GetSession().(*Session)
 	if js == nil || js.JWTClaims == nil {
 		s.refuse(w, r, ar, fosite.ErrServerError.WithHint("The grant has no session."))
 		return
@@ -449,11 +459,34 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt", "client_secret_basic", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 		"code_challenge_methods_supported":                 []string{"S256"},
-		"scopes_supported": []string{"system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
+		"scopes_supported": []string{"openid", "fhirUser", "system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
 			"launch/patient", "offline_access"},
-		"capabilities": []string{"launch-standalone", "client-public", "client-confidential-symmetric",
+		"capabilities": []string{"launch-standalone", "sso-openid-connect", "client-public", "client-confidential-symmetric",
 			"client-confidential-asymmetric", "context-standalone-patient", "permission-offline",
 			"permission-user", "permission-v1", "permission-v2"},
+	})
+}
+
+// openidConfiguration is the OpenID Connect discovery document (the
+// parts that apply: no userinfo endpoint, no dynamic registration).
+func (s *Server) openidConfiguration(w http.ResponseWriter, r *http.Request) {
+	base := s.Issuer()
+	writeJSON(w, map[string]any{
+		"issuer":                                           base,
+		"authorization_endpoint":                           base + AuthorizePath,
+		"token_endpoint":                                   base + TokenPath,
+		"jwks_uri":                                         base + JWKSPath,
+		"revocation_endpoint":                              base + RevokePath,
+		"introspection_endpoint":                           base + IntrospectPath,
+		"response_types_supported":                         []string{"code"},
+		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
+		"subject_types_supported":                          []string{"public"},
+		"id_token_signing_alg_values_supported":            []string{"ES256"},
+		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt", "client_secret_basic", "none"},
+		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
+		"code_challenge_methods_supported":                 []string{"S256"},
+		"scopes_supported":                                 []string{"openid", "fhirUser", "offline_access", "launch/patient"},
+		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"},
 	})
 }
 

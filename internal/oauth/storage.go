@@ -43,6 +43,7 @@ const (
 	grantAccess  = "access"
 	grantRefresh = "refresh"
 	grantPKCE    = "pkce"
+	grantOIDC    = "oidc"
 )
 
 // storage adapts Store to fosite's storage interfaces.
@@ -167,7 +168,7 @@ func (s *storage) put(ctx context.Context, kind, key string, r fosite.Requester,
 
 func tokenTypeOf(kind string) fosite.TokenType {
 	switch kind {
-	case grantCode, grantPKCE:
+	case grantCode, grantPKCE, grantOIDC:
 		return fosite.AuthorizeCode
 	case grantRefresh:
 		return fosite.RefreshToken

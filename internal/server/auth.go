@@ -75,7 +75,7 @@ func (m memSealer) OpenAuth(purpose string, b []byte) ([]byte, error) {
 func public(path string) bool {
 	switch {
 	case path == "/metadata",
-		path == "/.well-known/smart-configuration",
+		path == oauth.SMARTConfig, path == oauth.OIDCConfig,
 		strings.HasPrefix(path, "/oauth2/"),
 		path == web.SignInPath, strings.HasPrefix(path, web.SignInPath+"/"), path == web.SignOutPath,
 		path == "/audit/checkpoint",

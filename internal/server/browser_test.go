@@ -54,7 +54,7 @@ func TestBrowserSMARTLaunch(t *testing.T) {
 		t.Fatal(err)
 	}
 	app, _, err := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Browser App", Kind: oauth.Public,
-		RedirectURIs: []string{"http://127.0.0.1/cb"}, Scopes: []string{"user/*.rs launch/patient offline_access"}}, time.Now())
+		RedirectURIs: []string{"http://127.0.0.1/cb"}, Scopes: []string{"user/*.rs launch/patient offline_access openid fhirUser"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,14 +75,15 @@ func TestBrowserSMARTLaunch(t *testing.T) {
 		t.Fatalf("smart.mjs: %v\n%s\n%s", err, stdout.String(), stderr.String())
 	}
 	var got struct {
-		App, Patient, Scope, ID string
-		Refresh                 bool
-		Status                  int
+		App, Patient, Scope, ID, FHIRUser string
+		Refresh                           bool
+		Status                            int
 	}
 	if err := json.Unmarshal(bytes.TrimSpace(stdout.Bytes()), &got); err != nil {
 		t.Fatalf("smart.mjs printed %q: %v", stdout.String(), err)
 	}
 	if got.App != "Browser App" || got.Patient != pid || got.Status != 200 || got.ID != pid || !got.Refresh ||
+		got.FHIRUser != s.url+"/Practitioner/pr-9" ||
 		!strings.Contains(got.Scope, "user/Patient.rs") {
 		t.Fatalf("launch result %+v", got)
 	}

@@ -261,6 +261,7 @@ func New(cfg Config, node *Node) (*Server, error) {
 	}).Routes(mux)
 	mux.Handle("/oauth2/", auth.Handler())
 	mux.Handle(oauth.SMARTConfig, auth.Handler())
+	mux.Handle(oauth.OIDCConfig, auth.Handler())
 	mux.Handle("/", api.Routes())
 	if cfg.BaseURL != "" {
 		u, err := url.Parse(cfg.BaseURL)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
 	"html"
 	"io"
 	"net/http"
@@ -13,6 +14,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/go-jose/go-jose/v3"
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
@@ -160,12 +164,12 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	app, _, err := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Chart Viewer", Kind: oauth.Public,
-		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs launch/patient offline_access"}}, time.Now())
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs launch/patient offline_access openid fhirUser"}}, time.Now())
 	if err != nil {
 		t.Fatal(err)
 	}
 	verifier, challenge := pkce()
-	start := authorizeURL(s, app.ID, challenge, "user/Patient.rs user/Observation.rs launch/patient offline_access")
+	start := authorizeURL(s, app.ID, challenge, "openid fhirUser user/Patient.rs user/Observation.rs launch/patient offline_access", "nonce", "n-0S6_WzA2Mj")
 	b := s.browser()
 	_, next := b.signIn(start, "dr.who", otp, "a fresh clinician passphrase")
 	if !strings.HasPrefix(next, oauth.AuthorizePath) {
@@ -181,7 +185,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Fatalf("unknown patient: %d", st)
 	}
 	st, loc := b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"},
-		"grant": {"user/Patient.rs", "launch/patient", "offline_access"}, "patient": {pid}})
+		"grant": {"openid", "fhirUser", "user/Patient.rs", "launch/patient", "offline_access"}, "patient": {pid}})
 	cb := b.expectRedirect(st, loc, "https://app.example/cb?")
 	cbu, _ := url.Parse(cb)
 	code := cbu.Query().Get("code")
@@ -190,8 +194,29 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 	}
 
 	st, tr := s.codeExchange(app.ID, code, verifier)
-	if st != 200 || tr["patient"] != pid || tr["scope"] != "user/Patient.rs launch/patient offline_access" || tr["refresh_token"] == nil {
+	if st != 200 || tr["patient"] != pid || tr["scope"] != "openid fhirUser user/Patient.rs launch/patient offline_access" || tr["refresh_token"] == nil {
 		t.Fatalf("code exchange: %d %v", st, tr)
+	}
+	// The ID token: signed by a published key, for this app, naming the
+	// user and their FHIR resource, with the nonce sent.
+	idt, _ := tr["id_token"].(string)
+	parsed, err := josejwt.ParseSigned(idt)
+	if err != nil {
+		t.Fatalf("id_token %q: %v", idt, err)
+	}
+	var set jose.JSONWebKeySet
+	json.Unmarshal(s.do("GET", oauth.JWKSPath, nil).body, &set)
+	keys := set.Key(parsed.Headers[0].KeyID)
+	var idc map[string]any
+	if len(keys) != 1 || parsed.Headers[0].Algorithm != "ES256" || parsed.Claims(keys[0].Key, &idc) != nil {
+		t.Fatalf("id_token does not verify with the JWKS (kid %q)", parsed.Headers[0].KeyID)
+	}
+	if idc["sub"] != u.ID || idc["aud"] != app.ID && fmt.Sprint(idc["aud"]) != "["+app.ID+"]" || idc["iss"] != s.url ||
+		idc["fhirUser"] != s.url+"/Practitioner/pr1" || idc["nonce"] != "n-0S6_WzA2Mj" || idc["auth_time"] == nil {
+		t.Fatalf("id_token claims %v", idc)
+	}
+	if d := s.do("GET", oauth.OIDCConfig, nil, "Authorization", ""); d.status != 200 || !strings.Contains(string(d.body), `"id_token_signing_alg_values_supported":["ES256"]`) {
+		t.Fatalf("openid-configuration: %d %s", d.status, d.body)
 	}
 	at, rt := tr["access_token"].(string), tr["refresh_token"].(string)
 	claims := jwtClaims(t, at)
@@ -207,7 +232,7 @@ func TestAuthorizationCodeFlow(t *testing.T) {
 		t.Fatalf("widening refresh: %d %v", st, tr)
 	}
 	st, tr = s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}})
-	if st != 200 || tr["refresh_token"] == rt || tr["patient"] != pid {
+	if st != 200 || tr["refresh_token"] == rt || tr["patient"] != pid || tr["id_token"] == nil {
 		t.Fatalf("refresh: %d %v", st, tr)
 	}
 	at2, rt2 := tr["access_token"].(string), tr["refresh_token"].(string)

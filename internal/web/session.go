@@ -13,10 +13,11 @@ import (
 type session struct {
 	id      string
 	csrf    string
-	userID  string // set once the password is checked
-	mfaDone bool   // the second factor was checked (or just enrolled)
-	done    bool   // signed in: every step passed
-	next    string // where to go once signed in (a local path)
+	userID  string    // set once the password is checked
+	mfaDone bool      // the second factor was checked (or just enrolled)
+	done    bool      // signed in: every step passed
+	at      time.Time // when sign-in completed
+	next    string    // where to go once signed in (a local path)
 	// recovery holds fresh recovery codes until the page that shows them
 	// once.
 	recovery []string

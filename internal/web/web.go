@@ -222,7 +222,7 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u
 			return
 		}
 		h.sessions.rotate(se)
-		se.done = true
+		se.done, se.at = true, h.cfg.Now()
 		h.setSession(w, se)
 		next := se.next
 		se.next = ""
@@ -427,7 +427,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OAuth.AuthorizeError(w, r, req, errAccessDenied)
 		return
 	}
-	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"]}
+	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at}
 	switch {
 	case isPatient:
 		a.FHIRUser = "Patient/" + u.Patient
