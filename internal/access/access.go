@@ -74,6 +74,7 @@ type Principal struct {
 	// Patient is the patient in the token's launch context; FHIRUser the
 	// user's own resource (a URL), when the token says.
 	Patient, FHIRUser string
+	Roles             []string // a user's roles (from the token)
 }
 
 // Kinds of principals.

@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"slices"
 	"strings"
 )
 
@@ -108,10 +109,16 @@ func (s Scope) Covers(other Scope) bool {
 	return true
 }
 
+// AdminScope is the scope of an app through which an administrator manages
+// accounts (the admin API); it grants nothing to other roles.
+const AdminScope = "hestia.admin"
+
 // Scopes is the policy of a server with authentication and no role rules
 // yet: a token's SMART scopes decide. It allows
 //   - the hestia command on the server's own data (local) everything;
 //   - anyone the public audit-log proofs and the capability statement;
+//   - an administrator (role admin) account administration through an app
+//     holding AdminScope;
 //   - a service its system/ scopes and a user its user/ scopes, by
 //     resource type and permission (c create, r read/vread/instance
 //     history, u update, d delete, s search/type history); batches and
@@ -136,6 +143,11 @@ func (Scopes) Decide(_ context.Context, r *Request) Decision {
 	switch r.Interaction {
 	case AuditProof, Capabilities:
 		return Decision{Allow: true, Reason: "public"}
+	case UserAdministration:
+		if p.Kind == KindUser && slices.Contains(p.Roles, "admin") && slices.Contains(p.Scopes, AdminScope) {
+			return Decision{Allow: true, Reason: "administrator with scope " + AdminScope}
+		}
+		return Decision{Allow: false, Reason: "account administration needs an administrator's token with scope " + AdminScope}
 	}
 	var want string // the scope context of the principal
 	switch p.Kind {

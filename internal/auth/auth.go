@@ -68,6 +68,7 @@ type Store interface {
 	UpdateUser(ctx context.Context, u store.UserRecord) error
 	User(ctx context.Context, id string) (store.UserRecord, error)
 	UserByName(ctx context.Context, username string) (store.UserRecord, error)
+	Users(ctx context.Context) ([]store.UserRecord, error)
 }
 
 // Sealer seals account records; internal/crypt implements it.
@@ -119,6 +120,21 @@ var (
 	errConcurrent = errors.New("auth: the account changed meanwhile")
 )
 
+// invalidError is a request the rules refuse (its message says why).
+type invalidError string
+
+func (e invalidError) Error() string { return string(e) }
+
+func invalid(msg string) error { return invalidError(msg) }
+
+// IsInvalid reports whether err is a refusal of the account rules (a bad
+// username, role or password), whose message can be shown as is.
+func IsInvalid(err error) bool {
+	var ie invalidError
+	return errors.As(err, &ie) || errors.Is(err, ErrRole) ||
+		errors.Is(err, ErrPasswordShort) || errors.Is(err, ErrPasswordLong) || errors.Is(err, ErrPasswordCommon)
+}
+
 // ThrottledError is returned while sign-in is slowed down for an account
 // or a client address.
 type ThrottledError struct{ RetryAfter time.Duration }
@@ -143,10 +159,10 @@ type NewUser struct {
 func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error) {
 	name := strings.TrimSpace(nu.Username)
 	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\r\n") {
-		return nil, "", errors.New("a username is 1 to 100 characters without spaces")
+		return nil, "", invalid("a username is 1 to 100 characters without spaces")
 	}
 	if len(nu.Roles) == 0 {
-		return nil, "", errors.New("a user needs a role")
+		return nil, "", invalid("a user needs a role")
 	}
 	for _, r := range nu.Roles {
 		if r != PatientRole && !slices.Contains(StaffRoles, r) {
@@ -154,7 +170,7 @@ func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error
 		}
 	}
 	if slices.Contains(nu.Roles, PatientRole) && (len(nu.Roles) > 1 || nu.Patient == "") {
-		return nil, "", errors.New("a patient account has the patient role alone and names its Patient (--patient)")
+		return nil, "", invalid("a patient account has the patient role alone and names its Patient (--patient)")
 	}
 	pw, oneTime := nu.Password, ""
 	if pw == "" {
@@ -259,6 +275,29 @@ func (a *Accounts) ResetPassword(ctx context.Context, u *User) (string, error) {
 		return nil
 	})
 	return pw, err
+}
+
+// List returns every account, by username.
+func (a *Accounts) List(ctx context.Context) ([]*User, error) {
+	recs, err := a.cfg.Store.Users(ctx)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*User, 0, len(recs))
+	for _, r := range recs {
+		u, err := a.open(r)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, u)
+	}
+	return out, nil
+}
+
+// SetDisabled disables (or enables again) an account: a disabled account
+// cannot sign in, and its sign-in sessions end at their next request.
+func (a *Accounts) SetDisabled(ctx context.Context, u *User, disabled bool) error {
+	return a.update(ctx, u, func(u *User) error { u.Disabled = disabled; return nil })
 }
 
 // Get returns an account by id.

@@ -52,6 +52,16 @@ func (m *memStore) User(_ context.Context, id string) (store.UserRecord, error) 
 	return u, nil
 }
 
+func (m *memStore) Users(context.Context) ([]store.UserRecord, error) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []store.UserRecord
+	for _, u := range m.byID {
+		out = append(out, u)
+	}
+	return out, nil
+}
+
 func (m *memStore) UserByName(_ context.Context, name string) (store.UserRecord, error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()

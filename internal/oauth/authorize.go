@@ -81,6 +81,9 @@ type Approval struct {
 	Patient  string    // the patient in context (launch/patient), or ""
 	Scopes   []string  // granted: a subset of the requested scopes
 	AuthTime time.Time // when the user signed in (the ID token's auth_time)
+	// Roles are the user's roles when they signed in; they travel in the
+	// access token (a change takes effect with the next token).
+	Roles []string
 }
 
 // Approve issues the authorization code for the scopes the user granted
@@ -103,6 +106,9 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 	}
 	if a.Patient != "" {
 		sess.JWTClaims.Extra["patient"] = a.Patient
+	}
+	if len(a.Roles) > 0 {
+		sess.JWTClaims.Extra["roles"] = a.Roles
 	}
 	if slices.Contains(a.Scopes, "openid") {
 		// The ID token (OpenID Connect, SMART sso-openid-connect): who

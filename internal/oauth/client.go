@@ -174,7 +174,7 @@ func validRegisteredScope(s, kind string) bool {
 		return false
 	}
 	switch s {
-	case "openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access", "online_access":
+	case "openid", "fhirUser", "profile", "launch", "launch/patient", "offline_access", "online_access", access.AdminScope:
 		return true
 	}
 	return false

@@ -32,6 +32,7 @@ type Claims struct {
 	// Patient is the patient in context (SMART launch/patient); FHIRUser
 	// the user's own FHIR resource URL.
 	Patient, FHIRUser string
+	Roles             []string // the user's roles at sign-in
 }
 
 // recheck is how long a verified token is trusted without looking at its
@@ -73,10 +74,11 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 // accessClaims are the claims Hestia puts in an access token beyond the
 // registered ones.
 type accessClaims struct {
-	Scope    string `json:"scope"`
-	ClientID string `json:"client_id"`
-	Patient  string `json:"patient"`
-	FHIRUser string `json:"fhirUser"`
+	Scope    string   `json:"scope"`
+	ClientID string   `json:"client_id"`
+	Patient  string   `json:"patient"`
+	FHIRUser string   `json:"fhirUser"`
+	Roles    []string `json:"roles"`
 }
 
 func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
@@ -111,7 +113,7 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
-		Patient: extra.Patient, FHIRUser: extra.FHIRUser}, parts[2], nil
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: extra.Roles}, parts[2], nil
 }
 
 // verifiedCache remembers verified tokens by digest, briefly: verifying an

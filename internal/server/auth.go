@@ -101,7 +101,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 				kind = access.KindService
 			}
 			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
-				Patient: c.Patient, FHIRUser: c.FHIRUser}, true
+				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles}, true
 		}
 	}
 	failure, challenge := "no_token", `Bearer realm="hestia"`

@@ -250,15 +250,18 @@ func New(cfg Config, node *Node) (*Server, error) {
 	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
 	mux := http.NewServeMux()
-	web.New(web.Config{
+	pages := web.New(web.Config{
 		Accounts:      node.Accounts,
 		OAuth:         auth,
 		Audit:         node.Engine,
 		PatientExists: node.patientExists,
+		Administer:    node.Engine.Administer,
 		InsecureHTTP:  cfg.InsecureHTTP,
 		IdleTimeout:   cfg.SessionIdle,
 		Logger:        node.Log,
-	}).Routes(mux)
+	})
+	pages.Routes(mux)
+	pages.AdminRoutes(mux)
 	mux.Handle("/oauth2/", auth.Handler())
 	mux.Handle(oauth.SMARTConfig, auth.Handler())
 	mux.Handle(oauth.OIDCConfig, auth.Handler())

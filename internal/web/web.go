@@ -45,6 +45,8 @@ type Config struct {
 	Accounts *auth.Accounts
 	OAuth    *oauth.Server
 	Audit    Auditor
+	// Administer decides and audits the admin API's calls.
+	Administer Administer
 	// PatientExists tells whether a Patient exists, looked up as the
 	// signed-in user (the patient picker of a standalone launch).
 	PatientExists func(ctx context.Context, userID, patientID string) (bool, error)
@@ -427,7 +429,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OAuth.AuthorizeError(w, r, req, errAccessDenied)
 		return
 	}
-	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at}
+	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at, Roles: u.Roles}
 	switch {
 	case isPatient:
 		a.FHIRUser = "Patient/" + u.Patient

@@ -69,3 +69,21 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	}
 	return n, nil
 }
+
+// Users returns every account, by username.
+func (db *DB) Users(ctx context.Context) ([]store.UserRecord, error) {
+	rows, err := db.rpool.QueryContext(ctx, `SELECT id, username, version, data FROM auth_user ORDER BY username`)
+	if err != nil {
+		return nil, fmt.Errorf("sqlite: users: %w", err)
+	}
+	defer rows.Close()
+	var out []store.UserRecord
+	for rows.Next() {
+		var u store.UserRecord
+		if err := rows.Scan(&u.ID, &u.Username, &u.Version, &u.Data); err != nil {
+			return nil, fmt.Errorf("sqlite: users: %w", err)
+		}
+		out = append(out, u)
+	}
+	return out, rows.Err()
+}

@@ -1,0 +1,158 @@
+package web
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/auth"
+	"github.com/hestiahealth/hestia/internal/fault"
+)
+
+// The admin API: accounts, for an administrator's app (a bearer token of
+// a user with the admin role, holding access.AdminScope). JSON in and out.
+// Every call is decided by the policy and audited as user administration.
+//
+//	GET  /admin/users                     the accounts
+//	POST /admin/users                     create: {"username","roles","patient","practitioner"} → 201 {"id","username","one_time_password"}
+//	POST /admin/users/{id}/reset-password → {"one_time_password"}
+//	POST /admin/users/{id}/disable        → 204 (sign-in refused, sessions end)
+//	POST /admin/users/{id}/enable         → 204
+const AdminUsersPath = "/admin/users"
+
+// Administer runs fn as an administrative interaction: decided by the
+// policy for the principal of ctx, and audited. The engine implements it.
+type Administer func(ctx context.Context, in access.Interaction, fn func() (int, error)) (int, error)
+
+// AdminRoutes serves the admin API.
+func (h *Handler) AdminRoutes(mux *http.ServeMux) {
+	mux.HandleFunc("GET "+AdminUsersPath, h.listUsers)
+	mux.HandleFunc("POST "+AdminUsersPath, h.createUser)
+	mux.HandleFunc("POST "+AdminUsersPath+"/{id}/reset-password", h.resetPassword)
+	mux.HandleFunc("POST "+AdminUsersPath+"/{id}/disable", h.setDisabled(true))
+	mux.HandleFunc("POST "+AdminUsersPath+"/{id}/enable", h.setDisabled(false))
+}
+
+type userView struct {
+	ID           string    `json:"id"`
+	Username     string    `json:"username"`
+	Roles        []string  `json:"roles"`
+	Patient      string    `json:"patient,omitempty"`
+	Practitioner string    `json:"practitioner,omitempty"`
+	MFA          bool      `json:"mfa"`
+	MustChange   bool      `json:"must_change_password"`
+	Disabled     bool      `json:"disabled"`
+	Created      time.Time `json:"created"`
+}
+
+func view(u *auth.User) userView {
+	return userView{ID: u.ID, Username: u.Username, Roles: u.Roles, Patient: u.Patient, Practitioner: u.Practitioner,
+		MFA: u.HasMFA(), MustChange: u.MustChange, Disabled: u.Disabled, Created: u.Created}
+}
+
+func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
+	var out []userView
+	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+		us, err := h.cfg.Accounts.List(r.Context())
+		for _, u := range us {
+			out = append(out, view(u))
+		}
+		return len(us), err
+	})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"users": out})
+}
+
+func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
+	var in struct {
+		Username     string   `json:"username"`
+		Roles        []string `json:"roles"`
+		Patient      string   `json:"patient"`
+		Practitioner string   `json:"practitioner"`
+	}
+	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&in); err != nil {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be a JSON object with username, roles, patient, practitioner"})
+		return
+	}
+	var u *auth.User
+	var otp string
+	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+		var err error
+		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner})
+		return 1, err
+	})
+	if err != nil {
+		h.apiError(w, err)
+		return
+	}
+	writeJSON(w, http.StatusCreated, map[string]string{"id": u.ID, "username": u.Username, "one_time_password": otp})
+}
+
+// withUser runs an action on the account named by the path, as user
+// administration.
+func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *auth.User) error) bool {
+	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+		u, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("id"))
+		if err != nil {
+			return 0, err
+		}
+		return 1, act(u)
+	})
+	if err != nil {
+		h.apiError(w, err)
+		return false
+	}
+	return true
+}
+
+func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
+	var otp string
+	if h.withUser(w, r, func(u *auth.User) (err error) { otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u); return err }) {
+		writeJSON(w, http.StatusOK, map[string]string{"one_time_password": otp})
+	}
+}
+
+func (h *Handler) setDisabled(disabled bool) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if h.withUser(w, r, func(u *auth.User) error { return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled) }) {
+			w.WriteHeader(http.StatusNoContent)
+		}
+	}
+}
+
+// apiError answers an admin API error: a refusal of the policy (403), the
+// audit log down (503), the account's own errors (400, 404, 409); other
+// failures say nothing of their cause.
+func (h *Handler) apiError(w http.ResponseWriter, err error) {
+	status, msg := http.StatusInternalServerError, "internal error"
+	switch {
+	case errors.Is(err, auth.ErrNoUser):
+		status, msg = http.StatusNotFound, "no such account"
+	case errors.Is(err, auth.ErrExists):
+		status, msg = http.StatusConflict, err.Error()
+	case fault.KindOf(err) == fault.Forbidden:
+		status, msg = http.StatusForbidden, "account administration needs an administrator's token with scope "+access.AdminScope
+	case fault.KindOf(err) == fault.Unavailable:
+		status, msg = http.StatusServiceUnavailable, "the audit log is unavailable"
+	case errors.Is(err, auth.ErrRole) || auth.IsInvalid(err):
+		status, msg = http.StatusBadRequest, err.Error()
+	default:
+		h.cfg.Logger.Error("admin API", slog.String("error", err.Error()))
+	}
+	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(v)
+}
