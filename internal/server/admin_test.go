@@ -51,7 +51,9 @@ func TestAdminAPI(t *testing.T) {
 	}
 	adminTok := s.userToken("root-admin", adminOTP, console.ID, "hestia.admin")
 	docTok := s.userToken("dr.admin-wannabe", docOTP, console.ID, "hestia.admin")
-	bearer := func(tok string) []string { return []string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"} }
+	bearer := func(tok string) []string {
+		return []string{"Authorization", "Bearer " + tok, "Content-Type", "application/json"}
+	}
 
 	r := s.do("POST", "/admin/users", `{"username":"nurse.new","roles":["nurse"]}`, bearer(adminTok)...)
 	if r.status != http.StatusCreated {
