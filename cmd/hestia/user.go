@@ -75,8 +75,12 @@ func userResetCmd() *cobra.Command {
 				}
 				var otp string
 				if _, err := n.Engine.Administer(ctx, access.UserAdministration, func() (int, error) {
-					otp, err = n.Accounts.ResetPassword(ctx, u)
-					return 1, err
+					if otp, err = n.Accounts.ResetPassword(ctx, u); err != nil {
+						return 0, err
+					}
+					// Its refresh tokens stop now; access tokens and
+					// sign-in sessions at their next check.
+					return 1, n.DB.RevokeSubject(ctx, u.ID)
 				}); err != nil {
 					return err
 				}

@@ -60,6 +60,11 @@ const (
 	ClientRegistration Interaction = "client-registration"
 	// UserAdministration creates an account or resets its password.
 	UserAdministration Interaction = "user-administration"
+	// PasswordChange and MFAEnrolment are a user's own changes at sign-in;
+	// Consent is a user's decision on an app's authorization request.
+	PasswordChange Interaction = "password-change"
+	MFAEnrolment   Interaction = "mfa-enrolment"
+	Consent        Interaction = "consent"
 )
 
 // Principal is who is acting: a network request's principal comes from

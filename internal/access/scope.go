@@ -109,6 +109,11 @@ func (s Scope) Covers(other Scope) bool {
 	return true
 }
 
+// ClinicalRoles are the roles whose user/ scopes reach data under the
+// scope policy (clinicians and nurses); the other roles' permissions come
+// with the access-control policy.
+var ClinicalRoles = []string{"clinician", "nurse"}
+
 // AdminScope is the scope of an app through which an administrator manages
 // accounts (the admin API); it grants nothing to other roles.
 const AdminScope = "hestia.admin"
@@ -119,7 +124,8 @@ const AdminScope = "hestia.admin"
 //   - anyone the public audit-log proofs and the capability statement;
 //   - an administrator (role admin) account administration through an app
 //     holding AdminScope;
-//   - a service its system/ scopes and a user its user/ scopes, by
+//   - a service its system/ scopes and a user with a clinical role
+//     (ClinicalRoles) its user/ scopes, by
 //     resource type and permission (c create, r read/vread/instance
 //     history, u update, d delete, s search/type history); batches and
 //     transactions to any principal with a scope, as each entry is decided
@@ -155,6 +161,12 @@ func (Scopes) Decide(_ context.Context, r *Request) Decision {
 		want = "system"
 	case KindUser:
 		want = "user"
+		if !slices.ContainsFunc(p.Roles, func(r string) bool { return slices.Contains(ClinicalRoles, r) }) {
+			// Until role permissions exist, only clinical roles reach
+			// data: a patient's or an administrator's user/ scopes grant
+			// nothing.
+			return Decision{Allow: false, Reason: "no clinical role: user/ scopes grant nothing to this account"}
+		}
 	default:
 		return Decision{Allow: false, Reason: "not authenticated"}
 	}

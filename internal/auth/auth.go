@@ -6,10 +6,12 @@
 // Invariants:
 //   - An account record is stored sealed with the auth key (crypt.SealAuth);
 //     only the username is in the clear, to find it at sign-in.
-//   - Sign-in failures look alike: an unknown user, a wrong password and a
-//     throttled attempt give the same error kind and take as long (an
-//     unknown user costs one password hash too), so that accounts cannot
-//     be enumerated.
+//   - Sign-in failures look alike: an unknown user and a wrong password give
+//     the same error and take as long (an unknown user costs one password
+//     hash too); throttling keys on the name whether or not an account
+//     has it, so its answers (given at once) say nothing either.
+//   - At most max(2, NumCPU) password checks run at once (each takes
+//     19 MiB); beyond that, sign-in answers ErrBusy.
 //   - A TOTP code is accepted once: codes of time steps at or before the
 //     last one accepted are refused. A recovery code works once.
 //   - Updates are compare-and-swap on the record's version: concurrent
@@ -21,6 +23,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"runtime"
 	"slices"
 	"strings"
 	"time"
@@ -55,6 +58,14 @@ type User struct {
 	Recovery     [][]byte  `json:"recovery,omitempty"` // hashes of unused recovery codes
 	Disabled     bool      `json:"disabled,omitempty"`
 	Created      time.Time `json:"created"`
+	// NotBefore voids the sessions and tokens of the account from before
+	// it: set when the account is disabled or its password reset.
+	NotBefore time.Time `json:"not_before,omitzero"`
+	// ExternalIssuer and ExternalSubject name the identity at an external
+	// OpenID Connect provider of an account that signs in there (it has no
+	// usable password).
+	ExternalIssuer  string `json:"ext_iss,omitempty"`
+	ExternalSubject string `json:"ext_sub,omitempty"`
 
 	version int64
 }
@@ -95,6 +106,27 @@ type Accounts struct {
 	cfg      Config
 	throttle *throttle
 	dummy    string // a hash checked for unknown users, so they take as long
+	// hashing bounds the password checks running at once: each takes
+	// m = 19 MiB and a core for ~20 ms.
+	hashing chan struct{}
+}
+
+// ErrBusy is returned when too many password checks are running: the
+// client should retry shortly.
+var ErrBusy = errors.New("too many sign-ins at once; try again in a moment")
+
+// hashSlot waits (briefly) for a password-check slot.
+func (a *Accounts) hashSlot(ctx context.Context) (func(), error) {
+	t := time.NewTimer(2 * time.Second)
+	defer t.Stop()
+	select {
+	case a.hashing <- struct{}{}:
+		return func() { <-a.hashing }, nil
+	case <-t.C:
+		return nil, ErrBusy
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
 }
 
 // New returns the accounts of a store.
@@ -105,7 +137,8 @@ func New(cfg Config) *Accounts {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	return &Accounts{cfg: cfg, throttle: newThrottle(cfg.Now), dummy: crypt.HashPassword(crypt.RandomToken(16), cfg.Params)}
+	return &Accounts{cfg: cfg, throttle: newThrottle(cfg.Now), dummy: crypt.HashPassword(crypt.RandomToken(16), cfg.Params),
+		hashing: make(chan struct{}, max(2, runtime.NumCPU()))}
 }
 
 // Errors of the accounts. ErrSignIn is the one answer to every failed
@@ -158,8 +191,8 @@ type NewUser struct {
 // none was given).
 func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error) {
 	name := strings.TrimSpace(nu.Username)
-	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\r\n") {
-		return nil, "", invalid("a username is 1 to 100 characters without spaces")
+	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\r\n:") {
+		return nil, "", invalid("a username is 1 to 100 characters without spaces or colons")
 	}
 	if len(nu.Roles) == 0 {
 		return nil, "", invalid("a user needs a role")
@@ -221,11 +254,16 @@ func (a *Accounts) MFARequired(u *User) bool {
 // returns the user, or ErrSignIn, or a *ThrottledError.
 func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) (*User, error) {
 	username = strings.TrimSpace(username)
-	if wait := a.throttle.wait(username, addr); wait > 0 {
-		// Same cost as a real check: the wait says nothing of the account.
-		crypt.CheckPassword(a.dummy, password, a.cfg.Params)
+	if wait := a.throttle.begin(userKey(username), addrKey(addr)); wait > 0 {
+		// Answered at once: the throttle keys on any name, existing or
+		// not, so the wait says nothing of the account.
 		return nil, &ThrottledError{RetryAfter: wait}
 	}
+	release, err := a.hashSlot(ctx)
+	if err != nil {
+		return nil, err
+	}
+	defer release()
 	u, err := a.byName(ctx, username)
 	if err != nil && !errors.Is(err, ErrNoUser) {
 		return nil, err
@@ -235,11 +273,10 @@ func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) 
 		hash = u.PasswordHash
 	}
 	ok, stale, herr := crypt.CheckPassword(hash, password, a.cfg.Params)
-	if u == nil || !ok || herr != nil || u.Disabled {
-		a.throttle.fail(username, addr)
+	if u == nil || !ok || herr != nil || u.Disabled || u.ExternalIssuer != "" {
 		return nil, ErrSignIn
 	}
-	a.throttle.succeed(username, addr)
+	a.throttle.succeed(userKey(username), addrKey(addr))
 	if stale {
 		// Raised parameters: re-hash now that the password is known.
 		_ = a.update(ctx, u, func(u *User) error { u.PasswordHash = crypt.HashPassword(password, a.cfg.Params); return nil })
@@ -247,9 +284,52 @@ func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) 
 	return u, nil
 }
 
+// External returns the account of a person signed in at an external
+// OpenID Connect provider, creating it on the first sign-in ("ext:" and
+// the subject as username; no usable password) and setting its roles to
+// roles (the provider's mapping decides). ErrSignIn if the account is
+// disabled or belongs to another provider.
+func (a *Accounts) External(ctx context.Context, issuer, subject string, roles []string) (*User, error) {
+	name := "ext:" + subject
+	if len(subject) > 90 || strings.ContainsAny(subject, " \t\r\n") {
+		d := crypt.Digest(issuer + "\x00" + subject)
+		name = fmt.Sprintf("ext:%x", d[:12])
+	}
+	u, err := a.byName(ctx, name)
+	if errors.Is(err, ErrNoUser) {
+		u = &User{ID: uuid.NewString(), Username: name, Roles: roles, ExternalIssuer: issuer, ExternalSubject: subject,
+			PasswordHash: crypt.HashPassword(crypt.RandomToken(32), a.cfg.Params), Created: a.cfg.Now().UTC()}
+		data, err := a.seal(u)
+		if err != nil {
+			return nil, err
+		}
+		if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}); err != nil {
+			return nil, err
+		}
+		u.version = 1
+		return u, nil
+	} else if err != nil {
+		return nil, err
+	}
+	if u.Disabled || u.ExternalIssuer != issuer || u.ExternalSubject != subject {
+		return nil, ErrSignIn
+	}
+	if !slices.Equal(u.Roles, roles) {
+		if err := a.update(ctx, u, func(u *User) error { u.Roles = roles; return nil }); err != nil {
+			return nil, err
+		}
+	}
+	return u, nil
+}
+
 // ChangePassword sets a new password after checking the current one; it
 // clears MustChange.
 func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string) error {
+	release, err := a.hashSlot(ctx)
+	if err != nil {
+		return err
+	}
+	defer release()
 	ok, _, err := crypt.CheckPassword(u.PasswordHash, current, a.cfg.Params)
 	if err != nil || !ok {
 		return ErrPassword
@@ -271,7 +351,7 @@ func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next st
 func (a *Accounts) ResetPassword(ctx context.Context, u *User) (string, error) {
 	pw := generatePassword()
 	err := a.update(ctx, u, func(u *User) error {
-		u.PasswordHash, u.MustChange = crypt.HashPassword(pw, a.cfg.Params), true
+		u.PasswordHash, u.MustChange, u.NotBefore = crypt.HashPassword(pw, a.cfg.Params), true, a.cfg.Now()
 		return nil
 	})
 	return pw, err
@@ -297,7 +377,24 @@ func (a *Accounts) List(ctx context.Context) ([]*User, error) {
 // SetDisabled disables (or enables again) an account: a disabled account
 // cannot sign in, and its sign-in sessions end at their next request.
 func (a *Accounts) SetDisabled(ctx context.Context, u *User, disabled bool) error {
-	return a.update(ctx, u, func(u *User) error { u.Disabled = disabled; return nil })
+	return a.update(ctx, u, func(u *User) error {
+		u.Disabled = disabled
+		if disabled {
+			u.NotBefore = a.cfg.Now()
+		}
+		return nil
+	})
+}
+
+// Valid reports whether what was issued to the account at issued (zero:
+// any time) may still be used: the account exists, is enabled, and was
+// neither disabled nor had its password reset since.
+func (a *Accounts) Valid(ctx context.Context, id string, issued time.Time) bool {
+	u, err := a.Get(ctx, id)
+	if err != nil || u.Disabled {
+		return false
+	}
+	return issued.IsZero() || !issued.Before(u.NotBefore.Truncate(time.Second))
 }
 
 // Get returns an account by id.

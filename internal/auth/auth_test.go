@@ -299,6 +299,27 @@ func TestTOTPAndRecoveryCodes(t *testing.T) {
 	if err := a.CheckTOTP(ctx, u, ahead); err != nil {
 		t.Fatalf("a code one step ahead: %v", err)
 	}
+	// The second factor has a failure count of its own, which a correct
+	// password does not clear: three wrong codes, a sign-in, and the next
+	// code waits.
+	for range freeFailures {
+		if err := a.SecondFactor(ctx, u, "000000", "198.51.100.7"); !errors.Is(err, ErrMFA) {
+			t.Fatalf("wrong code: %v", err)
+		}
+	}
+	if _, err := a.SignIn(ctx, "doc", "a long clinician passphrase", "198.51.100.8"); err != nil {
+		t.Fatal(err)
+	}
+	var te *ThrottledError
+	if err := a.SecondFactor(ctx, u, "000000", "198.51.100.8"); !errors.As(err, &te) {
+		t.Fatalf("after three wrong codes and a correct password: %v", err)
+	}
+	clk.add(90 * time.Second) // past the wait, and past the steps already used
+	good, _ := TOTPCode(secret, clk.now())
+	if err := a.SecondFactor(ctx, u, good, "198.51.100.8"); err != nil {
+		t.Fatalf("a right code after the wait: %v", err)
+	}
+
 	// Recovery codes: each once, in any case and grouping.
 	if err := a.UseRecoveryCode(ctx, u, strings.ToUpper(strings.ReplaceAll(codes[3], "-", ""))); err != nil {
 		t.Fatal(err)

@@ -146,10 +146,11 @@ func TOTPCode(secret string, t time.Time) (string, error) {
 }
 
 // SecondFactor checks a code from u's authenticator app, or one of u's
-// recovery codes, throttled like SignIn (per username and address): it
+// recovery codes, throttled like SignIn per username — on a count of its
+// own, which a correct password does not clear — and per address: it
 // returns nil, ErrMFA, or a *ThrottledError.
 func (a *Accounts) SecondFactor(ctx context.Context, u *User, code, addr string) error {
-	if wait := a.throttle.wait(u.Username, addr); wait > 0 {
+	if wait := a.throttle.begin(mfaKey(u.Username), addrKey(addr)); wait > 0 {
 		return &ThrottledError{RetryAfter: wait}
 	}
 	var err error
@@ -159,9 +160,8 @@ func (a *Accounts) SecondFactor(ctx context.Context, u *User, code, addr string)
 		err = a.CheckTOTP(ctx, u, code)
 	}
 	if err != nil {
-		a.throttle.fail(u.Username, addr)
 		return ErrMFA
 	}
-	a.throttle.succeed(u.Username, addr)
+	a.throttle.succeed(mfaKey(u.Username), addrKey(addr))
 	return nil
 }

@@ -7,11 +7,12 @@ import (
 )
 
 // Throttling of sign-in (NIST SP 800-63B section 5.2.2), per username and
-// per client address alike, whether or not the account exists: after
-// freeFailures consecutive failures each further attempt waits twice as
-// long as the last (1 s, 2 s, 4 s … up to maxBackoff); after lockAfter
-// consecutive failures the username or address is locked for lockFor. A
-// success clears both.
+// per client address alike, whether or not the account exists, and per
+// username at the second factor: after freeFailures consecutive failures
+// each further attempt waits twice as long as the last (1 s, 2 s, 4 s … up
+// to maxBackoff); after lockAfter consecutive failures the key is locked
+// for lockFor. Attempts are counted before they are checked; a success
+// clears its step's keys.
 const (
 	freeFailures = 3
 	maxBackoff   = 5 * time.Minute
@@ -35,17 +36,23 @@ func newThrottle(now func() time.Time) *throttle {
 	return &throttle{now: now, m: map[string]*failures{}}
 }
 
-func keys(username, addr string) [2]string {
-	return [2]string{"u:" + strings.ToLower(username), "a:" + addr}
-}
+// Throttle keys: the username at the password step, the username at the
+// second-factor step (a correct password does not clear it), and the
+// client address (both steps).
+func userKey(username string) string { return "u:" + strings.ToLower(username) }
+func mfaKey(username string) string  { return "m:" + strings.ToLower(username) }
+func addrKey(addr string) string     { return "a:" + addr }
 
-// wait returns how long the next attempt must still wait (0: go ahead).
-func (t *throttle) wait(username, addr string) time.Duration {
+// begin reserves an attempt: if any key must still wait, it returns how
+// long; otherwise it counts the attempt as a failure of every key at once
+// (so concurrent guesses cannot all pass the check before any fails) and
+// returns 0. A success then clears what it should (succeed).
+func (t *throttle) begin(keys ...string) time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	var longest time.Duration
 	now := t.now()
-	for _, k := range keys(username, addr) {
+	for _, k := range keys {
 		f := t.m[k]
 		if f == nil || f.n < freeFailures {
 			continue
@@ -54,7 +61,22 @@ func (t *throttle) wait(username, addr string) time.Duration {
 			longest = w
 		}
 	}
-	return longest
+	if longest > 0 {
+		return longest
+	}
+	if len(t.m) >= maxTracked {
+		t.prune()
+	}
+	for _, k := range keys {
+		f := t.m[k]
+		if f == nil {
+			f = &failures{}
+			t.m[k] = f
+		}
+		f.n++
+		f.last = now
+	}
+	return 0
 }
 
 func backoff(n int) time.Duration {
@@ -65,28 +87,11 @@ func backoff(n int) time.Duration {
 	return min(d, maxBackoff)
 }
 
-func (t *throttle) fail(username, addr string) {
+// succeed clears keys after a successful attempt.
+func (t *throttle) succeed(keys ...string) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.m) >= maxTracked {
-		t.prune()
-	}
-	now := t.now()
-	for _, k := range keys(username, addr) {
-		f := t.m[k]
-		if f == nil {
-			f = &failures{}
-			t.m[k] = f
-		}
-		f.n++
-		f.last = now
-	}
-}
-
-func (t *throttle) succeed(username, addr string) {
-	t.mu.Lock()
-	defer t.mu.Unlock()
-	for _, k := range keys(username, addr) {
+	for _, k := range keys {
 		delete(t.m, k)
 	}
 }

@@ -40,11 +40,14 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 	if err != nil {
 		return nil, e.record(ctx, ev, err)
 	}
-	// What _include and _revinclude add is searched too.
+	// What _include and _revinclude add, and the types chains and _has
+	// search through, are searched too.
 	for _, inc := range s.Query.Include {
-		if inc.TargetType != "" {
-			if err := e.authorize(ctx, access.SearchType, inc.TargetType, ""); err != nil {
-				return nil, err
+		for _, t := range []string{inc.TargetType, inc.SourceType} {
+			if t != "" && t != typ {
+				if err := e.authorize(ctx, access.SearchType, t, ""); err != nil {
+					return nil, err
+				}
 			}
 		}
 	}
@@ -52,6 +55,9 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 		if err := e.authorize(ctx, access.SearchType, inc.SourceType, ""); err != nil {
 			return nil, err
 		}
+	}
+	if err := e.authorizeWhere(ctx, s.Query.Where); err != nil {
+		return nil, err
 	}
 	q := s.Query
 	if opt.Offset > 0 {
@@ -65,6 +71,17 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 	if err != nil {
 		return nil, e.record(ctx, ev, storeErr(err, "search"))
 	}
+	// An _include without a target type (or with :iterate) may reach
+	// any type its reference allows: each type it returned is decided.
+	seen := map[string]bool{typ: true}
+	for _, r := range res.Included {
+		if !seen[r.Type] {
+			seen[r.Type] = true
+			if err := e.authorize(ctx, access.SearchType, r.Type, ""); err != nil {
+				return nil, err
+			}
+		}
+	}
 	ev.Count = len(res.Matches) + len(res.Included)
 	ev.Patients = owners(owners(ev.Patients, res.Matches...), res.Included...)
 	if err := e.openAll(ctx, res.Matches); err != nil {
@@ -77,6 +94,45 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 		return nil, err
 	}
 	return &SearchPage{Search: s, Result: res, Offset: q.Offset}, nil
+}
+
+// authorizeWhere decides the types a query's chains and _has clauses
+// search through (their conditions filter on those types' data).
+func (e *Engine) authorizeWhere(ctx context.Context, where []store.Clause) error {
+	for _, cl := range where {
+		for _, c := range cl {
+			if err := e.authorizeCond(ctx, c); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+func (e *Engine) authorizeCond(ctx context.Context, c store.Cond) error {
+	switch c := c.(type) {
+	case store.ChainCond:
+		for _, t := range c.Types {
+			if err := e.authorize(ctx, access.SearchType, t, ""); err != nil {
+				return err
+			}
+		}
+		return e.authorizeWhere(ctx, c.Where)
+	case *store.ChainCond:
+		return e.authorizeCond(ctx, *c)
+	case store.HasCond:
+		if err := e.authorize(ctx, access.SearchType, c.Type, ""); err != nil {
+			return err
+		}
+		return e.authorizeWhere(ctx, c.Where)
+	case *store.HasCond:
+		return e.authorizeCond(ctx, *c)
+	case store.NotCond:
+		return e.authorizeCond(ctx, c.Cond)
+	case *store.NotCond:
+		return e.authorizeCond(ctx, c.Cond)
+	}
+	return nil
 }
 
 // History limits.

@@ -121,7 +121,10 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 			idc.Extra["fhirUser"] = s.Issuer() + "/" + a.FHIRUser
 		}
 	}
-	resp, err := s.provider.NewAuthorizeResponse(ctx, req.ar, sess)
+	kid := s.currentKid()
+	sess.JWTHeader.Extra["kid"] = kid
+	sess.IDTokenHeaders().Extra["kid"] = kid
+	resp, err := s.provider.NewAuthorizeResponse(context.WithValue(ctx, kidKey{}, kid), req.ar, sess)
 	if err != nil {
 		s.AuthorizeError(w, r, req, err)
 		return
@@ -129,5 +132,9 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 	s.provider.WriteAuthorizeResponse(ctx, w, req.ar, resp)
 }
 
-// ErrAccessDenied is the answer when the user denies the request.
-var ErrAccessDenied = fosite.ErrAccessDenied
+// ErrAccessDenied is the answer when the user denies the request;
+// ErrInvalidScope when a scope cannot be granted.
+var (
+	ErrAccessDenied = fosite.ErrAccessDenied
+	ErrInvalidScope = fosite.ErrInvalidScope
+)

@@ -102,10 +102,16 @@ type Config struct {
 	Audit  Auditor
 	// AccessTokenTTL is an access token's lifetime (default 10 minutes).
 	AccessTokenTTL time.Duration
-	// JWKSClient fetches backend services' keys by URL (default: an
-	// HTTPS client of the standard library).
+	// JWKSClient fetches backend services' keys by URL (default: a client
+	// with a 5-second timeout).
 	JWKSClient *http.Client
-	Now        func() time.Time
+	// UserValid tells whether a user's grants may still be used: the
+	// account exists, is enabled, and issued (if not zero) is after its
+	// last password reset or disabling. Tokens of users (subject other than the client) are checked
+	// with it at verification (then cached 10 s), refresh and code
+	// exchange. Nil: no check.
+	UserValid func(ctx context.Context, subject string, issued time.Time) bool
+	Now       func() time.Time
 }
 
 // Server is the authorization server.
@@ -119,6 +125,7 @@ type Server struct {
 	issuer  string
 	signing *jose.JSONWebKey            // the current signing key
 	public  map[string]*jose.JSONWebKey // published keys by kid
+	private map[string]*jose.JSONWebKey // their private halves
 
 	cache verifiedCache
 
@@ -163,12 +170,22 @@ func New(ctx context.Context, cfg Config) (*Server, error) {
 		IDTokenLifespan:                time.Hour,
 		MinParameterEntropy:            fosite.MinParameterEntropy,
 	}
-	if cfg.JWKSClient != nil {
-		s.fcfg.JWKSFetcherStrategy = fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(retryable(cfg.JWKSClient)))
+	if cfg.JWKSClient == nil {
+		cfg.JWKSClient = &http.Client{Timeout: 5 * time.Second}
+		s.cfg.JWKSClient = cfg.JWKSClient
 	}
-	keyGetter := func(context.Context) (interface{}, error) {
+	s.fcfg.JWKSFetcherStrategy = &jwksFetcher{inner: fosite.NewDefaultJWKSFetcherStrategy(fosite.JWKSFetcherWithHTTPClient(retryable(cfg.JWKSClient))),
+		now: cfg.Now, forced: map[string]time.Time{}}
+	keyGetter := func(ctx context.Context) (interface{}, error) {
 		s.mu.RLock()
 		defer s.mu.RUnlock()
+		if kid, ok := ctx.Value(kidKey{}).(string); ok {
+			// The key the token's header names (set with it).
+			if k := s.private[kid]; k != nil {
+				return k.Key, nil
+			}
+			return nil, errors.New("oauth: the signing key is gone")
+		}
 		return s.signing.Key, nil
 	}
 	hmacStrategy := compose.NewOAuth2HMACStrategy(s.fcfg)
@@ -258,6 +275,23 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// kidKey carries, in a context, the key id a token is being signed with.
+type kidKey struct{}
+
+func (s *Server) currentKid() string {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	return s.signing.KeyID
+}
+
+// RevokeSubject revokes every grant issued for a subject (an account
+// disabled, a password reset): its refresh tokens stop at once, its access
+// tokens at their next check here (the cache is cleared).
+func (s *Server) RevokeSubject(ctx context.Context, subject string) error {
+	defer s.cache.clear()
+	return s.cfg.Store.RevokeSubject(ctx, subject)
+}
+
 // newSession is the session of a new token: JWTs for the issuer, signed
 // by the current key.
 func (s *Server) newSession() *Session {
@@ -317,6 +351,16 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, ar, fosite.ErrServerError.WithHint("The grant has no session."))
 		return
 	}
+	if js.Subject != client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, js.Subject, time.Time{}) {
+		// The account was disabled or its password reset since the grant.
+		s.refuse(w, r, ar, fosite.ErrInvalidGrant.WithHint("The account's grants were revoked."))
+		return
+	}
+	// Signed by the current key, whatever key the stored session named.
+	kid := s.currentKid()
+	js.JWTHeader.Extra["kid"] = kid
+	js.IDTokenHeaders().Extra["kid"] = kid
+	ctx = context.WithValue(ctx, kidKey{}, kid)
 	if js.JWTClaims.Extra == nil {
 		js.JWTClaims.Extra = map[string]interface{}{}
 	}
@@ -568,6 +612,7 @@ func (s *Server) loadKeys(ctx context.Context) error {
 
 func (s *Server) useKeys(sk storedKeys) error {
 	public := map[string]*jose.JSONWebKey{}
+	private := map[string]*jose.JSONWebKey{}
 	var current *jose.JSONWebKey
 	for i, enc := range sk.Keys {
 		sealed, err := base64.StdEncoding.DecodeString(enc)
@@ -584,12 +629,13 @@ func (s *Server) useKeys(sk storedKeys) error {
 		}
 		pub := k.Public()
 		public[k.KeyID] = &pub
+		private[k.KeyID] = k
 		if i == 0 {
 			current = k
 		}
 	}
 	s.mu.Lock()
-	s.signing, s.public = current, public
+	s.signing, s.public, s.private = current, public, private
 	s.mu.Unlock()
 	return nil
 }

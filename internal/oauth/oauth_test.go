@@ -105,6 +105,18 @@ func (m *memStore) RevokeGrants(_ context.Context, kind, requestID string) error
 	return nil
 }
 
+func (m *memStore) RevokeSubject(_ context.Context, subject string) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for k, g := range m.grants {
+		if g.Subject == subject {
+			g.Active = false
+			m.grants[k] = g
+		}
+	}
+	return nil
+}
+
 func (m *memStore) PruneGrants(context.Context, time.Time) error { return nil }
 
 func (m *memStore) JTIKnown(_ context.Context, jti string, now time.Time) (bool, error) {

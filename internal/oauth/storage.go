@@ -25,6 +25,7 @@ type Store interface {
 	DeactivateGrant(ctx context.Context, kind, key string) error
 	DeleteGrant(ctx context.Context, kind, key string) error
 	RevokeGrants(ctx context.Context, kind, requestID string) error
+	RevokeSubject(ctx context.Context, subject string) error
 	PruneGrants(ctx context.Context, t time.Time) error
 	JTIKnown(ctx context.Context, jti string, now time.Time) (bool, error)
 	AddJTI(ctx context.Context, jti string, exp, now time.Time) error
@@ -157,13 +158,15 @@ func (s *storage) put(ctx context.Context, kind, key string, r fosite.Requester,
 		return err
 	}
 	exp := s.now().Add(24 * time.Hour)
+	var subject string
 	if se := r.GetSession(); se != nil {
 		if t := se.GetExpiresAt(tokenTypeOf(kind)); !t.IsZero() {
 			exp = t
 		}
+		subject = se.GetSubject()
 	}
 	return s.st.PutGrant(ctx, store.Grant{Kind: kind, Key: key, RequestID: r.GetID(), ClientID: r.GetClient().GetID(),
-		Active: active, Expires: exp, Data: sealed})
+		Subject: subject, Active: active, Expires: exp, Data: sealed})
 }
 
 func tokenTypeOf(kind string) fosite.TokenType {

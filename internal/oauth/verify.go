@@ -8,9 +8,10 @@ import (
 	"sync"
 	"time"
 
-	"github.com/hashicorp/go-retryablehttp"
-
+	"github.com/go-jose/go-jose/v3"
 	josejwt "github.com/go-jose/go-jose/v3/jwt"
+	"github.com/hashicorp/go-retryablehttp"
+	"github.com/ory/fosite"
 
 	"github.com/hestiahealth/hestia/internal/crypt"
 )
@@ -33,6 +34,7 @@ type Claims struct {
 	// the user's own FHIR resource URL.
 	Patient, FHIRUser string
 	Roles             []string // the user's roles at sign-in
+	Issued            time.Time
 }
 
 // recheck is how long a verified token is trusted without looking at its
@@ -56,6 +58,7 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if err != nil {
 		return nil, ErrInvalidToken
 	}
+	gen := s.cache.generation()
 	g, err := s.cfg.Store.Grant(ctx, grantAccess, sig)
 	if err != nil || !g.Active || g.ClientID != c.Client {
 		return nil, ErrInvalidToken
@@ -63,11 +66,14 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := s.cfg.Store.Client(ctx, c.Client); err != nil {
 		return nil, ErrInvalidToken
 	}
+	if c.Subject != c.Client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, c.Subject, c.Issued) {
+		return nil, ErrInvalidToken
+	}
 	until := now.Add(recheck)
 	if c.Expires.Before(until) {
 		until = c.Expires
 	}
-	s.cache.put(key, c, until)
+	s.cache.put(key, c, until, gen)
 	return c, nil
 }
 
@@ -113,15 +119,23 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
-		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: extra.Roles}, parts[2], nil
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: extra.Roles, Issued: issued(std)}, parts[2], nil
+}
+
+func issued(c josejwt.Claims) time.Time {
+	if c.IssuedAt != nil {
+		return c.IssuedAt.Time()
+	}
+	return time.Time{}
 }
 
 // verifiedCache remembers verified tokens by digest, briefly: verifying an
 // ES256 signature and reading the grant for every request would cost more
 // than the request.
 type verifiedCache struct {
-	mu sync.Mutex
-	m  map[[32]byte]cached
+	mu  sync.Mutex
+	m   map[[32]byte]cached
+	gen uint64 // bumped by clear: a check that began before is not cached
 }
 
 type cached struct {
@@ -145,9 +159,20 @@ func (v *verifiedCache) get(k [32]byte, now time.Time) (*Claims, bool) {
 	return e.c, true
 }
 
-func (v *verifiedCache) put(k [32]byte, c *Claims, until time.Time) {
+func (v *verifiedCache) generation() uint64 {
 	v.mu.Lock()
 	defer v.mu.Unlock()
+	return v.gen
+}
+
+// put caches a check that began at generation gen, unless a revocation
+// cleared the cache since.
+func (v *verifiedCache) put(k [32]byte, c *Claims, until time.Time, gen uint64) {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	if gen != v.gen {
+		return
+	}
 	if v.m == nil || len(v.m) >= maxCached {
 		v.m = make(map[[32]byte]cached)
 	}
@@ -157,6 +182,7 @@ func (v *verifiedCache) put(k [32]byte, c *Claims, until time.Time) {
 func (v *verifiedCache) clear() {
 	v.mu.Lock()
 	v.m = nil
+	v.gen++
 	v.mu.Unlock()
 }
 
@@ -168,4 +194,32 @@ func retryable(c *http.Client) *retryablehttp.Client {
 	rc.RetryMax = 0
 	rc.Logger = nil
 	return rc
+}
+
+// jwksFetcher is fosite's key fetcher for backend services registered
+// with a JWKS URL, with forced refreshes (fosite forces one for every
+// unknown kid) limited to one per URL every 30 seconds: made-up key ids
+// cannot make the server fetch again and again.
+type jwksFetcher struct {
+	inner  fosite.JWKSFetcherStrategy
+	now    func() time.Time
+	mu     sync.Mutex
+	forced map[string]time.Time
+}
+
+func (j *jwksFetcher) Resolve(ctx context.Context, location string, ignoreCache bool) (*jose.JSONWebKeySet, error) {
+	if ignoreCache {
+		j.mu.Lock()
+		now := j.now()
+		if now.Sub(j.forced[location]) < 30*time.Second {
+			ignoreCache = false
+		} else {
+			if len(j.forced) > 10000 {
+				j.forced = map[string]time.Time{}
+			}
+			j.forced[location] = now
+		}
+		j.mu.Unlock()
+	}
+	return j.inner.Resolve(ctx, location, ignoreCache)
 }

@@ -43,6 +43,7 @@ func openOAuth(ctx context.Context, cfg Config, node *Node) (*oauth.Server, erro
 		Keys:           node.sealer,
 		Audit:          authAuditor{node},
 		AccessTokenTTL: cfg.AccessTokenTTL,
+		UserValid:      node.Accounts.Valid,
 	})
 }
 
@@ -149,8 +150,13 @@ func (n *Node) Init(ctx context.Context, username string) (*auth.User, string, e
 // picker of a standalone launch): the read is decided and audited like
 // any other, for a user principal holding user/Patient.r for this look-up.
 func (n *Node) patientExists(ctx context.Context, userID, id string) (bool, error) {
-	ctx = access.WithPrincipal(ctx, &access.Principal{ID: userID, Kind: access.KindUser, Client: "hestia-signin", Scopes: []string{"user/Patient.r"}})
-	_, err := n.Engine.Read(ctx, "Patient", id)
+	u, err := n.Accounts.Get(ctx, userID)
+	if err != nil {
+		return false, err
+	}
+	ctx = access.WithPrincipal(ctx, &access.Principal{ID: userID, Kind: access.KindUser, Client: "hestia-signin",
+		Scopes: []string{"user/Patient.r"}, Roles: u.Roles})
+	_, err = n.Engine.Read(ctx, "Patient", id)
 	if err == nil {
 		return true, nil
 	}

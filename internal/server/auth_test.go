@@ -493,3 +493,34 @@ func TestGoOAuth2ClientBackendServices(t *testing.T) {
 		t.Fatalf("read with the x/oauth2 token: %d", resp.StatusCode)
 	}
 }
+
+// A token for one resource type reaches no other through _include
+// (with or without a target type, :iterate), chains or _has.
+func TestIncludesAndChainsAreDecidedByType(t *testing.T) {
+	s := newTestServer(t)
+	pid := s.create(patient("Includefamily"))["id"].(string)
+	s.create(map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "x"},
+		"subject": map[string]any{"reference": "Patient/" + pid}})
+	tok := s.serviceToken("system/Observation.rs")
+	get := func(q string) *response {
+		return s.do("GET", q, nil, "Authorization", "Bearer "+tok)
+	}
+	if r := get("/Observation?subject=Patient/" + pid); r.status != 200 {
+		t.Fatalf("own type: %d", r.status)
+	}
+	for _, q := range []string{
+		"/Observation?_include=Observation:subject",
+		"/Observation?_include=Observation:subject:Patient",
+		"/Observation?_include=Observation:*",
+		"/Observation?_include:iterate=Observation:subject",
+		"/Observation?subject:Patient.family=Includefamily",
+		"/Observation?subject.family=Includefamily",
+		"/Observation?_has:DiagnosticReport:result:code=x",
+		"/Observation?_revinclude=Provenance:target",
+	} {
+		r := get(q)
+		if r.status != 403 || strings.Contains(string(r.body), "Includefamily") {
+			t.Errorf("%s: %d, want 403\n%s", q, r.status, r.body)
+		}
+	}
+}

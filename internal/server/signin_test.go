@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/cookiejar"
+	"net/http/httptest"
 	"net/url"
 	"regexp"
 	"strings"
@@ -411,3 +412,143 @@ func stdB64(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 func b64dec(s string) ([]byte, error) { return base64.RawURLEncoding.DecodeString(s) }
 
 func localCtx() context.Context { return access.WithPrincipal(context.Background(), access.Local()) }
+
+// A patient's account cannot grant an app user/ scopes, and user/ scopes
+// reach data only for clinical roles: a patient's password is not a key to
+// every record.
+func TestPatientAccountsCannotReachOthers(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	me := s.create(patient("Mefamily"))["id"].(string)
+	other := s.create(patient("Otherfamily"))["id"].(string)
+	_, otp, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "pat.me", Roles: []string{"patient"}, Patient: me})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, _ := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Greedy App", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.cruds patient/*.rs launch/patient"}}, time.Now())
+	_, challenge := pkce()
+	start := authorizeURL(s, app.ID, challenge, "user/*.cruds launch/patient")
+	b := s.browser()
+	st, loc := b.do("GET", start, nil)
+	b.do("GET", b.expectRedirect(st, loc, "/signin?next="), nil)
+	st, loc = b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {"pat.me"}, "password": {otp}})
+	b.expectRedirect(st, loc, "/signin/password")
+	b.do("GET", "/signin/password", nil)
+	st, loc = b.do("POST", "/signin/password", url.Values{"csrf": {b.csrf()}, "current": {otp}, "new": {"a patient's passphrase"}, "confirm": {"a patient's passphrase"}})
+	next := b.expectRedirect(st, loc, oauth.AuthorizePath) // patients need no MFA
+	b.do("GET", next, nil)
+	st, loc = b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"}, "grant": {"user/*.cruds", "launch/patient"}})
+	if u, _ := url.Parse(loc); st != http.StatusSeeOther || u.Query().Get("error") != "invalid_scope" {
+		t.Fatalf("a patient granting user/*.cruds: %d %s", st, loc)
+	}
+	// Even a token with user/ scopes and the patient role gets nothing.
+	r := s.do("GET", "/Patient/"+other, nil, "Authorization", "Bearer "+s.userScopedToken(app.ID, "pat.me", []string{"patient"}, "user/*.cruds"))
+	if r.status != 403 || strings.Contains(string(r.body), "Otherfamily") {
+		t.Fatalf("a patient's user/ token: %d %s", r.status, r.body)
+	}
+}
+
+// userScopedToken issues a token the way the authorization endpoint would
+// (the consent screen bypassed): for a policy test of what such a token
+// may do.
+func (s *testServer) userScopedToken(client, username string, roles []string, scope string) string {
+	s.t.Helper()
+	u, err := s.node.Accounts.ByName(context.Background(), username)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	verifier, challenge := pkce()
+	req, _ := http.NewRequest("GET", s.url+authorizeURL(s, client, challenge, scope), nil)
+	ar, err := s.srv.auth.ParseAuthorize(context.Background(), req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	rec := httptest.NewRecorder()
+	s.srv.auth.Approve(rec, req, ar, oauth.Approval{Subject: u.ID, Scopes: strings.Fields(scope), Roles: roles})
+	cb, _ := url.Parse(rec.Header().Get("Location"))
+	_, tr := s.codeExchange(client, cb.Query().Get("code"), verifier)
+	tok, _ := tr["access_token"].(string)
+	if tok == "" {
+		s.t.Fatalf("token: %v (%s)", tr, rec.Header().Get("Location"))
+	}
+	return tok
+}
+
+// Disabling an account or resetting its password ends what it was issued:
+// refresh tokens, access tokens, sign-in sessions. A password reset asks
+// for the second factor before the new password (a stolen one-time
+// password alone changes nothing). Tokens refreshed after a signing-key
+// rotation verify.
+func TestRevocationOfAnAccount(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	pid := s.create(patient("Revokefamily"))["id"].(string)
+	u, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.r", Roles: []string{"nurse"}})
+	app, _, _ := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Ward App", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs offline_access"}}, time.Now())
+	verifier, challenge := pkce()
+	b := s.browser()
+	secret, next := b.signIn(authorizeURL(s, app.ID, challenge, "user/Patient.rs offline_access"), "nurse.r", otp, "the nurse's passphrase")
+	b.do("GET", next, nil)
+	st, loc := b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"}, "grant": {"user/Patient.rs", "offline_access"}})
+	cb, _ := url.Parse(b.expectRedirect(st, loc, "https://app.example/cb?"))
+	_, tr := s.codeExchange(app.ID, cb.Query().Get("code"), verifier)
+	at, rt := tr["access_token"].(string), tr["refresh_token"].(string)
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at), 200)
+
+	// A rotation of the signing key: the refreshed token verifies.
+	if err := s.srv.auth.RotateSigningKey(ctx); err != nil {
+		t.Fatal(err)
+	}
+	st, tr = s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}})
+	if st != 200 {
+		t.Fatalf("refresh after rotation: %d %v", st, tr)
+	}
+	at, rt = tr["access_token"].(string), tr["refresh_token"].(string)
+	s.expect(s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at), 200)
+
+	// The password is reset (by an administrator, from the command line).
+	var otp2 string
+	if _, err := s.node.Engine.Administer(localCtx(), "user-administration", func() (int, error) {
+		var err error
+		if otp2, err = s.node.Accounts.ResetPassword(ctx, u); err != nil {
+			return 0, err
+		}
+		return 1, s.srv.auth.RevokeSubject(ctx, u.ID)
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.do("GET", "/Patient/"+pid, nil, "Authorization", "Bearer "+at).status; got != 401 {
+		t.Errorf("access token after a password reset: %d", got)
+	}
+	if _, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}}); tr["error"] != "invalid_grant" {
+		t.Errorf("refresh token after a password reset: %v", tr)
+	}
+	_, c2 := pkce()
+	if st, loc := b.do("GET", authorizeURL(s, app.ID, c2, "user/Patient.rs"), nil); st != http.StatusForbidden && !strings.HasPrefix(loc, "/signin") {
+		t.Errorf("the signed-in session after a password reset: %d %s", st, loc)
+	}
+	// Signing in with the new one-time password asks for the second
+	// factor first; the password page refuses before it.
+	b2 := s.browser()
+	b2.do("GET", "/signin", nil)
+	st, loc = b2.do("POST", "/signin", url.Values{"csrf": {b2.csrf()}, "username": {"nurse.r"}, "password": {otp2}})
+	b2.expectRedirect(st, loc, "/signin/mfa")
+	b2.do("GET", "/signin/mfa", nil)
+	csrf := b2.csrf()
+	if st, _ := b2.do("POST", "/signin/password", url.Values{"csrf": {csrf}, "current": {otp2}, "new": {"an attacker's passphrase"}, "confirm": {"an attacker's passphrase"}}); st != http.StatusForbidden {
+		t.Fatalf("password change before the second factor: %d", st)
+	}
+	code, _ := auth.TOTPCode(secret, time.Now().Add(30*time.Second))
+	st, loc = b2.do("POST", "/signin/mfa", url.Values{"csrf": {csrf}, "code": {code}})
+	b2.expectRedirect(st, loc, "/signin/password")
+
+	// Disabled: the new sign-in's session ends at its next step.
+	if err := s.node.Accounts.SetDisabled(ctx, u, true); err != nil {
+		t.Fatal(err)
+	}
+	if st, loc := b2.do("GET", "/signin/password", nil); st != http.StatusSeeOther || loc != "/signin" {
+		t.Errorf("a disabled account's session: %d %s", st, loc)
+	}
+}

@@ -235,17 +235,18 @@ func TestTooManyRequestsAreRefusedAtOnce(t *testing.T) {
 	cfg.InsecureHTTP = true
 	cfg.MaxInFlight = 1
 	addr, _ := startServe(t, cfg)
-	// A request whose body never ends holds the only slot.
+	// A request whose body never ends holds the only slot (the token
+	// endpoint reads its form before anything else).
 	pr, pw := io.Pipe()
 	defer pw.Close()
 	go func() {
-		req, _ := http.NewRequest("POST", "http://"+addr+"/Patient", pr)
-		req.Header.Set("Content-Type", "application/fhir+json")
+		req, _ := http.NewRequest("POST", "http://"+addr+"/oauth2/token", pr)
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 		if resp, err := http.DefaultClient.Do(req); err == nil {
 			resp.Body.Close()
 		}
 	}()
-	pw.Write([]byte(`{"resourceType":`))
+	pw.Write([]byte(`grant_type=client_credentials&scope=`))
 	deadline := time.Now().Add(5 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get("http://" + addr + "/metadata")

@@ -11,6 +11,7 @@ type Grant struct {
 	Key       string
 	RequestID string // the authorization it belongs to: revoked together
 	ClientID  string
+	Subject   string // who it was issued for: revoked together
 	Active    bool
 	Expires   time.Time
 	Data      []byte

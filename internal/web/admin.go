@@ -19,8 +19,8 @@ import (
 //
 //	GET  /admin/users                     the accounts
 //	POST /admin/users                     create: {"username","roles","patient","practitioner"} → 201 {"id","username","one_time_password"}
-//	POST /admin/users/{id}/reset-password → {"one_time_password"}
-//	POST /admin/users/{id}/disable        → 204 (sign-in refused, sessions end)
+//	POST /admin/users/{id}/reset-password → {"one_time_password"} (its sessions and tokens end)
+//	POST /admin/users/{id}/disable        → 204 (sign-in refused; its sessions and tokens end)
 //	POST /admin/users/{id}/enable         → 204
 const AdminUsersPath = "/admin/users"
 
@@ -116,14 +116,24 @@ func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *a
 
 func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var otp string
-	if h.withUser(w, r, func(u *auth.User) (err error) { otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u); return err }) {
+	if h.withUser(w, r, func(u *auth.User) (err error) {
+		if otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u); err != nil {
+			return err
+		}
+		return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
+	}) {
 		writeJSON(w, http.StatusOK, map[string]string{"one_time_password": otp})
 	}
 }
 
 func (h *Handler) setDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.withUser(w, r, func(u *auth.User) error { return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled) }) {
+		if h.withUser(w, r, func(u *auth.User) error {
+			if err := h.cfg.Accounts.SetDisabled(r.Context(), u, disabled); err != nil || !disabled {
+				return err
+			}
+			return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
+		}) {
 			w.WriteHeader(http.StatusNoContent)
 		}
 	}

@@ -30,7 +30,8 @@ var pages = template.Must(template.New("").Parse(`
 <p><label for="username">Username</label><br><input id="username" name="username" autocomplete="username" required autofocus></p>
 <p><label for="password">Password</label><br><input id="password" name="password" type="password" autocomplete="current-password" required></p>
 <p><button id="submit" type="submit">Sign in</button></p>
-</form>{{template "foot"}}{{end}}
+</form>
+{{if .External}}<p><a id="external" href="{{.ExternalURL}}">Sign in with {{.External}}</a></p>{{end}}{{template "foot"}}{{end}}
 
 {{define "mfa"}}{{template "head" "Second step"}}{{template "err" .}}
 <form method="post" action="/signin/mfa">

@@ -21,6 +21,8 @@ type session struct {
 	// recovery holds fresh recovery codes until the page that shows them
 	// once.
 	recovery []string
+	// external is a sign-in sent to the external provider.
+	external *externalState
 	created  time.Time
 	seen     time.Time
 }

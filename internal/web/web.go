@@ -25,6 +25,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -58,12 +59,15 @@ type Config struct {
 	Issuer          string        // shown in authenticator apps (default "Hestia")
 	Logger          *slog.Logger
 	Now             func() time.Time
+	// External is the staff's OpenID Connect provider, if any.
+	External *External
 }
 
 // Handler serves the pages.
 type Handler struct {
 	cfg      Config
 	sessions *sessions
+	external *externalClient
 }
 
 // Paths of the pages.
@@ -94,7 +98,7 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now)}
+	return &Handler{cfg: cfg, sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now), external: &externalClient{}}
 }
 
 // Routes serves every page.
@@ -110,6 +114,10 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 	mux.HandleFunc("GET "+RecoveryPath, h.recovery)
 	mux.HandleFunc("GET "+SignedInPath, h.signedIn)
 	mux.HandleFunc("POST "+SignOutPath, h.signOut)
+	if h.cfg.External != nil {
+		mux.HandleFunc("GET "+ExternalPath, h.externalStart)
+		mux.HandleFunc("GET "+ExternalCallback, h.externalCallback)
+	}
 	mux.HandleFunc("GET "+oauth.AuthorizePath, h.authorize)
 	mux.HandleFunc("POST "+oauth.AuthorizePath, h.authorize)
 }
@@ -136,12 +144,25 @@ func addr(r *http.Request) string {
 	return host
 }
 
-// localNext keeps a redirect target only if it is a local path.
+// localNext keeps a redirect target only if it is a local path: no
+// scheme, no host, no control characters or backslashes (browsers drop or
+// turn them into slashes), returned rebuilt from its parsed path and query.
 func localNext(next string) string {
-	if !strings.HasPrefix(next, "/") || strings.HasPrefix(next, "//") || strings.HasPrefix(next, "/\\") || strings.ContainsAny(next, "\r\n") {
+	for i := 0; i < len(next); i++ {
+		if c := next[i]; c < 0x20 || c == 0x7f || c == '\\' {
+			return ""
+		}
+	}
+	u, err := url.Parse(next)
+	if err != nil || u.Scheme != "" || u.Host != "" || u.User != nil || u.Opaque != "" ||
+		!strings.HasPrefix(u.Path, "/") || strings.HasPrefix(u.Path, "//") {
 		return ""
 	}
-	return next
+	out := (&url.URL{Path: u.Path, RawQuery: u.RawQuery}).RequestURI()
+	if !strings.HasPrefix(out, "/") || strings.HasPrefix(out, "//") {
+		return ""
+	}
+	return out
 }
 
 func (h *Handler) signInForm(w http.ResponseWriter, r *http.Request) {
@@ -156,7 +177,20 @@ func (h *Handler) signInForm(w http.ResponseWriter, r *http.Request) {
 	if next := localNext(r.URL.Query().Get("next")); next != "" {
 		se.next = next
 	}
-	h.page(w, http.StatusOK, "signin", map[string]any{"CSRF": se.csrf})
+	h.page(w, http.StatusOK, "signin", h.signinData(se, ""))
+}
+
+// signinData is what the sign-in page shows.
+func (h *Handler) signinData(se *session, msg string) map[string]any {
+	d := map[string]any{"CSRF": se.csrf, "Error": msg}
+	if h.cfg.External != nil {
+		d["External"] = h.cfg.External.Name
+		d["ExternalURL"] = ExternalPath
+		if se.next != "" {
+			d["ExternalURL"] = ExternalPath + "?next=" + urlQueryEscape(se.next)
+		}
+	}
+	return d
 }
 
 func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
@@ -172,6 +206,10 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {
 			failure, msg = "throttled", fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+		} else if errors.Is(err, auth.ErrBusy) {
+			w.Header().Set("Retry-After", "2")
+			h.page(w, http.StatusTooManyRequests, "signin", h.signinData(se, auth.ErrBusy.Error()))
+			return
 		} else if !errors.Is(err, auth.ErrSignIn) {
 			h.cfg.Logger.Error("sign-in", slog.String("error", err.Error()))
 			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
@@ -181,7 +219,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
 			return
 		}
-		h.page(w, http.StatusUnauthorized, "signin", map[string]any{"CSRF": se.csrf, "Error": msg})
+		h.page(w, http.StatusUnauthorized, "signin", h.signinData(se, msg))
 		return
 	}
 	h.sessions.rotate(se)
@@ -212,12 +250,13 @@ func (h *Handler) audit(r *http.Request, in access.Interaction, subject, failure
 // password change, MFA enrolment, second factor, or done.
 func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u *auth.User) {
 	switch {
-	case u.MustChange:
+	case u.HasMFA() && !se.mfaDone:
+		// The second factor first: a password alone changes nothing.
+		http.Redirect(w, r, MFAPath, http.StatusSeeOther)
+	case u.MustChange && u.ExternalIssuer == "":
 		http.Redirect(w, r, PasswordPath, http.StatusSeeOther)
 	case h.cfg.Accounts.MFARequired(u) && !u.HasMFA():
 		http.Redirect(w, r, EnrolPath, http.StatusSeeOther)
-	case u.HasMFA() && !se.mfaDone:
-		http.Redirect(w, r, MFAPath, http.StatusSeeOther)
 	default:
 		if err := h.audit(r, access.Login, u.ID, ""); err != nil {
 			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
@@ -244,7 +283,7 @@ func (h *Handler) pending(w http.ResponseWriter, r *http.Request) (*session, *au
 		return nil, nil, false
 	}
 	u, err := h.cfg.Accounts.Get(r.Context(), se.userID)
-	if err != nil || u.Disabled {
+	if err != nil || u.Disabled || se.created.Before(u.NotBefore) {
 		h.sessions.end(se)
 		h.clearSession(w)
 		http.Redirect(w, r, SignInPath, http.StatusSeeOther)
@@ -291,9 +330,19 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 	h.advance(w, r, se, u)
 }
 
+// mayChangePassword: the sign-in page's password change is for a one-time
+// password only, and after the second factor when the account has one.
+func mayChangePassword(se *session, u *auth.User) bool {
+	return u.MustChange && u.ExternalIssuer == "" && (!u.HasMFA() || se.mfaDone)
+}
+
 func (h *Handler) passwordForm(w http.ResponseWriter, r *http.Request) {
-	se, _, ok := h.pending(w, r)
+	se, u, ok := h.pending(w, r)
 	if !ok {
+		return
+	}
+	if !mayChangePassword(se, u) {
+		h.advance(w, r, se, u)
 		return
 	}
 	h.page(w, http.StatusOK, "password", map[string]any{"CSRF": se.csrf})
@@ -302,6 +351,10 @@ func (h *Handler) passwordForm(w http.ResponseWriter, r *http.Request) {
 func (h *Handler) password(w http.ResponseWriter, r *http.Request) {
 	se, u, ok := h.pending(w, r)
 	if !ok {
+		return
+	}
+	if !mayChangePassword(se, u) {
+		h.fail(w, http.StatusForbidden, "The password can be changed here only to replace a one-time password.")
 		return
 	}
 	next := r.PostFormValue("new")
@@ -313,6 +366,10 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request) {
 	}
 	if err != nil {
 		h.page(w, http.StatusBadRequest, "password", map[string]any{"CSRF": se.csrf, "Error": err.Error()})
+		return
+	}
+	if err := h.audit(r, access.PasswordChange, u.ID, ""); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
 		return
 	}
 	h.advance(w, r, se, u)
@@ -347,6 +404,10 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	se.mfaDone, se.recovery = true, codes
+	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+		return
+	}
 	http.Redirect(w, r, RecoveryPath, http.StatusSeeOther)
 }
 
@@ -379,13 +440,18 @@ func (h *Handler) signOut(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, "The form expired or did not come from this site.")
 		return
 	}
+	h.clearSession(w)
 	if se != nil {
+		// The session ends whatever happens next: a sign-out is never
+		// refused.
 		h.sessions.end(se)
 		if se.done {
-			h.audit(r, access.Logout, se.userID, "")
+			if err := h.audit(r, access.Logout, se.userID, ""); err != nil {
+				h.fail(w, http.StatusServiceUnavailable, "You are signed out, but the audit log could not record it; tell an administrator.")
+				return
+			}
 		}
 	}
-	h.clearSession(w)
 	h.page(w, http.StatusOK, "signedout", nil)
 }
 
@@ -410,8 +476,10 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	u, err := h.cfg.Accounts.Get(ctx, se.userID)
-	if err != nil || u.Disabled {
-		h.fail(w, http.StatusForbidden, "This account cannot sign in.")
+	if err != nil || u.Disabled || se.created.Before(u.NotBefore) {
+		h.sessions.end(se)
+		h.clearSession(w)
+		h.fail(w, http.StatusForbidden, "This session ended. Sign in again.")
 		return
 	}
 	isPatient := slices.Contains(u.Roles, auth.PatientRole)
@@ -426,10 +494,23 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if r.PostFormValue("decision") != "allow" {
+		if err := h.cfg.Audit.Authenticated(ctx, access.Consent, u.ID, req.ClientID, "", "denied"); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, "The decision cannot be recorded now. Try again later.")
+			return
+		}
 		h.cfg.OAuth.AuthorizeError(w, r, req, errAccessDenied)
 		return
 	}
 	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at, Roles: u.Roles}
+	if isPatient {
+		// A patient's app acts in the patient's own context only.
+		for _, sc := range a.Scopes {
+			if strings.HasPrefix(sc, "user/") || strings.HasPrefix(sc, "system/") || sc == access.AdminScope {
+				h.cfg.OAuth.AuthorizeError(w, r, req, oauth.ErrInvalidScope.WithHint("A patient's account cannot grant "+sc+"."))
+				return
+			}
+		}
+	}
 	switch {
 	case isPatient:
 		a.FHIRUser = "Patient/" + u.Patient
@@ -455,6 +536,11 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		a.Patient = p
+	}
+	// The decision is audited before the app gets its code.
+	if err := h.cfg.Audit.Authenticated(ctx, access.Consent, u.ID, req.ClientID, strings.Join(a.Scopes, " "), ""); err != nil {
+		h.fail(w, http.StatusServiceUnavailable, "The decision cannot be recorded now. Try again later.")
+		return
 	}
 	h.cfg.OAuth.Approve(w, r, req, a)
 }

@@ -83,8 +83,8 @@ func (db *DB) RemoveClient(ctx context.Context, id string) error {
 // PutGrant stores a grant, replacing one of the same kind and key.
 func (db *DB) PutGrant(ctx context.Context, g store.Grant) error {
 	return db.write1(ctx, func(w *writeTx) error {
-		_, err := w.tx.ExecContext(w.ctx, `INSERT OR REPLACE INTO oauth_grant (kind, key, request_id, client_id, active, expires, data) VALUES (?, ?, ?, ?, ?, ?, ?)`,
-			g.Kind, g.Key, g.RequestID, g.ClientID, g.Active, g.Expires.Unix(), g.Data)
+		_, err := w.tx.ExecContext(w.ctx, `INSERT OR REPLACE INTO oauth_grant (kind, key, request_id, client_id, subject, active, expires, data) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+			g.Kind, g.Key, g.RequestID, g.ClientID, g.Subject, g.Active, g.Expires.Unix(), g.Data)
 		if err != nil {
 			return fmt.Errorf("sqlite: put grant: %w", err)
 		}
@@ -96,8 +96,8 @@ func (db *DB) PutGrant(ctx context.Context, g store.Grant) error {
 func (db *DB) Grant(ctx context.Context, kind, key string) (store.Grant, error) {
 	g := store.Grant{Kind: kind, Key: key}
 	var expires int64
-	err := db.rpool.QueryRowContext(ctx, `SELECT request_id, client_id, active, expires, data FROM oauth_grant WHERE kind = ? AND key = ?`,
-		kind, key).Scan(&g.RequestID, &g.ClientID, &g.Active, &expires, &g.Data)
+	err := db.rpool.QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires, data FROM oauth_grant WHERE kind = ? AND key = ?`,
+		kind, key).Scan(&g.RequestID, &g.ClientID, &g.Subject, &g.Active, &expires, &g.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, store.ErrNotFound
 	} else if err != nil {
@@ -144,6 +144,16 @@ func (db *DB) RevokeGrants(ctx context.Context, kind, requestID string) error {
 		}
 		if err != nil {
 			return fmt.Errorf("sqlite: revoke grants: %w", err)
+		}
+		return nil
+	})
+}
+
+// RevokeSubject deactivates every grant issued for a subject.
+func (db *DB) RevokeSubject(ctx context.Context, subject string) error {
+	return db.write1(ctx, func(w *writeTx) error {
+		if _, err := w.tx.ExecContext(w.ctx, `UPDATE oauth_grant SET active = 0 WHERE subject = ?`, subject); err != nil {
+			return fmt.Errorf("sqlite: revoke subject: %w", err)
 		}
 		return nil
 	})

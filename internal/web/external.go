@@ -1,0 +1,233 @@
+package web
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"sync"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"golang.org/x/oauth2"
+
+	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/auth"
+	"github.com/hestiahealth/hestia/internal/crypt"
+)
+
+// External is an OpenID Connect provider staff may sign in with (the
+// hospital's identity provider). Its users get local accounts on their
+// first sign-in, with roles mapped from a claim of the ID token; a user
+// whose claim maps to no role cannot sign in.
+type External struct {
+	Name         string // shown on the sign-in page
+	Issuer       string
+	ClientID     string
+	ClientSecret string
+	Scopes       []string          // besides openid
+	RoleClaim    string            // the ID-token claim with the user's roles or groups (default "roles")
+	Roles        map[string]string // provider value → Hestia role
+	// TrustMFA accepts the provider's sign-in as multi-factor: its users
+	// do not enrol a local second factor.
+	TrustMFA bool
+	// HTTPClient reaches the provider (its discovery document, keys and
+	// token endpoint); default http.DefaultClient.
+	HTTPClient *http.Client
+}
+
+// Paths of the external sign-in.
+const (
+	ExternalPath     = "/signin/external"
+	ExternalCallback = "/signin/external/callback"
+)
+
+// externalState is what a session remembers of a sign-in sent to the
+// provider.
+type externalState struct {
+	state, nonce, verifier string
+}
+
+type externalClient struct {
+	once     sync.Once
+	err      error
+	provider *oidc.Provider
+}
+
+func (h *Handler) externalProvider(ctx context.Context) (*oidc.Provider, error) {
+	x := h.external
+	x.once.Do(func() {
+		x.provider, x.err = oidc.NewProvider(h.externalContext(ctx), h.cfg.External.Issuer)
+	})
+	if x.err != nil {
+		// Try discovery again next time (the provider may have been down).
+		err := x.err
+		h.external = &externalClient{}
+		return nil, err
+	}
+	return x.provider, nil
+}
+
+func (h *Handler) externalContext(ctx context.Context) context.Context {
+	if c := h.cfg.External.HTTPClient; c != nil {
+		return oidc.ClientContext(context.WithoutCancel(ctx), c)
+	}
+	return context.WithoutCancel(ctx)
+}
+
+func (h *Handler) oauth2Config(p *oidc.Provider) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     h.cfg.External.ClientID,
+		ClientSecret: h.cfg.External.ClientSecret,
+		Endpoint:     p.Endpoint(),
+		RedirectURL:  h.cfg.OAuth.Issuer() + ExternalCallback,
+		Scopes:       append([]string{oidc.ScopeOpenID}, h.cfg.External.Scopes...),
+	}
+}
+
+// externalStart sends the browser to the provider, with state, nonce and
+// PKCE kept in the session.
+func (h *Handler) externalStart(w http.ResponseWriter, r *http.Request) {
+	p, err := h.externalProvider(r.Context())
+	if err != nil {
+		h.cfg.Logger.Error("external sign-in: discovery", slog.String("error", err.Error()))
+		h.fail(w, http.StatusServiceUnavailable, "The identity provider cannot be reached. Try again later.")
+		return
+	}
+	se := h.session(r)
+	if se == nil || se.done {
+		if se != nil {
+			h.sessions.end(se)
+		}
+		se = h.sessions.start()
+	}
+	if next := localNext(r.URL.Query().Get("next")); next != "" {
+		se.next = next
+	}
+	se.external = &externalState{state: crypt.RandomToken(24), nonce: crypt.RandomToken(24), verifier: oauth2.GenerateVerifier()}
+	h.setSession(w, se)
+	http.Redirect(w, r, h.oauth2Config(p).AuthCodeURL(se.external.state, oidc.Nonce(se.external.nonce),
+		oauth2.S256ChallengeOption(se.external.verifier)), http.StatusSeeOther)
+}
+
+// externalCallback completes a sign-in at the provider: the code is
+// exchanged (with the PKCE verifier), the ID token verified (issuer,
+// audience, expiry, signature, nonce), the roles mapped, the local account
+// found or created, and the sign-in continues like a password sign-in.
+func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
+	ctx := r.Context()
+	se := h.session(r)
+	if se == nil || se.external == nil || !crypt.TokenMatches(crypt.HashToken([]byte(se.external.state)), []byte(r.URL.Query().Get("state"))) {
+		h.fail(w, http.StatusBadRequest, "This sign-in did not start here, or it expired. Start again.")
+		return
+	}
+	ext := se.external
+	se.external = nil
+	p, err := h.externalProvider(ctx)
+	if err != nil {
+		h.fail(w, http.StatusServiceUnavailable, "The identity provider cannot be reached. Try again later.")
+		return
+	}
+	refuse := func(failure, msg string, err error) {
+		if err != nil {
+			h.cfg.Logger.Warn("external sign-in refused", slog.String("failure", failure), slog.String("error", err.Error()))
+		}
+		if aerr := h.audit(r, access.Login, "", failure); aerr != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		h.fail(w, http.StatusForbidden, msg)
+	}
+	if e := r.URL.Query().Get("error"); e != "" {
+		refuse("provider_"+limitCode(e), "The identity provider did not sign you in.", nil)
+		return
+	}
+	xctx := h.externalContext(ctx)
+	tok, err := h.oauth2Config(p).Exchange(xctx, r.URL.Query().Get("code"), oauth2.VerifierOption(ext.verifier))
+	if err != nil {
+		refuse("provider_exchange", "The identity provider's answer could not be used. Start again.", err)
+		return
+	}
+	raw, _ := tok.Extra("id_token").(string)
+	idt, err := p.Verifier(&oidc.Config{ClientID: h.cfg.External.ClientID}).Verify(xctx, raw)
+	if err != nil || !crypt.TokenMatches(crypt.HashToken([]byte(ext.nonce)), []byte(idt.Nonce)) {
+		if err == nil {
+			err = errors.New("nonce mismatch")
+		}
+		refuse("provider_id_token", "The identity provider's answer could not be verified. Start again.", err)
+		return
+	}
+	roles, err := h.mapRoles(idt)
+	if err != nil || len(roles) == 0 {
+		refuse("no_role", "Your account at the identity provider has no role here. Ask an administrator.", err)
+		return
+	}
+	u, err := h.cfg.Accounts.External(ctx, idt.Issuer, idt.Subject, roles)
+	if errors.Is(err, auth.ErrSignIn) {
+		refuse("disabled", auth.ErrSignIn.Error(), nil)
+		return
+	} else if err != nil {
+		h.cfg.Logger.Error("external sign-in: account", slog.String("error", err.Error()))
+		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+		return
+	}
+	h.sessions.rotate(se)
+	se.userID, se.done = u.ID, false
+	se.mfaDone = h.cfg.External.TrustMFA
+	h.setSession(w, se)
+	h.advance(w, r, se, u)
+}
+
+// mapRoles maps the role claim of an ID token to Hestia roles (a string
+// or a list of strings; values without a mapping are ignored).
+func (h *Handler) mapRoles(idt *oidc.IDToken) ([]string, error) {
+	claim := h.cfg.External.RoleClaim
+	if claim == "" {
+		claim = "roles"
+	}
+	var all map[string]any
+	if err := idt.Claims(&all); err != nil {
+		return nil, err
+	}
+	var values []string
+	switch v := all[claim].(type) {
+	case string:
+		values = []string{v}
+	case []any:
+		for _, x := range v {
+			if s, ok := x.(string); ok {
+				values = append(values, s)
+			}
+		}
+	case nil:
+		return nil, fmt.Errorf("the ID token has no %q claim", claim)
+	}
+	var roles []string
+	for _, v := range values {
+		if r, ok := h.cfg.External.Roles[v]; ok && !contains(roles, r) {
+			roles = append(roles, r)
+		}
+	}
+	return roles, nil
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// limitCode keeps an error code from the provider short and plain for the
+// audit log.
+func limitCode(s string) string {
+	out := make([]byte, 0, 32)
+	for i := 0; i < len(s) && len(out) < 32; i++ {
+		if c := s[i]; c == '_' || (c >= 'a' && c <= 'z') {
+			out = append(out, c)
+		}
+	}
+	return string(out)
+}
