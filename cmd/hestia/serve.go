@@ -39,6 +39,13 @@ HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
 HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN, HESTIA_KMS, HESTIA_KMS_ENDPOINT,
 HESTIA_KEY_CACHE, HESTIA_ACCESS_TOKEN_TTL, HESTIA_SESSION_IDLE,
 HESTIA_NO_MFA_ROLES. Flags win over the environment.
+
+Staff may sign in through an external OpenID Connect provider, set by the
+environment only: HESTIA_OIDC_ISSUER, HESTIA_OIDC_CLIENT_ID,
+HESTIA_OIDC_CLIENT_SECRET (register BASE/signin/external/callback as its
+redirect URI), HESTIA_OIDC_ROLES (the provider's roles or groups mapped to
+staff roles: value=role,value=role), HESTIA_OIDC_ROLE_CLAIM (default roles),
+HESTIA_OIDC_NAME, HESTIA_OIDC_SCOPES, HESTIA_OIDC_TRUST_MFA, HESTIA_OIDC_CA.
 The master key is taken from the environment only, never from a flag.
 
 Every FHIR request needs an access token (Authorization: Bearer) from the

@@ -5,10 +5,12 @@ import (
 	"crypto/elliptic"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/hex"
 	"encoding/pem"
+	"errors"
 	"fmt"
 	"math/big"
 	"net"
@@ -78,4 +80,14 @@ func RandomID(n int) string {
 		panic("crypt: no randomness: " + err.Error())
 	}
 	return hex.EncodeToString(b)
+}
+
+// ClientTLS is the TLS configuration of a client that trusts the CA
+// certificates in pemCAs (PEM) instead of the system's: TLS 1.2 or newer.
+func ClientTLS(pemCAs []byte) (*tls.Config, error) {
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pemCAs) {
+		return nil, errors.New("crypt: no PEM certificate found")
+	}
+	return &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, nil
 }

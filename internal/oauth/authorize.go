@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/ory/fosite"
+
+	"github.com/hestiahealth/hestia/internal/access"
 )
 
 // AuthorizePath is the authorization endpoint. internal/web serves it (it
@@ -40,7 +42,9 @@ func (s *Server) ParseAuthorize(ctx context.Context, r *http.Request) (*Authoriz
 	if err != nil {
 		return req, err
 	}
-	if aud := ar.GetRequestForm().Get("aud"); strings.TrimSuffix(aud, "/") != s.Issuer() {
+	if aud := ar.GetRequestForm().Get("aud"); (aud != "" || wantsFHIR(ar.GetRequestedScopes())) && strings.TrimSuffix(aud, "/") != s.Issuer() {
+		// SMART: an app asking for FHIR access names the FHIR server it
+		// will use (a sign-in alone, OpenID Connect only, need not).
 		return req, fosite.ErrInvalidRequest.WithHint("The aud parameter must be this FHIR server's base URL.")
 	}
 	if ar.GetRequestForm().Get("code_challenge") == "" || ar.GetRequestForm().Get("code_challenge_method") != "S256" {
@@ -61,6 +65,17 @@ func (s *Server) ParseAuthorize(ctx context.Context, r *http.Request) (*Authoriz
 		req.ClientName = c.Name
 	}
 	return req, nil
+}
+
+// wantsFHIR reports whether scopes ask for FHIR access (resource or launch
+// scopes), as opposed to a sign-in only.
+func wantsFHIR(scopes []string) bool {
+	for _, sc := range scopes {
+		if _, ok := access.ParseScope(sc); ok || strings.HasPrefix(sc, "launch") {
+			return true
+		}
+	}
+	return false
 }
 
 // AuthorizeError answers a refused authorization request: back to the
@@ -119,6 +134,10 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 		idc.RequestedAt = req.ar.GetRequestedAt()
 		if a.FHIRUser != "" && slices.Contains(a.Scopes, "fhirUser") {
 			idc.Extra["fhirUser"] = s.Issuer() + "/" + a.FHIRUser
+		}
+		if len(a.Roles) > 0 {
+			// Another Hestia (or any relying party) can map them.
+			idc.Extra["roles"] = a.Roles
 		}
 	}
 	kid := s.currentKid()

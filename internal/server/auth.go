@@ -2,9 +2,12 @@ package server
 
 import (
 	"context"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
+	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
@@ -144,6 +147,37 @@ func (n *Node) Init(ctx context.Context, username string) (*auth.User, string, e
 		username = "admin-" + strings.ToLower(crypt.RandomToken(4))[:6]
 	}
 	return n.AddUser(access.WithPrincipal(ctx, access.Local()), auth.NewUser{Username: username, Roles: []string{"admin"}})
+}
+
+// external is the staff's OpenID Connect provider of the configuration
+// (nil if none).
+func (cfg Config) external() (*web.External, error) {
+	if cfg.OIDCIssuer == "" {
+		return nil, nil
+	}
+	roles, err := cfg.oidcRoles()
+	if err != nil {
+		return nil, err
+	}
+	x := &web.External{Name: cfg.OIDCName, Issuer: cfg.OIDCIssuer, ClientID: cfg.OIDCClientID, ClientSecret: cfg.OIDCClientSecret,
+		Scopes: strings.Fields(cfg.OIDCScopes), RoleClaim: cfg.OIDCRoleClaim, Roles: roles, TrustMFA: cfg.OIDCTrustMFA}
+	if x.Name == "" {
+		x.Name = "your organisation's account"
+	}
+	if cfg.OIDCCAFile != "" {
+		pemData, err := os.ReadFile(cfg.OIDCCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("OpenID Connect CA: %w", err)
+		}
+		tc, err := crypt.ClientTLS(pemData)
+		if err != nil {
+			return nil, fmt.Errorf("OpenID Connect CA %s: %w", cfg.OIDCCAFile, err)
+		}
+		x.HTTPClient = &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: tc}}
+	} else {
+		x.HTTPClient = &http.Client{Timeout: 10 * time.Second}
+	}
+	return x, nil
 }
 
 // patientExists looks a Patient up as the signed-in user (the patient

@@ -9,11 +9,14 @@ import (
 	"net/netip"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/tink-crypto/tink-go/v2/tink"
+
+	"github.com/hestiahealth/hestia/internal/auth"
 )
 
 // Config is every setting of the server, with safe defaults. Each field
@@ -56,6 +59,29 @@ type Config struct {
 	// a request (HIPAA automatic logoff). HESTIA_SESSION_IDLE. Default 15
 	// minutes.
 	SessionIdle time.Duration
+	// OIDCIssuer names an external OpenID Connect provider staff may sign
+	// in with (HESTIA_OIDC_ISSUER); OIDCClientID and OIDCClientSecret are
+	// Hestia's registration there (HESTIA_OIDC_CLIENT_ID, and
+	// HESTIA_OIDC_CLIENT_SECRET from the environment only); the redirect
+	// URI to register is BASE/signin/external/callback.
+	OIDCIssuer, OIDCClientID, OIDCClientSecret string
+	// OIDCName is the provider's name on the sign-in page (HESTIA_OIDC_NAME).
+	OIDCName string
+	// OIDCRoleClaim is the ID-token claim holding roles or groups (default
+	// "roles"; HESTIA_OIDC_ROLE_CLAIM); OIDCRoles maps its values to
+	// Hestia's staff roles, "value=role,value=role" (HESTIA_OIDC_ROLES).
+	// A user whose values map to no role cannot sign in.
+	OIDCRoleClaim, OIDCRoles string
+	// OIDCScopes are scopes to ask besides openid (HESTIA_OIDC_SCOPES,
+	// space-separated).
+	OIDCScopes string
+	// OIDCTrustMFA accepts the provider's sign-in as multi-factor
+	// (HESTIA_OIDC_TRUST_MFA=true); otherwise its users enrol a local
+	// authenticator too.
+	OIDCTrustMFA bool
+	// OIDCCAFile is a PEM file of CA certificates to trust for the
+	// provider (a private CA); default the system's. HESTIA_OIDC_CA.
+	OIDCCAFile string
 	// AccessTokenTTL is the lifetime of access tokens. HESTIA_ACCESS_TOKEN_TTL.
 	// Default 10 minutes.
 	AccessTokenTTL time.Duration
@@ -209,6 +235,23 @@ func (c *Config) FromEnv() error {
 			}
 		}
 	}
+	for _, e := range []struct {
+		name string
+		dst  *string
+	}{{"HESTIA_OIDC_ISSUER", &c.OIDCIssuer}, {"HESTIA_OIDC_CLIENT_ID", &c.OIDCClientID}, {"HESTIA_OIDC_CLIENT_SECRET", &c.OIDCClientSecret},
+		{"HESTIA_OIDC_NAME", &c.OIDCName}, {"HESTIA_OIDC_ROLE_CLAIM", &c.OIDCRoleClaim}, {"HESTIA_OIDC_ROLES", &c.OIDCRoles},
+		{"HESTIA_OIDC_SCOPES", &c.OIDCScopes}, {"HESTIA_OIDC_CA", &c.OIDCCAFile}} {
+		if v, ok := os.LookupEnv(e.name); ok {
+			*e.dst = v
+		}
+	}
+	if v, ok := os.LookupEnv("HESTIA_OIDC_TRUST_MFA"); ok {
+		b, err := strconv.ParseBool(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_OIDC_TRUST_MFA: %w", err)
+		}
+		c.OIDCTrustMFA = b
+	}
 	if v, ok := os.LookupEnv("HESTIA_SESSION_IDLE"); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -231,6 +274,25 @@ func (c *Config) FromEnv() error {
 		c.BatchWindow = d
 	}
 	return nil
+}
+
+// oidcRoles parses OIDCRoles ("value=role,value=role"): staff roles only.
+func (c *Config) oidcRoles() (map[string]string, error) {
+	out := map[string]string{}
+	for pair := range strings.SplitSeq(c.OIDCRoles, ",") {
+		if pair = strings.TrimSpace(pair); pair == "" {
+			continue
+		}
+		v, role, ok := strings.Cut(pair, "=")
+		if !ok || v == "" || !slices.Contains(auth.StaffRoles, role) {
+			return nil, fmt.Errorf("HESTIA_OIDC_ROLES: %q is not value=role with a staff role (%s)", pair, strings.Join(auth.StaffRoles, ", "))
+		}
+		out[v] = role
+	}
+	if len(out) == 0 {
+		return nil, errors.New("HESTIA_OIDC_ROLES must map the provider's roles or groups to staff roles (value=role,…)")
+	}
+	return out, nil
 }
 
 // Validate checks the configuration.
@@ -274,6 +336,14 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "https://") && !strings.HasPrefix(c.BaseURL, "http://") {
 		errs = append(errs, errors.New("the base URL must start with https:// or http://"))
+	}
+	if c.OIDCIssuer != "" {
+		if c.OIDCClientID == "" || c.OIDCClientSecret == "" {
+			errs = append(errs, errors.New("an external OpenID Connect provider needs HESTIA_OIDC_CLIENT_ID and HESTIA_OIDC_CLIENT_SECRET"))
+		}
+		if _, err := c.oidcRoles(); err != nil {
+			errs = append(errs, err)
+		}
 	}
 	if c.AuditOrigin != "" && !validOrigin(c.AuditOrigin) {
 		errs = append(errs, errors.New("the audit origin must be one line of printable characters without spaces, such as example.org/hestia/audit"))

@@ -249,8 +249,13 @@ func New(cfg Config, node *Node) (*Server, error) {
 	}
 	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
+	external, err := cfg.external()
+	if err != nil {
+		return nil, err
+	}
 	mux := http.NewServeMux()
 	pages := web.New(web.Config{
+		External:      external,
 		Accounts:      node.Accounts,
 		OAuth:         auth,
 		Audit:         node.Engine,

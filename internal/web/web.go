@@ -255,7 +255,8 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u
 		http.Redirect(w, r, MFAPath, http.StatusSeeOther)
 	case u.MustChange && u.ExternalIssuer == "":
 		http.Redirect(w, r, PasswordPath, http.StatusSeeOther)
-	case h.cfg.Accounts.MFARequired(u) && !u.HasMFA():
+	case h.cfg.Accounts.MFARequired(u) && !u.HasMFA() && !se.mfaDone:
+		// (mfaDone without a local factor: a provider trusted for MFA.)
 		http.Redirect(w, r, EnrolPath, http.StatusSeeOther)
 	default:
 		if err := h.audit(r, access.Login, u.ID, ""); err != nil {
