@@ -28,6 +28,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
 	"github.com/google/uuid"
 
 	"github.com/hestiahealth/hestia/internal/crypt"
@@ -48,16 +49,19 @@ type User struct {
 	Roles    []string `json:"roles"`
 	// Patient is the Patient id of a patient's account; Practitioner the
 	// Practitioner id of a clinician's (both optional).
-	Patient      string    `json:"patient,omitempty"`
-	Practitioner string    `json:"practitioner,omitempty"`
-	PasswordHash string    `json:"password_hash"`
-	MustChange   bool      `json:"must_change,omitempty"` // a one-time password: change at next sign-in
-	TOTPSecret   string    `json:"totp_secret,omitempty"` // base32; confirmed once TOTPStep > 0 or TOTPConfirmed
-	TOTPPending  string    `json:"totp_pending,omitempty"`
-	TOTPLastStep int64     `json:"totp_last_step,omitempty"`
-	Recovery     [][]byte  `json:"recovery,omitempty"` // hashes of unused recovery codes
-	Disabled     bool      `json:"disabled,omitempty"`
-	Created      time.Time `json:"created"`
+	Patient      string   `json:"patient,omitempty"`
+	Practitioner string   `json:"practitioner,omitempty"`
+	PasswordHash string   `json:"password_hash"`
+	MustChange   bool     `json:"must_change,omitempty"` // a one-time password: change at next sign-in
+	TOTPSecret   string   `json:"totp_secret,omitempty"` // base32; confirmed once TOTPStep > 0 or TOTPConfirmed
+	TOTPPending  string   `json:"totp_pending,omitempty"`
+	TOTPLastStep int64    `json:"totp_last_step,omitempty"`
+	Recovery     [][]byte `json:"recovery,omitempty"` // hashes of unused recovery codes
+	// Passkeys are the account's WebAuthn credentials (security keys,
+	// platform authenticators): public keys and signature counters.
+	Passkeys []webauthn.Credential `json:"passkeys,omitempty"`
+	Disabled bool                  `json:"disabled,omitempty"`
+	Created  time.Time             `json:"created"`
 	// NotBefore voids the sessions and tokens of the account from before
 	// it: set when the account is disabled or its password reset.
 	NotBefore time.Time `json:"not_before,omitzero"`
@@ -71,7 +75,7 @@ type User struct {
 }
 
 // HasMFA reports whether the user has a confirmed second factor.
-func (u *User) HasMFA() bool { return u.TOTPSecret != "" }
+func (u *User) HasMFA() bool { return u.TOTPSecret != "" || len(u.Passkeys) > 0 }
 
 // Store keeps accounts; internal/store/sqlite implements it.
 type Store interface {

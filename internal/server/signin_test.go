@@ -555,3 +555,57 @@ func TestRevocationOfAnAccount(t *testing.T) {
 		t.Errorf("a disabled account's session: %d %s", st, loc)
 	}
 }
+
+// The passkey calls need the session's CSRF token (a header), and a
+// password alone cannot add a passkey to an account that has a second
+// factor.
+func TestPasskeyCallsAreGuarded(t *testing.T) {
+	s := newTestServer(t)
+	_, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.pk", Roles: []string{"nurse"}})
+	b := s.browser()
+	b.do("GET", "/signin", nil)
+	st, loc := b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {"nurse.pk"}, "password": {otp}})
+	b.expectRedirect(st, loc, "/signin/password")
+	call := func(path, csrf string) int {
+		req, _ := http.NewRequest("POST", s.url+path, strings.NewReader("{}"))
+		req.Header.Set("Content-Type", "application/json")
+		if csrf != "" {
+			req.Header.Set("X-CSRF-Token", csrf)
+		}
+		resp, err := b.c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	b.do("GET", "/signin/password", nil)
+	csrf := b.csrf()
+	// WebAuthn needs a host name, not an address, as relying party.
+	s.srv.auth.SetIssuer(strings.Replace(s.url, "127.0.0.1", "localhost", 1))
+	if st := call("/signin/passkey/register/begin", ""); st != http.StatusForbidden {
+		t.Fatalf("without the CSRF header: %d", st)
+	}
+	if st := call("/signin/passkey/register/begin", "wrong"); st != http.StatusForbidden {
+		t.Fatalf("with a wrong CSRF header: %d", st)
+	}
+	if st := call("/signin/passkey/register/begin", csrf); st != http.StatusOK {
+		t.Fatalf("during enrolment: %d", st)
+	}
+	if st := call("/signin/passkey/login/begin", csrf); st != http.StatusBadRequest {
+		t.Fatalf("login with no passkey registered: %d", st)
+	}
+	if st := call("/signin/passkey/register/finish", csrf); st != http.StatusBadRequest {
+		t.Fatalf("a finish without a credential: %d", st)
+	}
+	// An account with TOTP, the password checked, the code not yet given.
+	u, _ := s.node.Accounts.ByName(context.Background(), "nurse.pk")
+	secret, _, _ := s.node.Accounts.BeginTOTP(context.Background(), u, "Hestia")
+	code, _ := auth.TOTPCode(secret, time.Now())
+	if _, err := s.node.Accounts.ConfirmTOTP(context.Background(), u, code); err != nil {
+		t.Fatal(err)
+	}
+	if st := call("/signin/passkey/register/begin", csrf); st != http.StatusForbidden {
+		t.Fatalf("adding a passkey with the password alone: %d", st)
+	}
+}

@@ -12,13 +12,27 @@ var (
 	urlQueryEscape  = url.QueryEscape
 )
 
-// pages are the HTML pages: plain HTML, no script, no style (the server's
-// Content-Security-Policy allows neither).
-var pages = template.Must(template.New("").Parse(`
+// dict builds a map for a nested template: dict "k1" v1 "k2" v2.
+func dict(kv ...any) map[string]any {
+	m := make(map[string]any, len(kv)/2)
+	for i := 0; i+1 < len(kv); i += 2 {
+		k, _ := kv[i].(string)
+		m[k] = kv[i+1]
+	}
+	return m
+}
+
+// pages are the HTML pages: plain HTML without style; the second-factor
+// pages load the passkey script, their own file only (scriptCSP).
+var pages = template.Must(template.New("").Funcs(template.FuncMap{"dict": dict}).Parse(`
 {{define "head"}}<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{{.}} · Hestia</title></head><body><main>
 <h1>{{.}}</h1>{{end}}
+{{define "headcsrf"}}<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}} · Hestia</title></head><body><main data-csrf="{{.CSRF}}">
+<h1>{{.Title}}</h1>{{end}}
 {{define "foot"}}</main></body></html>{{end}}
 {{define "err"}}{{if .Error}}<p role="alert" id="error"><strong>{{.Error}}</strong></p>{{end}}{{end}}
 
@@ -33,7 +47,10 @@ var pages = template.Must(template.New("").Parse(`
 </form>
 {{if .External}}<p><a id="external" href="{{.ExternalURL}}">Sign in with {{.External}}</a></p>{{end}}{{template "foot"}}{{end}}
 
-{{define "mfa"}}{{template "head" "Second step"}}{{template "err" .}}
+{{define "mfa"}}{{template "headcsrf" (dict "Title" "Second step" "CSRF" .CSRF)}}{{template "err" .}}
+{{if .Passkeys}}<p><button id="passkey-login" type="button" hidden>Use your passkey</button></p>
+<p role="alert" id="passkey-error"></p>
+<script src="/signin/passkey.js" defer></script>{{end}}
 <form method="post" action="/signin/mfa">
 <input type="hidden" name="csrf" value="{{.CSRF}}">
 <p><label for="code">Code from your authenticator app, or a recovery code</label><br>
@@ -51,8 +68,13 @@ var pages = template.Must(template.New("").Parse(`
 <p><button id="submit" type="submit">Change password</button></p>
 </form>{{template "foot"}}{{end}}
 
-{{define "enrol"}}{{template "head" "Set up your authenticator app"}}{{template "err" .}}
-<p>Your role requires a second factor. In an authenticator app (any TOTP app), add an account with this key:</p>
+{{define "enrol"}}{{template "headcsrf" (dict "Title" "Set up your second factor" "CSRF" .CSRF)}}{{template "err" .}}
+{{if .Passkeys}}<p>Your role requires a second factor: a passkey (a security key, or this device's screen lock), or an authenticator app.</p>
+<p><button id="passkey-register" type="button" hidden>Use a passkey</button></p>
+<p role="alert" id="passkey-error"></p>
+<script src="/signin/passkey.js" defer></script>
+<p>Or, in an authenticator app (any TOTP app), add an account with this key:</p>
+{{else}}<p>Your role requires a second factor. In an authenticator app (any TOTP app), add an account with this key:</p>{{end}}
 <p><code id="secret">{{.Secret}}</code></p>
 {{if .URI}}<p>Or open this link on the device that has the app: <a id="uri" href="{{.URI}}">add to authenticator</a></p>{{end}}
 <form method="post" action="/signin/enrol">

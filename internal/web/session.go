@@ -5,6 +5,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/go-webauthn/webauthn/webauthn"
+
 	"github.com/hestiahealth/hestia/internal/crypt"
 )
 
@@ -23,6 +25,8 @@ type session struct {
 	recovery []string
 	// external is a sign-in sent to the external provider.
 	external *externalState
+	// ceremony is a passkey registration or assertion in progress.
+	ceremony *webauthn.SessionData
 	created  time.Time
 	seen     time.Time
 }

@@ -118,6 +118,7 @@ func (h *Handler) Routes(mux *http.ServeMux) {
 		mux.HandleFunc("GET "+ExternalPath, h.externalStart)
 		mux.HandleFunc("GET "+ExternalCallback, h.externalCallback)
 	}
+	h.passkeyRoutes(mux)
 	mux.HandleFunc("GET "+oauth.AuthorizePath, h.authorize)
 	mux.HandleFunc("POST "+oauth.AuthorizePath, h.authorize)
 }
@@ -306,7 +307,9 @@ func (h *Handler) mfaForm(w http.ResponseWriter, r *http.Request) {
 		h.advance(w, r, se, u)
 		return
 	}
-	h.page(w, http.StatusOK, "mfa", map[string]any{"CSRF": se.csrf})
+	w.Header().Set("Content-Security-Policy", scriptCSP)
+	_, rpErr := h.relyingParty()
+	h.page(w, http.StatusOK, "mfa", map[string]any{"CSRF": se.csrf, "Passkeys": len(u.Passkeys) > 0 && rpErr == nil})
 }
 
 func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
@@ -390,7 +393,9 @@ func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusServiceUnavailable, "Enrolment is unavailable. Try again later.")
 		return
 	}
-	h.page(w, http.StatusOK, "enrol", map[string]any{"CSRF": se.csrf, "Secret": secret, "URI": uri})
+	w.Header().Set("Content-Security-Policy", scriptCSP)
+	_, rpErr := h.relyingParty()
+	h.page(w, http.StatusOK, "enrol", map[string]any{"CSRF": se.csrf, "Secret": secret, "URI": uri, "Passkeys": rpErr == nil})
 }
 
 func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
