@@ -334,3 +334,19 @@ func TestTOTPAndRecoveryCodes(t *testing.T) {
 		t.Fatalf("%d recovery codes left", len(u.Recovery))
 	}
 }
+
+// MFA is required for every staff role unless the configuration exempts
+// the role; patients choose.
+func TestMFARequired(t *testing.T) {
+	a, _, _ := newAccounts(t)
+	a.cfg.NoMFARoles = []string{"billing"}
+	for roles, want := range map[string]bool{"clinician": true, "billing": false, "billing,nurse": true, "admin": true, "patient": false} {
+		u := &User{Roles: strings.Split(roles, ",")}
+		if got := a.MFARequired(u); got != want {
+			t.Errorf("roles %s: MFA required %v, want %v", roles, got, want)
+		}
+	}
+	if !a.MFARequired(&User{Roles: []string{"patient"}, TOTPSecret: "X"}) {
+		t.Error("a patient who enrolled is not asked for the second factor")
+	}
+}

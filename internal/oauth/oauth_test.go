@@ -11,6 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/go-jose/go-jose/v3"
+	josejwt "github.com/go-jose/go-jose/v3/jwt"
+
+	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
@@ -263,4 +267,56 @@ func BenchmarkVerify(b *testing.B) {
 
 func jsonDecode(resp *http.Response, v any) error {
 	return json.NewDecoder(resp.Body).Decode(v)
+}
+
+// A backend service registered with a JWKS URL authenticates with an
+// assertion signed by a key published there; a SMART v2 scope with a query
+// constraint travels in the token as granted.
+func TestBackendKeysByURL(t *testing.T) {
+	priv, pub, err := crypt.NewJWK(crypt.ES384)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var key jose.JSONWebKey
+	if err := key.UnmarshalJSON(priv); err != nil {
+		t.Fatal(err)
+	}
+	keys := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		w.Write([]byte(`{"keys":[` + string(pub) + `]}`))
+	}))
+	defer keys.Close()
+	m := newMemStore()
+	s, err := New(context.Background(), Config{Store: m, Meta: m, Keys: plainSealer{}, Audit: m, JWKSClient: keys.Client()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	hs := httptest.NewServer(s.Handler())
+	defer hs.Close()
+	s.SetIssuer(hs.URL)
+	c, _, err := Register(context.Background(), m, ClientSpec{Name: "lab", Kind: Backend, JWKSURL: keys.URL + "/jwks.json",
+		Scopes: []string{"system/Observation.rs?category=laboratory"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	signer, _ := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES384, Key: key}, (&jose.SignerOptions{}).WithType("JWT").WithHeader("kid", key.KeyID))
+	assertion, _ := josejwt.Signed(signer).Claims(map[string]any{"iss": c.ID, "sub": c.ID, "aud": hs.URL + TokenPath,
+		"jti": crypt.RandomToken(8), "exp": time.Now().Add(time.Minute).Unix()}).CompactSerialize()
+	form := url.Values{"grant_type": {"client_credentials"}, "scope": {"system/Observation.rs?category=laboratory"},
+		"client_assertion_type": {"urn:ietf:params:oauth:client-assertion-type:jwt-bearer"}, "client_assertion": {assertion}}
+	resp, err := http.PostForm(hs.URL+TokenPath, form)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var tr map[string]any
+	json.NewDecoder(resp.Body).Decode(&tr)
+	tok, _ := tr["access_token"].(string)
+	if resp.StatusCode != 200 || tok == "" {
+		t.Fatalf("token with keys by URL: %d %v", resp.StatusCode, tr)
+	}
+	claims, err := s.Verify(context.Background(), tok)
+	if err != nil || strings.Join(claims.Scopes, " ") != "system/Observation.rs?category=laboratory" {
+		t.Fatalf("verified claims %+v, %v", claims, err)
+	}
 }
