@@ -38,27 +38,43 @@ func newAuthSealer(keys *crypt.Keyring) (authSealer, error) {
 }
 
 // openOAuth opens the authorization server of a node.
-func openOAuth(ctx context.Context, cfg Config, node *Node) (*oauth.Server, error) {
+func openOAuth(ctx context.Context, cfg Config, node *Node, failures *failureLimiter) (*oauth.Server, error) {
 	return oauth.New(ctx, oauth.Config{
 		Issuer:         cfg.BaseURL,
 		Store:          node.DB,
 		Meta:           node.DB,
 		Keys:           node.sealer,
-		Audit:          authAuditor{node},
+		Audit:          authAuditor{node: node, failures: failures},
 		AccessTokenTTL: cfg.AccessTokenTTL,
 		UserValid:      node.Accounts.Valid,
 	})
 }
 
-// authAuditor records the authorization server's events in the audit log.
-type authAuditor struct{ node *Node }
+// authAuditor records the authorization server's events in the audit log;
+// refusals are limited per client address (failureLimiter).
+type authAuditor struct {
+	node     *Node
+	failures *failureLimiter
+}
 
 func (a authAuditor) AuthEvent(ctx context.Context, ev oauth.Event) error {
 	in := access.Token
 	if ev.Action == "revoke" {
 		in = access.TokenRevoke
 	}
-	return a.node.Engine.Authenticated(ctx, in, ev.Subject, ev.Client, strings.Join(ev.Scopes, " "), ev.Failure)
+	failure := ev.Failure
+	if failure != "" && a.failures != nil {
+		var addr string
+		if p := access.PrincipalFrom(ctx); p != nil && p.Address.IsValid() {
+			addr = p.Address.String()
+		}
+		ok, earlier := a.failures.allow(addr)
+		if !ok {
+			return nil // counted; recorded with a later failure
+		}
+		failure = withSuppressed(failure, earlier)
+	}
+	return a.node.Engine.Authenticated(ctx, in, ev.Subject, ev.Client, strings.Join(ev.Scopes, " "), failure)
 }
 
 type memSealer struct{ s *crypt.Sealer }
@@ -112,8 +128,10 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	if h != "" {
 		failure, challenge = "invalid_token", `Bearer realm="hestia", error="invalid_token"`
 	}
-	if err := s.node.Engine.Authenticated(r.Context(), access.Authenticate, "", "", "", failure); err != nil {
-		s.log.Error("audit an authentication failure", slog.String("request", id), slog.String("error", err.Error()))
+	if ok, earlier := s.failures.allow(addr.String()); ok {
+		if err := s.node.Engine.Authenticated(r.Context(), access.Authenticate, "", "", "", withSuppressed(failure, earlier)); err != nil {
+			s.log.Error("audit an authentication failure", slog.String("request", id), slog.String("error", err.Error()))
+		}
 	}
 	w.Header().Set("WWW-Authenticate", challenge)
 	reject(w, http.StatusUnauthorized, "login", "a valid access token is required (Authorization: Bearer)", id)

@@ -381,7 +381,7 @@ func TestSigningKeyRotation(t *testing.T) {
 	// the new key verifies at once (its unknown kid makes the server read
 	// the keys again), and after the reload the server signs with it.
 	other, err := oauth.New(context.Background(), oauth.Config{Store: s.node.DB, Meta: s.node.DB, Keys: s.node.sealer,
-		Audit: authAuditor{s.node}, Issuer: s.url})
+		Audit: authAuditor{node: s.node}, Issuer: s.url})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -228,6 +228,7 @@ type Server struct {
 	baseHost     string
 	loopbackOnly bool
 	auth         *oauth.Server
+	failures     *failureLimiter // audit records of authentication failures, per address
 }
 
 // New prepares a server on an opened node.
@@ -240,14 +241,15 @@ func New(cfg Config, node *Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	auth, err := openOAuth(context.Background(), cfg, node)
+	failures := newFailureLimiter(time.Now)
+	auth, err := openOAuth(context.Background(), cfg, node, failures)
 	if err != nil {
 		return nil, err
 	}
 	if noAuthBenchmark {
 		node.Log.Warn("BENCHMARK BUILD: NO ACCESS TOKEN IS CHECKED; never use this binary for real data")
 	}
-	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth,
+	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth, failures: failures,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
 	external, err := cfg.external()
 	if err != nil {
