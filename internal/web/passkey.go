@@ -100,8 +100,17 @@ func (h *Handler) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "passkeys are not available"})
 		return
 	}
-	se.ceremony = sd
+	se.ceremony, se.ceremonyKind = sd, "register"
 	writeJSON(w, http.StatusOK, opts)
+}
+
+// takeCeremony returns (and forgets: one answer per challenge) the
+// session's passkey ceremony of kind, with the relying party.
+func (h *Handler) takeCeremony(se *session, kind string) (*webauthn.SessionData, *webauthn.WebAuthn, bool) {
+	sd, k := se.ceremony, se.ceremonyKind
+	se.ceremony, se.ceremonyKind = nil, ""
+	rp, err := h.relyingParty()
+	return sd, rp, sd != nil && k == kind && err == nil
 }
 
 func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) {
@@ -109,10 +118,8 @@ func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) 
 	if !ok {
 		return
 	}
-	sd := se.ceremony
-	se.ceremony = nil
-	rp, err := h.relyingParty()
-	if sd == nil || err != nil || (u.HasMFA() && !se.mfaDone) {
+	sd, rp, ok := h.takeCeremony(se, "register")
+	if !ok || (u.HasMFA() && !se.mfaDone) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "start the registration again"})
 		return
 	}
@@ -158,7 +165,7 @@ func (h *Handler) passkeyLoginBegin(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "this account has no passkey"})
 		return
 	}
-	se.ceremony = sd
+	se.ceremony, se.ceremonyKind = sd, "login"
 	writeJSON(w, http.StatusOK, opts)
 }
 
@@ -167,15 +174,13 @@ func (h *Handler) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	sd := se.ceremony
-	se.ceremony = nil
-	rp, err := h.relyingParty()
-	if sd == nil || err != nil {
+	sd, rp, ok := h.takeCeremony(se, "login")
+	if !ok {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "start again"})
 		return
 	}
 	r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-	err = h.cfg.Accounts.CheckPasskey(r.Context(), u, addr(r), func() (*webauthn.Credential, error) {
+	err := h.cfg.Accounts.CheckPasskey(r.Context(), u, addr(r), func() (*webauthn.Credential, error) {
 		return rp.FinishLogin(auth.PasskeyUser{U: u}, *sd, r)
 	})
 	if err != nil {

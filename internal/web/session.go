@@ -25,10 +25,12 @@ type session struct {
 	recovery []string
 	// external is a sign-in sent to the external provider.
 	external *externalState
-	// ceremony is a passkey registration or assertion in progress.
-	ceremony *webauthn.SessionData
-	created  time.Time
-	seen     time.Time
+	// ceremony is a passkey registration or assertion in progress, of
+	// ceremonyKind ("register", "login").
+	ceremony     *webauthn.SessionData
+	ceremonyKind string
+	created      time.Time
+	seen         time.Time
 }
 
 // sessions is the server-side session table. A session dies after idle
