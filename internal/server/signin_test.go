@@ -445,6 +445,19 @@ func TestPatientAccountsCannotReachOthers(t *testing.T) {
 	if u, _ := url.Parse(loc); st != http.StatusSeeOther || u.Query().Get("error") != "invalid_scope" {
 		t.Fatalf("a patient granting user/*.cruds: %d %s", st, loc)
 	}
+	// A standalone launch by the patient: the context is their own record.
+	v2, c2 := pkce()
+	own := authorizeURL(s, app.ID, c2, "patient/Patient.rs launch/patient")
+	b.do("GET", own, nil)
+	if strings.Contains(b.last, `name="patient"`) {
+		t.Fatal("a patient is offered the patient picker")
+	}
+	st, loc = b.do("POST", own, url.Values{"csrf": {b.csrf()}, "decision": {"allow"}, "grant": {"patient/Patient.rs", "launch/patient"}})
+	cb, _ := url.Parse(b.expectRedirect(st, loc, "https://app.example/cb?"))
+	if st, tr := s.codeExchange(app.ID, cb.Query().Get("code"), v2); st != 200 || tr["patient"] != me {
+		t.Fatalf("the patient's own launch: %d %v", st, tr)
+	}
+
 	// Even a token with user/ scopes and the patient role gets nothing.
 	r := s.do("GET", "/Patient/"+other, nil, "Authorization", "Bearer "+s.userScopedToken(app.ID, "pat.me", []string{"patient"}, "user/*.cruds"))
 	if r.status != 403 || strings.Contains(string(r.body), "Otherfamily") {
