@@ -64,6 +64,7 @@ const (
 	// Consent is a user's decision on an app's authorization request.
 	PasswordChange Interaction = "password-change"
 	MFAEnrolment   Interaction = "mfa-enrolment"
+	RecoveryCode   Interaction = "recovery-code" // a recovery code used as the second factor
 	Consent        Interaction = "consent"
 )
 

@@ -28,7 +28,7 @@ const (
 // Login and Logout subtypes where they apply (as IHE ATNA and BALP do).
 var authentication = map[string]string{
 	"login": "110122", "logout": "110123", "token": "", "token-revoke": "", "authenticate": "",
-	"password-change": "", "mfa-enrolment": "",
+	"password-change": "", "mfa-enrolment": "", "recovery-code": "",
 }
 
 // restful lists the interactions that are codes of the FHIR

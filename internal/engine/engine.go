@@ -165,7 +165,7 @@ func actionOf(in access.Interaction) string {
 		return "D"
 	case access.Batch, access.Transaction, access.KeyRotation, access.Reindex,
 		access.Token, access.TokenRevoke, access.Authenticate, access.Login, access.Logout, access.ClientRegistration, access.UserAdministration,
-		access.PasswordChange, access.MFAEnrolment, access.Consent:
+		access.PasswordChange, access.MFAEnrolment, access.RecoveryCode, access.Consent:
 		return "E"
 	}
 	return "R"

@@ -317,6 +317,7 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
+	recoveryBefore := len(u.Recovery)
 	if err := h.cfg.Accounts.SecondFactor(r.Context(), u, r.PostFormValue("code"), addr(r)); err != nil {
 		msg, failure := "The code is wrong or was already used.", "mfa_failed"
 		var te *auth.ThrottledError
@@ -329,6 +330,14 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 		}
 		h.page(w, http.StatusUnauthorized, "mfa", map[string]any{"CSRF": se.csrf, "Error": msg})
 		return
+	}
+	if len(u.Recovery) < recoveryBefore {
+		// A recovery code was spent: the account holder (or whoever has
+		// the codes) should know, and an auditor can see it.
+		if err := h.audit(r, access.RecoveryCode, u.ID, ""); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
 	}
 	se.mfaDone = true
 	h.advance(w, r, se, u)
