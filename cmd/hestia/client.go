@@ -72,10 +72,12 @@ func clientAddCmd() *cobra.Command {
 			return withData(cmd, &cfg, func(n *server.Node) error {
 				var c *oauth.ClientInfo
 				var secret string
-				_, err := n.Engine.Administer(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (int, error) {
+				err := n.Engine.AdministerDetail(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (string, error) {
 					var err error
-					c, secret, err = oauth.Register(cmd.Context(), n.DB, spec, time.Now())
-					return 1, err
+					if c, secret, err = oauth.Register(cmd.Context(), n.DB, spec, time.Now()); err != nil {
+						return "add kind=" + spec.Kind, err
+					}
+					return "add client=" + c.ID + " kind=" + c.Kind + " scopes=" + strings.Join(c.Scopes, " "), nil
 				})
 				if err != nil {
 					return err
@@ -148,8 +150,8 @@ func clientRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withData(cmd, &cfg, func(n *server.Node) error {
-				_, err := n.Engine.Administer(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (int, error) {
-					return 1, n.DB.RemoveClient(cmd.Context(), args[0])
+				err := n.Engine.AdministerDetail(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (string, error) {
+					return "remove client=" + args[0], n.DB.RemoveClient(cmd.Context(), args[0])
 				})
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no client %s", args[0])

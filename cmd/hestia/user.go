@@ -74,13 +74,16 @@ func userResetCmd() *cobra.Command {
 					return err
 				}
 				var otp string
-				if _, err := n.Engine.Administer(ctx, access.UserAdministration, func() (int, error) {
-					if otp, err = n.Accounts.ResetPassword(ctx, u); err != nil {
-						return 0, err
+				if err := n.Engine.AdministerDetail(ctx, access.UserAdministration, func() (string, error) {
+					detail := "reset-password account=" + u.ID
+					// Its refresh tokens stop first (if that fails nothing
+					// changed); access tokens and sign-in sessions at their
+					// next check.
+					if err := n.DB.RevokeSubject(ctx, u.ID); err != nil {
+						return detail, err
 					}
-					// Its refresh tokens stop now; access tokens and
-					// sign-in sessions at their next check.
-					return 1, n.DB.RevokeSubject(ctx, u.ID)
+					otp, err = n.Accounts.ResetPassword(ctx, u)
+					return detail, err
 				}); err != nil {
 					return err
 				}

@@ -190,10 +190,14 @@ func (ev *Event) AuditEvent() *AuditEvent {
 		})
 	}
 	if ev.Detail != "" {
+		label := "detail"
+		if ev.Interaction == "configure" {
+			label = "configuration"
+		}
 		out.Entity = append(out.Entity, entity{
-			What:   &reference{Display: "configuration"},
+			What:   &reference{Display: label},
 			Type:   &coding{System: systemEntityType, Code: "2"},
-			Detail: []detail{{Type: "configuration", ValueString: ev.Detail}},
+			Detail: []detail{{Type: label, ValueString: ev.Detail}},
 		})
 	}
 	for _, p := range ev.Patients {

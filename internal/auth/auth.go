@@ -258,16 +258,17 @@ func (a *Accounts) MFARequired(u *User) bool {
 // returns the user, or ErrSignIn, or a *ThrottledError.
 func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) (*User, error) {
 	username = strings.TrimSpace(username)
-	if wait := a.throttle.begin(userKey(username), addrKey(addr)); wait > 0 {
-		// Answered at once: the throttle keys on any name, existing or
-		// not, so the wait says nothing of the account.
-		return nil, &ThrottledError{RetryAfter: wait}
-	}
+	// The slot first: an attempt refused as busy is not counted.
 	release, err := a.hashSlot(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer release()
+	if wait := a.throttle.begin(userKey(username), addrKey(addr)); wait > 0 {
+		// Answered at once: the throttle keys on any name, existing or
+		// not, so the wait says nothing of the account.
+		return nil, &ThrottledError{RetryAfter: wait}
+	}
 	u, err := a.byName(ctx, username)
 	if err != nil && !errors.Is(err, ErrNoUser) {
 		return nil, err
@@ -293,37 +294,60 @@ func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) 
 // the subject as username; no usable password) and setting its roles to
 // roles (the provider's mapping decides). ErrSignIn if the account is
 // disabled or belongs to another provider.
-func (a *Accounts) External(ctx context.Context, issuer, subject string, roles []string) (*User, error) {
-	name := "ext:" + subject
-	if len(subject) > 90 || strings.ContainsAny(subject, " \t\r\n") {
-		d := crypt.Digest(issuer + "\x00" + subject)
-		name = fmt.Sprintf("ext:%x", d[:12])
-	}
-	u, err := a.byName(ctx, name)
+func (a *Accounts) External(ctx context.Context, issuer, subject string, roles []string) (u *User, changed bool, err error) {
+	name := externalName(issuer, subject)
+	u, err = a.byName(ctx, name)
 	if errors.Is(err, ErrNoUser) {
 		u = &User{ID: uuid.NewString(), Username: name, Roles: roles, ExternalIssuer: issuer, ExternalSubject: subject,
 			PasswordHash: crypt.HashPassword(crypt.RandomToken(32), a.cfg.Params), Created: a.cfg.Now().UTC()}
 		data, err := a.seal(u)
 		if err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}); err != nil {
-			return nil, err
+			return nil, false, err
 		}
 		u.version = 1
-		return u, nil
+		return u, true, nil
 	} else if err != nil {
-		return nil, err
+		return nil, false, err
 	}
 	if u.Disabled || u.ExternalIssuer != issuer || u.ExternalSubject != subject {
-		return nil, ErrSignIn
+		return nil, false, ErrSignIn
 	}
-	if !slices.Equal(u.Roles, roles) {
-		if err := a.update(ctx, u, func(u *User) error { u.Roles = roles; return nil }); err != nil {
-			return nil, err
+	if !sameSet(u.Roles, roles) {
+		// What was issued under the old roles is void (NotBefore; the
+		// caller revokes the grants).
+		if err := a.update(ctx, u, func(u *User) error { u.Roles, u.NotBefore = roles, a.cfg.Now(); return nil }); err != nil {
+			return nil, false, err
 		}
+		return u, true, nil
 	}
-	return u, nil
+	return u, false, nil
+}
+
+// DisableExternal disables the account of an external identity that no
+// longer maps to any role, if there is one, and returns its id ("" if
+// none).
+func (a *Accounts) DisableExternal(ctx context.Context, issuer, subject string) (string, error) {
+	u, err := a.byName(ctx, externalName(issuer, subject))
+	if errors.Is(err, ErrNoUser) {
+		return "", nil
+	} else if err != nil {
+		return "", err
+	}
+	if u.ExternalIssuer != issuer || u.ExternalSubject != subject || u.Disabled {
+		return u.ID, nil
+	}
+	return u.ID, a.SetDisabled(ctx, u, true)
+}
+
+func externalName(issuer, subject string) string {
+	if len(subject) > 90 || strings.ContainsAny(subject, " \t\r\n") {
+		d := crypt.Digest(issuer + "\x00" + subject)
+		return fmt.Sprintf("ext:%x", d[:12])
+	}
+	return "ext:" + subject
 }
 
 // ChangePassword sets a new password after checking the current one; it
@@ -390,15 +414,31 @@ func (a *Accounts) SetDisabled(ctx context.Context, u *User, disabled bool) erro
 	})
 }
 
-// Valid reports whether what was issued to the account at issued (zero:
-// any time) may still be used: the account exists, is enabled, and was
-// neither disabled nor had its password reset since.
-func (a *Accounts) Valid(ctx context.Context, id string, issued time.Time) bool {
+// Valid reports whether what was issued to the account at issued may
+// still be used: the account exists, is enabled, was neither disabled nor
+// had its password reset or roles changed since, and has exactly roles (as
+// the token says; a role change takes effect at once).
+func (a *Accounts) Valid(ctx context.Context, id string, issued time.Time, roles []string) bool {
 	u, err := a.Get(ctx, id)
 	if err != nil || u.Disabled {
 		return false
 	}
-	return issued.IsZero() || !issued.Before(u.NotBefore.Truncate(time.Second))
+	if roles != nil && !sameSet(roles, u.Roles) {
+		return false
+	}
+	return !issued.Before(u.NotBefore.Truncate(time.Second))
+}
+
+func sameSet(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for _, x := range a {
+		if !slices.Contains(b, x) {
+			return false
+		}
+	}
+	return true
 }
 
 // Get returns an account by id.

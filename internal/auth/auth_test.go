@@ -268,11 +268,11 @@ func TestTOTPAndRecoveryCodes(t *testing.T) {
 	if u.HasMFA() {
 		t.Fatal("MFA counts before it is confirmed")
 	}
-	if _, err := a.ConfirmTOTP(ctx, u, "000000"); !errors.Is(err, ErrMFA) {
+	if _, err := a.ConfirmTOTP(ctx, u, "000000", "192.0.2.50"); !errors.Is(err, ErrMFA) {
 		t.Fatalf("confirm with a wrong code: %v", err)
 	}
 	code, _ := TOTPCode(secret, clk.now())
-	codes, err := a.ConfirmTOTP(ctx, u, code)
+	codes, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.50")
 	if err != nil || len(codes) != RecoveryCodes || !u.HasMFA() {
 		t.Fatalf("confirm: %v %v", codes, err)
 	}
@@ -348,5 +348,45 @@ func TestMFARequired(t *testing.T) {
 	}
 	if !a.MFARequired(&User{Roles: []string{"patient"}, TOTPSecret: "X"}) {
 		t.Error("a patient who enrolled is not asked for the second factor")
+	}
+}
+
+// Accounts of an external provider: created at the first sign-in, roles
+// applied at each (a change voids what the old roles were issued), and
+// disabled when the provider's claim maps to no role any more; Valid
+// refuses tokens whose roles are not the account's.
+func TestExternalAccounts(t *testing.T) {
+	a, _, clk := newAccounts(t)
+	ctx := context.Background()
+	u, changed, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"})
+	if err != nil || !changed || u.Username != "ext:sub-1" {
+		t.Fatalf("first sign-in: %+v %v %v", u, changed, err)
+	}
+	issued := clk.now()
+	if !a.Valid(ctx, u.ID, issued, []string{"nurse"}) || a.Valid(ctx, u.ID, issued, []string{"clinician"}) {
+		t.Fatal("Valid does not compare roles")
+	}
+	if _, changed, _ := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}); changed {
+		t.Fatal("same roles reported as a change")
+	}
+	clk.add(2 * time.Second)
+	u, changed, _ = a.External(ctx, "https://idp.example", "sub-1", []string{"clinician"})
+	if !changed || strings.Join(u.Roles, ",") != "clinician" {
+		t.Fatalf("role change: %v %v", changed, u.Roles)
+	}
+	if a.Valid(ctx, u.ID, issued, []string{"clinician"}) {
+		t.Fatal("a grant from before the role change is still valid")
+	}
+	if _, _, err := a.External(ctx, "https://other-idp.example", "sub-1", []string{"nurse"}); err == nil {
+		t.Fatal("another provider's subject took over the account")
+	}
+	if id, err := a.DisableExternal(ctx, "https://idp.example", "sub-1"); err != nil || id != u.ID {
+		t.Fatalf("disable: %q %v", id, err)
+	}
+	if a.Valid(ctx, u.ID, clk.now().Add(time.Hour), []string{"clinician"}) {
+		t.Fatal("a disabled account is valid")
+	}
+	if _, _, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}); !errors.Is(err, ErrSignIn) {
+		t.Fatalf("sign-in of a disabled external account: %v", err)
 	}
 }

@@ -35,16 +35,21 @@ func (a *Accounts) BeginTOTP(ctx context.Context, u *User, issuer string) (secre
 	return key.Secret(), key.URL(), err
 }
 
-// ConfirmTOTP completes the enrolment with a code from the app, and
-// returns fresh recovery codes (shown once; stored hashed).
-func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code string) ([]string, error) {
-	if u.TOTPPending == "" {
+// ConfirmTOTP completes the enrolment with a code from the app, throttled
+// like the second factor (per username and address), and returns fresh
+// recovery codes (shown once; stored hashed).
+func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string) ([]string, error) {
+	if u.TOTPPending == "" || u.TOTPSecret != "" {
 		return nil, ErrMFA
+	}
+	if wait := a.throttle.begin(mfaKey(u.Username), addrKey(addr)); wait > 0 {
+		return nil, &ThrottledError{RetryAfter: wait}
 	}
 	step, ok := matchTOTP(u.TOTPPending, code, 0, a.cfg.Now())
 	if !ok {
 		return nil, ErrMFA
 	}
+	a.throttle.succeed(mfaKey(u.Username), addrKey(addr))
 	codes := make([]string, RecoveryCodes)
 	hashes := make([][]byte, RecoveryCodes)
 	for i := range codes {

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"slices"
 
 	"github.com/go-webauthn/webauthn/webauthn"
 
@@ -47,6 +46,7 @@ func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Crede
 			}
 		}
 		u.Passkeys = append(u.Passkeys, *cred)
+		u.TOTPPending = "" // an enrolment started with the app is over
 		if len(u.Recovery) == 0 {
 			codes = make([]string, RecoveryCodes)
 			u.Recovery = make([][]byte, RecoveryCodes)
@@ -76,9 +76,21 @@ func (a *Accounts) CheckPasskey(ctx context.Context, u *User, addr string, verif
 	if err != nil {
 		return ErrMFA
 	}
+	for _, p := range u.Passkeys {
+		if bytes.Equal(p.ID, cred.ID) && p.Authenticator.CloneWarning {
+			return ErrPasskeyClone // marked before: refused for good
+		}
+	}
 	if cred.Authenticator.CloneWarning {
+		// The passkey stays, marked: it is refused from now on, and the
+		// account keeps needing a second factor (its other passkeys, TOTP
+		// or a recovery code), never falling back to the password alone.
 		_ = a.update(ctx, u, func(u *User) error {
-			u.Passkeys = slices.DeleteFunc(slices.Clone(u.Passkeys), func(p webauthn.Credential) bool { return bytes.Equal(p.ID, cred.ID) })
+			for i := range u.Passkeys {
+				if bytes.Equal(u.Passkeys[i].ID, cred.ID) {
+					u.Passkeys[i].Authenticator.CloneWarning = true
+				}
+			}
 			return nil
 		})
 		return ErrPasskeyClone

@@ -220,6 +220,19 @@ func (e *Engine) Administer(ctx context.Context, in access.Interaction, fn func(
 	return n, e.record(ctx, ev, err)
 }
 
+// AdministerDetail is Administer for an operation on one thing (an
+// account, a client): fn returns, besides its error, what it did to what
+// (ids and settings, never secrets), which the event records.
+func (e *Engine) AdministerDetail(ctx context.Context, in access.Interaction, fn func() (string, error)) error {
+	ev, err := e.begin(ctx, in, "", "")
+	if err != nil {
+		return err
+	}
+	detail, err := fn()
+	ev.Detail = detail
+	return e.record(ctx, ev, err)
+}
+
 // Configured records the configuration a server starts with (setting=value
 // pairs, no secrets): configuration changes show in the log as the
 // difference between two starts.
@@ -249,6 +262,18 @@ func (e *Engine) Authenticated(ctx context.Context, in access.Interaction, subje
 	}
 	if err := e.audit.Record(ctx, ev); err != nil {
 		e.log.ErrorContext(ctx, "audit record failed", slog.String("request", ev.RequestID), slog.String("error", err.Error()))
+		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	}
+	return nil
+}
+
+// AccountChanged records a change to an account that no administrator made
+// by hand (an external provider's roles applied at sign-in): the account,
+// and what changed as detail (no secrets).
+func (e *Engine) AccountChanged(ctx context.Context, in access.Interaction, subject, detail string) error {
+	ev := e.event(ctx, in, "", "")
+	ev.Principal, ev.Detail = subject, detail
+	if err := e.audit.Record(ctx, ev); err != nil {
 		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
 	}
 	return nil

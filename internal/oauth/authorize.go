@@ -67,11 +67,11 @@ func (s *Server) ParseAuthorize(ctx context.Context, r *http.Request) (*Authoriz
 	return req, nil
 }
 
-// wantsFHIR reports whether scopes ask for FHIR access (resource or launch
-// scopes), as opposed to a sign-in only.
+// wantsFHIR reports whether scopes ask for access to this server (resource,
+// launch or admin scopes), as opposed to a sign-in only.
 func wantsFHIR(scopes []string) bool {
 	for _, sc := range scopes {
-		if _, ok := access.ParseScope(sc); ok || strings.HasPrefix(sc, "launch") {
+		if _, ok := access.ParseScope(sc); ok || strings.HasPrefix(sc, "launch") || sc == access.AdminScope {
 			return true
 		}
 	}
@@ -97,8 +97,11 @@ type Approval struct {
 	Scopes   []string  // granted: a subset of the requested scopes
 	AuthTime time.Time // when the user signed in (the ID token's auth_time)
 	// Roles are the user's roles when they signed in; they travel in the
-	// access token (a change takes effect with the next token).
+	// access token (a change revokes the account's grants).
 	Roles []string
+	// AMR lists how the user signed in (RFC 8176: pwd, otp, hwk, mfa …),
+	// for the ID token.
+	AMR []string
 }
 
 // Approve issues the authorization code for the scopes the user granted
@@ -125,12 +128,20 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 	if len(a.Roles) > 0 {
 		sess.JWTClaims.Extra["roles"] = a.Roles
 	}
+	at := a.AuthTime
+	if at.IsZero() {
+		at = s.cfg.Now()
+	}
+	// When the user authorized: a later password reset, disabling or role
+	// change voids the grant's refreshes (UserValid).
+	sess.JWTClaims.Extra["auth_time"] = at.Unix()
 	if slices.Contains(a.Scopes, "openid") {
 		// The ID token (OpenID Connect, SMART sso-openid-connect): who
 		// signed in, and their FHIR resource with the fhirUser scope.
 		idc := sess.IDTokenClaims()
 		idc.Subject = a.Subject
 		idc.AuthTime = a.AuthTime
+		idc.AuthenticationMethodsReferences = a.AMR
 		idc.RequestedAt = req.ar.GetRequestedAt()
 		if a.FHIRUser != "" && slices.Contains(a.Scopes, "fhirUser") {
 			idc.Extra["fhirUser"] = s.Issuer() + "/" + a.FHIRUser

@@ -106,11 +106,12 @@ type Config struct {
 	// with a 5-second timeout).
 	JWKSClient *http.Client
 	// UserValid tells whether a user's grants may still be used: the
-	// account exists, is enabled, and issued (if not zero) is after its
-	// last password reset or disabling. Tokens of users (subject other than the client) are checked
-	// with it at verification (then cached 10 s), refresh and code
-	// exchange. Nil: no check.
-	UserValid func(ctx context.Context, subject string, issued time.Time) bool
+	// account exists, is enabled, was authorized (issued) after its last
+	// password reset, disabling or role change, and still has roles.
+	// Tokens of users (subject other than the client) are checked with it
+	// at verification (then cached 10 s), refresh and code exchange. Nil:
+	// no check.
+	UserValid func(ctx context.Context, subject string, issued time.Time, roles []string) bool
 	Now       func() time.Time
 }
 
@@ -275,6 +276,37 @@ func (s *Server) Handler() http.Handler {
 	return mux
 }
 
+// authTime is when the user authorized the grant (stored at Approve).
+func authTime(js *Session) time.Time {
+	switch v := js.JWTClaims.Extra["auth_time"].(type) {
+	case float64:
+		return time.Unix(int64(v), 0)
+	case int64:
+		return time.Unix(v, 0)
+	case json.Number:
+		n, _ := v.Int64()
+		return time.Unix(n, 0)
+	}
+	return time.Unix(0, 0) // unknown: older than any cut-off
+}
+
+// claimRoles reads a roles claim (a []string, or []any after JSON).
+func claimRoles(v any) []string {
+	switch r := v.(type) {
+	case []string:
+		return r
+	case []any:
+		out := make([]string, 0, len(r))
+		for _, x := range r {
+			if s, ok := x.(string); ok {
+				out = append(out, s)
+			}
+		}
+		return out
+	}
+	return []string{}
+}
+
 // kidKey carries, in a context, the key id a token is being signed with.
 type kidKey struct{}
 
@@ -351,7 +383,7 @@ func (s *Server) token(w http.ResponseWriter, r *http.Request) {
 		s.refuse(w, r, ar, fosite.ErrServerError.WithHint("The grant has no session."))
 		return
 	}
-	if js.Subject != client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, js.Subject, time.Time{}) {
+	if js.Subject != client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, js.Subject, authTime(js), claimRoles(js.JWTClaims.Extra["roles"])) {
 		// The account was disabled or its password reset since the grant.
 		s.refuse(w, r, ar, fosite.ErrInvalidGrant.WithHint("The account's grants were revoked."))
 		return

@@ -66,7 +66,7 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := s.cfg.Store.Client(ctx, c.Client); err != nil {
 		return nil, ErrInvalidToken
 	}
-	if c.Subject != c.Client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, c.Subject, c.Issued) {
+	if c.Subject != c.Client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, c.Subject, c.Issued, c.Roles) {
 		return nil, ErrInvalidToken
 	}
 	until := now.Add(recheck)
@@ -119,7 +119,14 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
-		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: extra.Roles, Issued: issued(std)}, parts[2], nil
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: nonNil(extra.Roles), Issued: issued(std)}, parts[2], nil
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
 }
 
 func issued(c josejwt.Claims) time.Time {

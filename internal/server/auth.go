@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -144,10 +146,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 func (n *Node) AddUser(ctx context.Context, nu auth.NewUser) (*auth.User, string, error) {
 	var u *auth.User
 	var otp string
-	_, err := n.Engine.Administer(ctx, access.UserAdministration, func() (int, error) {
+	err := n.Engine.AdministerDetail(ctx, access.UserAdministration, func() (string, error) {
 		var err error
-		u, otp, err = n.Accounts.Create(ctx, nu)
-		return 1, err
+		if u, otp, err = n.Accounts.Create(ctx, nu); err != nil {
+			return "create roles=" + strings.Join(nu.Roles, ","), err
+		}
+		return "create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","), nil
 	})
 	return u, otp, err
 }
@@ -224,4 +228,28 @@ func (n *Node) patientExists(ctx context.Context, userID, id string) (bool, erro
 // the previous key keep verifying until they expire.
 func (n *Node) RotateSigningKey(ctx context.Context) error {
 	return oauth.RotateSigningKey(ctx, n.DB, n.sealer)
+}
+
+// flushFailures records, every minute, the authentication failures the
+// limiter counted but did not record one by one, per address.
+func (s *Server) flushFailures(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		for addr, n := range s.failures.expired() {
+			p := access.Anonymous(netip.Addr{})
+			if a, err := netip.ParseAddr(addr); err == nil {
+				p.Address = a
+			}
+			failure := strconv.Itoa(n) + " authentication failures from " + addr + " not recorded one by one"
+			if err := s.node.Engine.Authenticated(access.WithPrincipal(ctx, p), access.Authenticate, "", "", "", failure); err != nil {
+				s.log.Error("audit suppressed authentication failures", slog.String("error", err.Error()))
+			}
+		}
+	}
 }

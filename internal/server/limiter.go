@@ -1,6 +1,7 @@
 package server
 
 import (
+	"net/netip"
 	"strconv"
 	"sync"
 	"time"
@@ -33,27 +34,26 @@ func newFailureLimiter(now func() time.Time) *failureLimiter {
 }
 
 // allow reports whether a failure from addr is recorded, and how many
-// failures of an earlier minute were not (to record with it).
+// failures of an earlier minute were not (to record with it). IPv6
+// addresses count per /64; beyond failureWindows addresses, new ones share
+// one window.
 func (l *failureLimiter) allow(addr string) (bool, int) {
+	addr = limitKey(addr)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	now := l.now()
 	w := l.m[addr]
+	if w == nil && len(l.m) >= failureWindows {
+		addr = "others"
+		w = l.m[addr]
+	}
 	if w == nil || now.Sub(w.start) >= time.Minute {
-		if len(l.m) >= failureWindows {
-			for k, x := range l.m {
-				if now.Sub(x.start) >= time.Minute && x.suppressed == 0 {
-					delete(l.m, k)
-				}
-			}
-		}
 		prev := 0
 		if w != nil {
 			prev = w.suppressed
 		}
-		w = &failureWindow{start: now}
+		w = &failureWindow{start: now, count: 1}
 		l.m[addr] = w
-		w.count++
 		return true, prev
 	}
 	w.count++
@@ -62,6 +62,38 @@ func (l *failureLimiter) allow(addr string) (bool, int) {
 		return false, 0
 	}
 	return true, 0
+}
+
+// expired removes the windows that closed and returns, by address, the
+// failures they did not record one by one (Server.Serve records them every
+// minute, so none is lost when an address stops).
+func (l *failureLimiter) expired() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	out := map[string]int{}
+	for k, w := range l.m {
+		if now.Sub(w.start) >= time.Minute {
+			if w.suppressed > 0 {
+				out[k] = w.suppressed
+			}
+			delete(l.m, k)
+		}
+	}
+	return out
+}
+
+// limitKey is the key of an address: itself, or its /64 for IPv6.
+func limitKey(addr string) string {
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Is4() || a.Is4In6() {
+		return addr
+	}
+	p, err := a.Prefix(64)
+	if err != nil {
+		return addr
+	}
+	return p.String()
 }
 
 // withSuppressed appends to a failure code the count of failures from the

@@ -32,4 +32,13 @@ func TestFailureLimiter(t *testing.T) {
 	if got := withSuppressed("invalid_token", n); !strings.Contains(got, "5 more") {
 		t.Fatalf("summary %q", got)
 	}
+	// An address that stops: its count comes out when its window closes.
+	for range failureBurst + 3 {
+		l.allow("2001:db8::1")
+		l.allow("2001:db8::2") // the same /64
+	}
+	now = now.Add(time.Minute)
+	if got := l.expired(); got["2001:db8::/64"] != 2*(failureBurst+3)-failureBurst {
+		t.Fatalf("expired windows %v", got)
+	}
 }

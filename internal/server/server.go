@@ -262,7 +262,7 @@ func New(cfg Config, node *Node) (*Server, error) {
 		OAuth:         auth,
 		Audit:         node.Engine,
 		PatientExists: node.patientExists,
-		Administer:    node.Engine.Administer,
+		Administer:    node.Engine.AdministerDetail,
 		InsecureHTTP:  cfg.InsecureHTTP,
 		IdleTimeout:   cfg.SessionIdle,
 		Logger:        node.Log,
@@ -321,6 +321,7 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	actx, stopAuth := context.WithCancel(ctx)
 	defer stopAuth()
 	go s.auth.Run(actx)
+	go s.flushFailures(actx)
 	if is := s.node.Checkpoints; is != nil {
 		done := make(chan struct{})
 		cctx, stop := context.WithCancel(ctx)

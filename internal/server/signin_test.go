@@ -615,10 +615,50 @@ func TestPasskeyCallsAreGuarded(t *testing.T) {
 	u, _ := s.node.Accounts.ByName(context.Background(), "nurse.pk")
 	secret, _, _ := s.node.Accounts.BeginTOTP(context.Background(), u, "Hestia")
 	code, _ := auth.TOTPCode(secret, time.Now())
-	if _, err := s.node.Accounts.ConfirmTOTP(context.Background(), u, code); err != nil {
+	if _, err := s.node.Accounts.ConfirmTOTP(context.Background(), u, code, "203.0.113.1"); err != nil {
 		t.Fatal(err)
 	}
 	if st := call("/signin/passkey/register/begin", csrf); st != http.StatusForbidden {
 		t.Fatalf("adding a passkey with the password alone: %d", st)
+	}
+	// Nor can the enrolment page add (or show) a factor.
+	if st, _ := b.do("POST", "/signin/enrol", url.Values{"csrf": {csrf}, "code": {"000000"}}); st != http.StatusForbidden {
+		t.Fatalf("enrolment posted with the password alone: %d", st)
+	}
+	st, loc = b.do("GET", "/signin/enrol", nil)
+	if st != http.StatusSeeOther || strings.Contains(b.last, `id="secret"`) {
+		t.Fatalf("the enrolment page with the password alone: %d %s", st, loc)
+	}
+}
+
+// Two sign-ins racing on one session cannot mix: the first takes a fresh
+// session for its account, the second finds the shared one gone.
+func TestConcurrentSignInsOnOneSession(t *testing.T) {
+	s := newTestServer(t)
+	pid := s.create(patient("Racefamily"))["id"].(string)
+	s.node.AddUser(localCtx(), auth.NewUser{Username: "pat.race", Roles: []string{"patient"}, Patient: pid, Password: "the patient's passphrase"})
+	s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.race", Roles: []string{"nurse"}, Password: "the nurse's passphrase"})
+	for range 10 {
+		b := s.browser()
+		b.do("GET", "/signin", nil)
+		csrf := b.csrf()
+		codes := make(chan int, 2)
+		for _, c := range [][2]string{{"pat.race", "the patient's passphrase"}, {"nurse.race", "the nurse's passphrase"}} {
+			go func() {
+				req, _ := http.NewRequest("POST", s.url+"/signin", strings.NewReader(url.Values{"csrf": {csrf}, "username": {c[0]}, "password": {c[1]}}.Encode()))
+				req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+				resp, err := b.c.Do(req)
+				if err != nil {
+					codes <- 0
+					return
+				}
+				resp.Body.Close()
+				codes <- resp.StatusCode
+			}()
+		}
+		a, c := <-codes, <-codes
+		if a == http.StatusSeeOther && c == http.StatusSeeOther {
+			t.Fatal("both sign-ins went on with one session")
+		}
 	}
 }

@@ -4,8 +4,10 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/access"
@@ -25,8 +27,9 @@ import (
 const AdminUsersPath = "/admin/users"
 
 // Administer runs fn as an administrative interaction: decided by the
-// policy for the principal of ctx, and audited. The engine implements it.
-type Administer func(ctx context.Context, in access.Interaction, fn func() (int, error)) (int, error)
+// policy for the principal of ctx, and audited with the detail fn returns
+// (what it did to which account). The engine implements it.
+type Administer func(ctx context.Context, in access.Interaction, fn func() (string, error)) error
 
 // AdminRoutes serves the admin API.
 func (h *Handler) AdminRoutes(mux *http.ServeMux) {
@@ -56,12 +59,12 @@ func view(u *auth.User) userView {
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 	var out []userView
-	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
 		us, err := h.cfg.Accounts.List(r.Context())
 		for _, u := range us {
 			out = append(out, view(u))
 		}
-		return len(us), err
+		return fmt.Sprintf("list accounts=%d", len(us)), err
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -85,10 +88,13 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var u *auth.User
 	var otp string
-	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
 		var err error
 		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner})
-		return 1, err
+		if err != nil {
+			return "create roles=" + strings.Join(in.Roles, ","), err
+		}
+		return "create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","), nil
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -99,13 +105,14 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 
 // withUser runs an action on the account named by the path, as user
 // administration.
-func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *auth.User) error) bool {
-	_, err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (int, error) {
+func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, op string, act func(u *auth.User) error) bool {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
+		detail := op + " account=" + limitCode2(r.PathValue("id"))
 		u, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
-			return 0, err
+			return detail, err
 		}
-		return 1, act(u)
+		return detail, act(u)
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -116,11 +123,13 @@ func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *a
 
 func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var otp string
-	if h.withUser(w, r, func(u *auth.User) (err error) {
-		if otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u); err != nil {
+	if h.withUser(w, r, "reset-password", func(u *auth.User) (err error) {
+		// Revoked first: if that fails, nothing changed (fail closed).
+		if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
 			return err
 		}
-		return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
+		otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u)
+		return err
 	}) {
 		writeJSON(w, http.StatusOK, map[string]string{"one_time_password": otp})
 	}
@@ -128,11 +137,17 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 
 func (h *Handler) setDisabled(disabled bool) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.withUser(w, r, func(u *auth.User) error {
-			if err := h.cfg.Accounts.SetDisabled(r.Context(), u, disabled); err != nil || !disabled {
-				return err
+		op := "enable"
+		if disabled {
+			op = "disable"
+		}
+		if h.withUser(w, r, op, func(u *auth.User) error {
+			if disabled {
+				if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
+					return err
+				}
 			}
-			return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
+			return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled)
 		}) {
 			w.WriteHeader(http.StatusNoContent)
 		}
@@ -159,6 +174,18 @@ func (h *Handler) apiError(w http.ResponseWriter, err error) {
 		h.cfg.Logger.Error("admin API", slog.String("error", err.Error()))
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// limitCode2 keeps an id from a path printable and short for the audit
+// log.
+func limitCode2(s string) string {
+	out := make([]byte, 0, 64)
+	for i := 0; i < len(s) && len(out) < 64; i++ {
+		if c := s[i]; c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
-	"sync"
+	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
 	"golang.org/x/oauth2"
@@ -48,24 +48,18 @@ type externalState struct {
 	state, nonce, verifier string
 }
 
-type externalClient struct {
-	once     sync.Once
-	err      error
-	provider *oidc.Provider
-}
-
 func (h *Handler) externalProvider(ctx context.Context) (*oidc.Provider, error) {
-	x := h.external
-	x.once.Do(func() {
-		x.provider, x.err = oidc.NewProvider(h.externalContext(ctx), h.cfg.External.Issuer)
-	})
-	if x.err != nil {
-		// Try discovery again next time (the provider may have been down).
-		err := x.err
-		h.external = &externalClient{}
-		return nil, err
+	h.externalMu.Lock()
+	defer h.externalMu.Unlock()
+	if h.externalP != nil {
+		return h.externalP, nil
 	}
-	return x.provider, nil
+	p, err := oidc.NewProvider(h.externalContext(ctx), h.cfg.External.Issuer)
+	if err != nil {
+		return nil, err // tried again next time: the provider may have been down
+	}
+	h.externalP = p
+	return p, nil
 }
 
 func (h *Handler) externalContext(ctx context.Context) context.Context {
@@ -159,10 +153,21 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 	}
 	roles, err := h.mapRoles(idt)
 	if err != nil || len(roles) == 0 {
+		// No role here (any more): a local account it had is disabled and
+		// what it was issued revoked.
+		if id, derr := h.cfg.Accounts.DisableExternal(ctx, idt.Issuer, idt.Subject); derr != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		} else if id != "" {
+			if rerr := h.cfg.OAuth.RevokeSubject(ctx, id); rerr != nil {
+				h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+				return
+			}
+		}
 		refuse("no_role", "Your account at the identity provider has no role here. Ask an administrator.", err)
 		return
 	}
-	u, err := h.cfg.Accounts.External(ctx, idt.Issuer, idt.Subject, roles)
+	u, changed, err := h.cfg.Accounts.External(ctx, idt.Issuer, idt.Subject, roles)
 	if errors.Is(err, auth.ErrSignIn) {
 		refuse("disabled", auth.ErrSignIn.Error(), nil)
 		return
@@ -171,11 +176,51 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
 		return
 	}
-	h.sessions.rotate(se)
-	se.userID, se.done = u.ID, false
-	se.mfaDone = h.cfg.External.TrustMFA
-	h.setSession(w, se)
-	h.advance(w, r, se, u)
+	if changed {
+		// Created, or its roles changed: audited (as user administration
+		// by the provider's mapping), and what the old roles were issued
+		// is revoked.
+		if err := h.cfg.OAuth.RevokeSubject(ctx, u.ID); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+		if err := h.cfg.Audit.AccountChanged(ctx, access.UserAdministration, u.ID, "external account roles="+strings.Join(u.Roles, ",")); err != nil {
+			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			return
+		}
+	}
+	nse := h.sessions.start()
+	nse.next, nse.userID = se.next, u.ID
+	nse.mfaDone = h.cfg.External.TrustMFA && providerMFA(idt)
+	nse.amr = []string{"fed"}
+	if nse.mfaDone {
+		nse.amr = append(nse.amr, "mfa")
+	}
+	h.sessions.end(se)
+	h.setSession(w, nse)
+	h.advance(w, r, nse, u)
+}
+
+// providerMFA reports whether the provider says the sign-in used more than
+// one factor (RFC 8176 amr values: "mfa", or a password with another
+// factor).
+func providerMFA(idt *oidc.IDToken) bool {
+	var c struct {
+		AMR []string `json:"amr"`
+	}
+	if idt.Claims(&c) != nil {
+		return false
+	}
+	other := false
+	for _, m := range c.AMR {
+		switch m {
+		case "mfa":
+			return true
+		case "otp", "hwk", "swk", "sc", "fpt", "face", "iris", "retina", "vbm":
+			other = true
+		}
+	}
+	return other && contains(c.AMR, "pwd")
 }
 
 // mapRoles maps the role claim of an ID token to Hestia roles (a string

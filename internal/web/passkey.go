@@ -41,10 +41,10 @@ func (h *Handler) passkeyRoutes(mux *http.ServeMux) {
 		w.Header().Set("Content-Type", "text/javascript; charset=utf-8")
 		w.Write(passkeyJS)
 	})
-	mux.HandleFunc("POST "+passkeyPath+"/register/begin", h.passkeyRegisterBegin)
-	mux.HandleFunc("POST "+passkeyPath+"/register/finish", h.passkeyRegisterFinish)
-	mux.HandleFunc("POST "+passkeyPath+"/login/begin", h.passkeyLoginBegin)
-	mux.HandleFunc("POST "+passkeyPath+"/login/finish", h.passkeyLoginFinish)
+	mux.HandleFunc("POST "+passkeyPath+"/register/begin", h.locked(h.passkeyRegisterBegin))
+	mux.HandleFunc("POST "+passkeyPath+"/register/finish", h.locked(h.passkeyRegisterFinish))
+	mux.HandleFunc("POST "+passkeyPath+"/login/begin", h.locked(h.passkeyLoginBegin))
+	mux.HandleFunc("POST "+passkeyPath+"/login/finish", h.locked(h.passkeyLoginFinish))
 }
 
 // relyingParty is the WebAuthn relying party of the server's base URL.
@@ -81,9 +81,9 @@ func (h *Handler) passkeyRegisterBegin(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	// Only during enrolment or after the second factor: a password
-	// alone must not add a factor.
-	if u.HasMFA() && !se.mfaDone {
+	// Only during the enrolment the role requires or after the second
+	// factor: a password alone must not add a factor.
+	if !h.mayEnrol(se, u) {
 		writeJSON(w, http.StatusForbidden, map[string]string{"error": "use your second factor first"})
 		return
 	}
@@ -119,7 +119,7 @@ func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	sd, rp, ok := h.takeCeremony(se, "register")
-	if !ok || (u.HasMFA() && !se.mfaDone) {
+	if !ok || !h.mayEnrol(se, u) {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "start the registration again"})
 		return
 	}
@@ -143,6 +143,7 @@ func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) 
 		return
 	}
 	se.mfaDone = true
+	se.amr = append(se.amr, "hwk", "mfa")
 	next := EnrolPath // continues the sign-in
 	if len(codes) > 0 {
 		se.recovery, next = codes, RecoveryPath
@@ -200,5 +201,6 @@ func (h *Handler) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	se.mfaDone = true
+	se.amr = append(se.amr, "hwk", "mfa")
 	writeJSON(w, http.StatusOK, map[string]string{"next": MFAPath}) // the MFA page sends on
 }

@@ -13,11 +13,14 @@ import (
 // session is a browser's sign-in state, kept on the server; the cookie
 // holds only its random id.
 type session struct {
+	mu      sync.Mutex // held for a whole request of the session (Handler.locked)
 	id      string
 	csrf    string
 	userID  string    // set once the password is checked
 	mfaDone bool      // the second factor was checked (or just enrolled)
+	amr     []string  // how: RFC 8176 methods (pwd, otp, hwk, mfa …)
 	done    bool      // signed in: every step passed
+	doneFor string    // the account it was completed for
 	at      time.Time // when sign-in completed
 	next    string    // where to go once signed in (a local path)
 	// recovery holds fresh recovery codes until the page that shows them

@@ -29,7 +29,10 @@ import (
 	"regexp"
 	"slices"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
@@ -39,6 +42,7 @@ import (
 // Auditor records sign-in events; the engine implements it.
 type Auditor interface {
 	Authenticated(ctx context.Context, in access.Interaction, subject, client, scope, failure string) error
+	AccountChanged(ctx context.Context, in access.Interaction, subject, detail string) error
 }
 
 // Config configures the pages.
@@ -67,7 +71,9 @@ type Config struct {
 type Handler struct {
 	cfg      Config
 	sessions *sessions
-	external *externalClient
+
+	externalMu sync.Mutex
+	externalP  *oidc.Provider // discovered on first use
 }
 
 // Paths of the pages.
@@ -98,29 +104,42 @@ func New(cfg Config) *Handler {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{cfg: cfg, sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now), external: &externalClient{}}
+	return &Handler{cfg: cfg, sessions: newSessions(cfg.IdleTimeout, cfg.AbsoluteTimeout, cfg.Now)}
 }
 
-// Routes serves every page.
+// Routes serves every page. Requests of one session are served one at a
+// time (locked): a sign-in step reads and changes the session's state
+// without another request of the same cookie in between.
 func (h *Handler) Routes(mux *http.ServeMux) {
-	mux.HandleFunc("GET "+SignInPath, h.signInForm)
-	mux.HandleFunc("POST "+SignInPath, h.signIn)
-	mux.HandleFunc("GET "+MFAPath, h.mfaForm)
-	mux.HandleFunc("POST "+MFAPath, h.mfa)
-	mux.HandleFunc("GET "+PasswordPath, h.passwordForm)
-	mux.HandleFunc("POST "+PasswordPath, h.password)
-	mux.HandleFunc("GET "+EnrolPath, h.enrolForm)
-	mux.HandleFunc("POST "+EnrolPath, h.enrol)
-	mux.HandleFunc("GET "+RecoveryPath, h.recovery)
-	mux.HandleFunc("GET "+SignedInPath, h.signedIn)
-	mux.HandleFunc("POST "+SignOutPath, h.signOut)
+	mux.HandleFunc("GET "+SignInPath, h.locked(h.signInForm))
+	mux.HandleFunc("POST "+SignInPath, h.locked(h.signIn))
+	mux.HandleFunc("GET "+MFAPath, h.locked(h.mfaForm))
+	mux.HandleFunc("POST "+MFAPath, h.locked(h.mfa))
+	mux.HandleFunc("GET "+PasswordPath, h.locked(h.passwordForm))
+	mux.HandleFunc("POST "+PasswordPath, h.locked(h.password))
+	mux.HandleFunc("GET "+EnrolPath, h.locked(h.enrolForm))
+	mux.HandleFunc("POST "+EnrolPath, h.locked(h.enrol))
+	mux.HandleFunc("GET "+RecoveryPath, h.locked(h.recovery))
+	mux.HandleFunc("GET "+SignedInPath, h.locked(h.signedIn))
+	mux.HandleFunc("POST "+SignOutPath, h.locked(h.signOut))
 	if h.cfg.External != nil {
-		mux.HandleFunc("GET "+ExternalPath, h.externalStart)
-		mux.HandleFunc("GET "+ExternalCallback, h.externalCallback)
+		mux.HandleFunc("GET "+ExternalPath, h.locked(h.externalStart))
+		mux.HandleFunc("GET "+ExternalCallback, h.locked(h.externalCallback))
 	}
 	h.passkeyRoutes(mux)
-	mux.HandleFunc("GET "+oauth.AuthorizePath, h.authorize)
-	mux.HandleFunc("POST "+oauth.AuthorizePath, h.authorize)
+	mux.HandleFunc("GET "+oauth.AuthorizePath, h.locked(h.authorize))
+	mux.HandleFunc("POST "+oauth.AuthorizePath, h.locked(h.authorize))
+}
+
+// locked serves a request holding its session's lock (if it has one).
+func (h *Handler) locked(fn http.HandlerFunc) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		if se := h.session(r); se != nil {
+			se.mu.Lock()
+			defer se.mu.Unlock()
+		}
+		fn(w, r)
+	}
 }
 
 // page renders a page; data is the template's.
@@ -223,10 +242,13 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusUnauthorized, "signin", h.signinData(se, msg))
 		return
 	}
-	h.sessions.rotate(se)
-	se.userID, se.mfaDone, se.done = u.ID, false, false
-	h.setSession(w, se)
-	h.advance(w, r, se, u)
+	// A fresh session for the account: nothing of the anonymous one
+	// (which another request may be using) carries over but where to go.
+	nse := h.sessions.start()
+	nse.next, nse.userID, nse.amr = se.next, u.ID, []string{"pwd"}
+	h.sessions.end(se)
+	h.setSession(w, nse)
+	h.advance(w, r, nse, u)
 }
 
 // accountID is the id of the account a username names, for the audit
@@ -265,7 +287,7 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u
 			return
 		}
 		h.sessions.rotate(se)
-		se.done, se.at = true, h.cfg.Now()
+		se.done, se.at, se.doneFor = true, h.cfg.Now(), u.ID
 		h.setSession(w, se)
 		next := se.next
 		se.next = ""
@@ -331,6 +353,7 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusUnauthorized, "mfa", map[string]any{"CSRF": se.csrf, "Error": msg})
 		return
 	}
+	se.amr = append(se.amr, "otp", "mfa")
 	if len(u.Recovery) < recoveryBefore {
 		// A recovery code was spent: the account holder (or whoever has
 		// the codes) should know, and an auditor can see it.
@@ -393,7 +416,7 @@ func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	if u.HasMFA() {
+	if u.HasMFA() || !h.mayEnrol(se, u) {
 		h.advance(w, r, se, u)
 		return
 	}
@@ -407,18 +430,39 @@ func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
 	h.page(w, http.StatusOK, "enrol", map[string]any{"CSRF": se.csrf, "Secret": secret, "URI": uri, "Passkeys": rpErr == nil})
 }
 
+// mayEnrol: a second factor is added at the enrolment the account's role
+// requires, or after the second factor — never with a password alone on an
+// account that has one.
+func (h *Handler) mayEnrol(se *session, u *auth.User) bool {
+	if se.mfaDone {
+		return true
+	}
+	return !u.HasMFA() && h.cfg.Accounts.MFARequired(u)
+}
+
 func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 	se, u, ok := h.pending(w, r)
 	if !ok {
 		return
 	}
-	codes, err := h.cfg.Accounts.ConfirmTOTP(r.Context(), u, r.PostFormValue("code"))
+	if !h.mayEnrol(se, u) || u.HasMFA() {
+		h.fail(w, http.StatusForbidden, "A second factor can be added here only during the enrolment your role requires.")
+		return
+	}
+	codes, err := h.cfg.Accounts.ConfirmTOTP(r.Context(), u, r.PostFormValue("code"), addr(r))
 	if err != nil {
-		h.page(w, http.StatusBadRequest, "enrol", map[string]any{"CSRF": se.csrf, "Secret": u.TOTPPending,
-			"Error": "The code is wrong. Check the clock of your device and try the next code."})
+		msg := "The code is wrong. Check the clock of your device and try the next code."
+		var te *auth.ThrottledError
+		if errors.As(err, &te) {
+			msg = fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+		}
+		_, rpErr := h.relyingParty()
+		w.Header().Set("Content-Security-Policy", scriptCSP)
+		h.page(w, http.StatusBadRequest, "enrol", map[string]any{"CSRF": se.csrf, "Secret": u.TOTPPending, "Passkeys": rpErr == nil, "Error": msg})
 		return
 	}
 	se.mfaDone, se.recovery = true, codes
+	se.amr = append(se.amr, "otp", "mfa")
 	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
 		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
 		return
@@ -482,7 +526,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	se := h.session(r)
-	if se == nil || !se.done {
+	if se == nil || !se.done || se.doneFor != se.userID {
 		if r.Method != http.MethodGet {
 			h.fail(w, http.StatusForbidden, "Your session ended. Start again from the app.")
 			return
@@ -516,7 +560,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 		h.cfg.OAuth.AuthorizeError(w, r, req, errAccessDenied)
 		return
 	}
-	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at, Roles: u.Roles}
+	a := oauth.Approval{Subject: u.ID, Scopes: r.PostForm["grant"], AuthTime: se.at, Roles: u.Roles, AMR: se.amr}
 	if isPatient {
 		// A patient's app acts in the patient's own context only.
 		for _, sc := range a.Scopes {
