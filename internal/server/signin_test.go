@@ -662,3 +662,32 @@ func TestConcurrentSignInsOnOneSession(t *testing.T) {
 		}
 	}
 }
+
+// A refresh is refused when the account was disabled (or its password
+// reset) after the grant, even if its grants were not revoked (NotBefore
+// against the grant's auth_time).
+func TestRefreshRespectsNotBefore(t *testing.T) {
+	s := newTestServer(t)
+	ctx := context.Background()
+	u, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.nb", Roles: []string{"nurse"}})
+	app, _, _ := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "App", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs offline_access"}}, time.Now())
+	verifier, challenge := pkce()
+	b := s.browser()
+	_, next := b.signIn(authorizeURL(s, app.ID, challenge, "user/Patient.rs offline_access"), "nurse.nb", otp, "the nurse's passphrase")
+	b.do("GET", next, nil)
+	st, loc := b.do("POST", next, url.Values{"csrf": {b.csrf()}, "decision": {"allow"}, "grant": {"user/Patient.rs", "offline_access"}})
+	cb, _ := url.Parse(b.expectRedirect(st, loc, "https://app.example/cb?"))
+	_, tr := s.codeExchange(app.ID, cb.Query().Get("code"), verifier)
+	rt, _ := tr["refresh_token"].(string)
+	time.Sleep(1100 * time.Millisecond) // NotBefore is compared in whole seconds
+	if err := s.node.Accounts.SetDisabled(ctx, u, true); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.node.Accounts.SetDisabled(ctx, u, false); err != nil {
+		t.Fatal(err)
+	}
+	if st, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}}); tr["error"] != "invalid_grant" {
+		t.Fatalf("refresh of a grant from before the account was disabled: %d %v", st, tr)
+	}
+}
