@@ -127,7 +127,7 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 			h.cfg.Logger.Warn("external sign-in refused", slog.String("failure", failure), slog.String("error", err.Error()))
 		}
 		if aerr := h.audit(r, access.Login, "", failure); aerr != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		h.fail(w, http.StatusForbidden, msg)
@@ -156,11 +156,11 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		// No role here (any more): a local account it had is disabled and
 		// what it was issued revoked.
 		if id, derr := h.cfg.Accounts.DisableExternal(ctx, idt.Issuer, idt.Subject); derr != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		} else if id != "" {
 			if rerr := h.cfg.OAuth.RevokeSubject(ctx, id); rerr != nil {
-				h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+				h.unavailable(w)
 				return
 			}
 		}
@@ -173,7 +173,7 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	} else if err != nil {
 		h.cfg.Logger.Error("external sign-in: account", slog.String("error", err.Error()))
-		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+		h.unavailable(w)
 		return
 	}
 	if changed {
@@ -181,11 +181,11 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		// by the provider's mapping), and what the old roles were issued
 		// is revoked.
 		if err := h.cfg.OAuth.RevokeSubject(ctx, u.ID); err != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		if err := h.cfg.Audit.AccountChanged(ctx, access.UserAdministration, u.ID, "external account roles="+strings.Join(u.Roles, ",")); err != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 	}

@@ -156,6 +156,12 @@ func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
 	h.page(w, status, "error", map[string]any{"Message": msg})
 }
 
+// unavailable answers 503 when sign-in cannot go on (the audit log or the
+// account store failed): nothing is granted.
+func (h *Handler) unavailable(w http.ResponseWriter) {
+	h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+}
+
 func addr(r *http.Request) string {
 	host, _, err := net.SplitHostPort(r.RemoteAddr)
 	if err != nil {
@@ -232,11 +238,11 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 			return
 		} else if !errors.Is(err, auth.ErrSignIn) {
 			h.cfg.Logger.Error("sign-in", slog.String("error", err.Error()))
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		if aerr := h.audit(r, access.Login, h.accountID(r.Context(), username), failure); aerr != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		h.page(w, http.StatusUnauthorized, "signin", h.signinData(se, msg))
@@ -283,7 +289,7 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u
 		http.Redirect(w, r, EnrolPath, http.StatusSeeOther)
 	default:
 		if err := h.audit(r, access.Login, u.ID, ""); err != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		h.sessions.rotate(se)
@@ -347,7 +353,7 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 			msg, failure = fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999)), "throttled"
 		}
 		if aerr := h.audit(r, access.Login, u.ID, failure); aerr != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 		h.page(w, http.StatusUnauthorized, "mfa", map[string]any{"CSRF": se.csrf, "Error": msg})
@@ -358,7 +364,7 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 		// A recovery code was spent: the account holder (or whoever has
 		// the codes) should know, and an auditor can see it.
 		if err := h.audit(r, access.RecoveryCode, u.ID, ""); err != nil {
-			h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+			h.unavailable(w)
 			return
 		}
 	}
@@ -405,7 +411,7 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if err := h.audit(r, access.PasswordChange, u.ID, ""); err != nil {
-		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+		h.unavailable(w)
 		return
 	}
 	h.advance(w, r, se, u)
@@ -464,7 +470,7 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 	se.mfaDone, se.recovery = true, codes
 	se.amr = append(se.amr, "otp", "mfa")
 	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
-		h.fail(w, http.StatusServiceUnavailable, "Sign-in is unavailable. Try again later.")
+		h.unavailable(w)
 		return
 	}
 	http.Redirect(w, r, RecoveryPath, http.StatusSeeOther)
