@@ -74,16 +74,17 @@ func userResetCmd() *cobra.Command {
 					return err
 				}
 				var otp string
-				if err := n.Engine.AdministerDetail(ctx, access.UserAdministration, func() (string, error) {
-					detail := "reset-password account=" + u.ID
+				if err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, func(seal func(string) ([]byte, error)) error {
 					// Its refresh tokens stop first (if that fails nothing
 					// changed); access tokens and sign-in sessions at their
-					// next check.
+					// next check. The reset and its record commit together.
 					if err := n.DB.RevokeSubject(ctx, u.ID); err != nil {
-						return detail, err
+						return err
 					}
-					otp, err = n.Accounts.ResetPassword(ctx, u)
-					return detail, err
+					otp, err = n.Accounts.ResetPassword(ctx, u, func(u *auth.User) ([]byte, error) {
+						return seal("reset-password account=" + u.ID)
+					})
+					return err
 				}); err != nil {
 					return err
 				}

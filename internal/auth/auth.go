@@ -79,8 +79,10 @@ func (u *User) HasMFA() bool { return u.TOTPSecret != "" || len(u.Passkeys) > 0 
 
 // Store keeps accounts; internal/store/sqlite implements it.
 type Store interface {
-	AddUser(ctx context.Context, u store.UserRecord) error
-	UpdateUser(ctx context.Context, u store.UserRecord) error
+	// AddUser and UpdateUser append records (sealed audit records) to the
+	// audit log in the same transaction as the account.
+	AddUser(ctx context.Context, u store.UserRecord, records ...[]byte) error
+	UpdateUser(ctx context.Context, u store.UserRecord, records ...[]byte) error
 	User(ctx context.Context, id string) (store.UserRecord, error)
 	UserByName(ctx context.Context, username string) (store.UserRecord, error)
 	Users(ctx context.Context) ([]store.UserRecord, error)
@@ -103,6 +105,23 @@ type Config struct {
 	// none: every staff role needs it). Patients choose.
 	NoMFARoles []string
 	Now        func() time.Time
+}
+
+// Record makes the audit record of an account change, given the account
+// as it will be stored: the record commits with the change, or neither
+// does (an administrator's action is never done unrecorded). Nil records
+// nothing here.
+type Record func(u *User) ([]byte, error)
+
+func (r Record) make(u *User) ([][]byte, error) {
+	if r == nil {
+		return nil, nil
+	}
+	rec, err := r(u)
+	if err != nil || rec == nil {
+		return nil, err
+	}
+	return [][]byte{rec}, nil
 }
 
 // Accounts manages accounts and signs people in.
@@ -193,7 +212,7 @@ type NewUser struct {
 
 // Create adds an account and returns it with its one-time password (when
 // none was given).
-func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error) {
+func (a *Accounts) Create(ctx context.Context, nu NewUser, rec Record) (*User, string, error) {
 	name := strings.TrimSpace(nu.Username)
 	if name == "" || len(name) > 100 || strings.ContainsAny(name, " \t\r\n:") {
 		return nil, "", invalid("a username is 1 to 100 characters without spaces or colons")
@@ -222,7 +241,11 @@ func (a *Accounts) Create(ctx context.Context, nu NewUser) (*User, string, error
 	if err != nil {
 		return nil, "", err
 	}
-	if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}); err != nil {
+	records, err := rec.make(u)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}, records...); err != nil {
 		if errors.Is(err, store.ErrConflict) {
 			return nil, "", ErrExists
 		}
@@ -339,7 +362,7 @@ func (a *Accounts) DisableExternal(ctx context.Context, issuer, subject string) 
 	if u.ExternalIssuer != issuer || u.ExternalSubject != subject || u.Disabled {
 		return u.ID, nil
 	}
-	return u.ID, a.SetDisabled(ctx, u, true)
+	return u.ID, a.SetDisabled(ctx, u, true, nil)
 }
 
 func externalName(issuer, subject string) string {
@@ -376,12 +399,12 @@ func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next st
 
 // ResetPassword gives an account a new one-time password (an
 // administrator's action) and returns it.
-func (a *Accounts) ResetPassword(ctx context.Context, u *User) (string, error) {
+func (a *Accounts) ResetPassword(ctx context.Context, u *User, rec Record) (string, error) {
 	pw := generatePassword()
-	err := a.update(ctx, u, func(u *User) error {
+	err := a.updateRecorded(ctx, u, func(u *User) error {
 		u.PasswordHash, u.MustChange, u.NotBefore = crypt.HashPassword(pw, a.cfg.Params), true, a.cfg.Now()
 		return nil
-	})
+	}, rec)
 	return pw, err
 }
 
@@ -404,14 +427,14 @@ func (a *Accounts) List(ctx context.Context) ([]*User, error) {
 
 // SetDisabled disables (or enables again) an account: a disabled account
 // cannot sign in, and its sign-in sessions end at their next request.
-func (a *Accounts) SetDisabled(ctx context.Context, u *User, disabled bool) error {
-	return a.update(ctx, u, func(u *User) error {
+func (a *Accounts) SetDisabled(ctx context.Context, u *User, disabled bool, rec Record) error {
+	return a.updateRecorded(ctx, u, func(u *User) error {
 		u.Disabled = disabled
 		if disabled {
 			u.NotBefore = a.cfg.Now()
 		}
 		return nil
-	})
+	}, rec)
 }
 
 // Valid reports whether what was issued to the account at issued may
@@ -496,6 +519,12 @@ func (a *Accounts) seal(u *User) ([]byte, error) {
 // update applies change to the stored account (compare-and-swap, retried
 // on a concurrent update) and refreshes u.
 func (a *Accounts) update(ctx context.Context, u *User, change func(*User) error) error {
+	return a.updateRecorded(ctx, u, change, nil)
+}
+
+// updateRecorded is update with rec's audit record in the same
+// transaction.
+func (a *Accounts) updateRecorded(ctx context.Context, u *User, change func(*User) error, rec Record) error {
 	for range 5 {
 		cur, err := a.Get(ctx, u.ID)
 		if err != nil {
@@ -508,7 +537,11 @@ func (a *Accounts) update(ctx context.Context, u *User, change func(*User) error
 		if err != nil {
 			return err
 		}
-		err = a.cfg.Store.UpdateUser(ctx, store.UserRecord{ID: cur.ID, Username: cur.Username, Version: cur.version, Data: data})
+		records, err := rec.make(cur)
+		if err != nil {
+			return err
+		}
+		err = a.cfg.Store.UpdateUser(ctx, store.UserRecord{ID: cur.ID, Username: cur.Username, Version: cur.version, Data: data}, records...)
 		if errors.Is(err, store.ErrConflict) {
 			continue
 		}

@@ -17,7 +17,7 @@ type memStore struct {
 	byID map[string]store.UserRecord
 }
 
-func (m *memStore) AddUser(_ context.Context, u store.UserRecord) error {
+func (m *memStore) AddUser(_ context.Context, u store.UserRecord, _ ...[]byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	for _, o := range m.byID {
@@ -30,7 +30,7 @@ func (m *memStore) AddUser(_ context.Context, u store.UserRecord) error {
 	return nil
 }
 
-func (m *memStore) UpdateUser(_ context.Context, u store.UserRecord) error {
+func (m *memStore) UpdateUser(_ context.Context, u store.UserRecord, _ ...[]byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	o, ok := m.byID[u.ID]
@@ -131,20 +131,20 @@ func TestPasswordRules(t *testing.T) {
 func TestCreateAndSignIn(t *testing.T) {
 	a, m, _ := newAccounts(t)
 	ctx := context.Background()
-	u, otp, err := a.Create(ctx, NewUser{Username: "admin1", Roles: []string{"admin"}})
+	u, otp, err := a.Create(ctx, NewUser{Username: "admin1", Roles: []string{"admin"}}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(otp) != 16 || !u.MustChange || !a.MFARequired(u) {
 		t.Fatalf("one-time password %q, must change %v, MFA required %v", otp, u.MustChange, a.MFARequired(u))
 	}
-	if _, _, err := a.Create(ctx, NewUser{Username: "admin1", Roles: []string{"admin"}}); !errors.Is(err, ErrExists) {
+	if _, _, err := a.Create(ctx, NewUser{Username: "admin1", Roles: []string{"admin"}}, nil); !errors.Is(err, ErrExists) {
 		t.Fatalf("duplicate username: %v", err)
 	}
-	if _, _, err := a.Create(ctx, NewUser{Username: "x", Roles: []string{"superuser"}}); !errors.Is(err, ErrRole) {
+	if _, _, err := a.Create(ctx, NewUser{Username: "x", Roles: []string{"superuser"}}, nil); !errors.Is(err, ErrRole) {
 		t.Fatalf("unknown role: %v", err)
 	}
-	if _, _, err := a.Create(ctx, NewUser{Username: "p", Roles: []string{"patient"}}); err == nil {
+	if _, _, err := a.Create(ctx, NewUser{Username: "p", Roles: []string{"patient"}}, nil); err == nil {
 		t.Fatal("a patient account without its Patient was created")
 	}
 	// The record is sealed and bound to its row.
@@ -175,7 +175,7 @@ func TestCreateAndSignIn(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A record swapped into another account's row does not open.
-	v, _, err := a.Create(ctx, NewUser{Username: "victim", Roles: []string{"nurse"}, Password: "a long nurse passphrase"})
+	v, _, err := a.Create(ctx, NewUser{Username: "victim", Roles: []string{"nurse"}, Password: "a long nurse passphrase"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -196,7 +196,7 @@ func TestCreateAndSignIn(t *testing.T) {
 func TestThrottling(t *testing.T) {
 	a, _, clk := newAccounts(t)
 	ctx := context.Background()
-	if _, _, err := a.Create(ctx, NewUser{Username: "nurse1", Roles: []string{"nurse"}, Password: "nurse one's passphrase"}); err != nil {
+	if _, _, err := a.Create(ctx, NewUser{Username: "nurse1", Roles: []string{"nurse"}, Password: "nurse one's passphrase"}, nil); err != nil {
 		t.Fatal(err)
 	}
 	for _, name := range []string{"nurse1", "nobody"} {
@@ -257,7 +257,7 @@ func TestThrottling(t *testing.T) {
 func TestTOTPAndRecoveryCodes(t *testing.T) {
 	a, _, clk := newAccounts(t)
 	ctx := context.Background()
-	u, _, err := a.Create(ctx, NewUser{Username: "doc", Roles: []string{"clinician"}, Password: "a long clinician passphrase"})
+	u, _, err := a.Create(ctx, NewUser{Username: "doc", Roles: []string{"clinician"}, Password: "a long clinician passphrase"}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -26,6 +26,7 @@ import (
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
+	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/store"
@@ -224,6 +225,14 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 		if bytes.Contains(r.body, []byte("Closedfamily")) || bytes.Contains(r.body, []byte(pid)) {
 			t.Fatalf("%s %s returned data while failing: %s", req.method, req.path, r.body)
 		}
+	}
+	// Nor is an account created unrecorded: the account and its record
+	// commit together or not at all.
+	if _, _, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "unrecorded", Roles: []string{"admin"}}); err == nil {
+		t.Fatal("an account was created while the audit log fails")
+	}
+	if _, err := s.node.Accounts.ByName(context.Background(), "unrecorded"); err == nil {
+		t.Fatal("the account stands although its record failed")
 	}
 	// No token is issued while its issuance cannot be audited.
 	st, tr := s.tokenRequest(url.Values{"grant_type": {"client_credentials"}, "scope": {"system/*.cruds"}}, s.client, s.secret)

@@ -146,12 +146,12 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 func (n *Node) AddUser(ctx context.Context, nu auth.NewUser) (*auth.User, string, error) {
 	var u *auth.User
 	var otp string
-	err := n.Engine.AdministerDetail(ctx, access.UserAdministration, func() (string, error) {
+	err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, func(seal func(string) ([]byte, error)) error {
 		var err error
-		if u, otp, err = n.Accounts.Create(ctx, nu); err != nil {
-			return "create roles=" + strings.Join(nu.Roles, ","), err
-		}
-		return "create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","), nil
+		u, otp, err = n.Accounts.Create(ctx, nu, func(u *auth.User) ([]byte, error) {
+			return seal("create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","))
+		})
+		return err
 	})
 	return u, otp, err
 }

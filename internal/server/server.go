@@ -262,7 +262,7 @@ func New(cfg Config, node *Node) (*Server, error) {
 		OAuth:         auth,
 		Audit:         node.Engine,
 		PatientExists: node.patientExists,
-		Administer:    node.Engine.AdministerDetail,
+		Administer:    node.Engine.AdministerRecorded,
 		InsecureHTTP:  cfg.InsecureHTTP,
 		IdleTimeout:   cfg.SessionIdle,
 		Logger:        node.Log,

@@ -528,7 +528,7 @@ func TestRevocationOfAnAccount(t *testing.T) {
 	var otp2 string
 	if _, err := s.node.Engine.Administer(localCtx(), "user-administration", func() (int, error) {
 		var err error
-		if otp2, err = s.node.Accounts.ResetPassword(ctx, u); err != nil {
+		if otp2, err = s.node.Accounts.ResetPassword(ctx, u, nil); err != nil {
 			return 0, err
 		}
 		return 1, s.srv.auth.RevokeSubject(ctx, u.ID)
@@ -561,7 +561,7 @@ func TestRevocationOfAnAccount(t *testing.T) {
 	b2.expectRedirect(st, loc, "/signin/password")
 
 	// Disabled: the new sign-in's session ends at its next step.
-	if err := s.node.Accounts.SetDisabled(ctx, u, true); err != nil {
+	if err := s.node.Accounts.SetDisabled(ctx, u, true, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, loc := b2.do("GET", "/signin/password", nil); st != http.StatusSeeOther || loc != "/signin" {
@@ -681,10 +681,10 @@ func TestRefreshRespectsNotBefore(t *testing.T) {
 	_, tr := s.codeExchange(app.ID, cb.Query().Get("code"), verifier)
 	rt, _ := tr["refresh_token"].(string)
 	time.Sleep(1100 * time.Millisecond) // NotBefore is compared in whole seconds
-	if err := s.node.Accounts.SetDisabled(ctx, u, true); err != nil {
+	if err := s.node.Accounts.SetDisabled(ctx, u, true, nil); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.node.Accounts.SetDisabled(ctx, u, false); err != nil {
+	if err := s.node.Accounts.SetDisabled(ctx, u, false, nil); err != nil {
 		t.Fatal(err)
 	}
 	if st, tr := s.tokenRequest(url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {app.ID}}); tr["error"] != "invalid_grant" {

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"strings"
@@ -26,10 +25,18 @@ import (
 //	POST /admin/users/{id}/enable         → 204
 const AdminUsersPath = "/admin/users"
 
-// Administer runs fn as an administrative interaction: decided by the
-// policy for the principal of ctx, and audited with the detail fn returns
-// (what it did to which account). The engine implements it.
-type Administer func(ctx context.Context, in access.Interaction, fn func() (string, error)) error
+// Administer runs fn as an administrative interaction, decided by the
+// policy for the principal of ctx; fn's change and its audit record (made
+// by seal, with what it did to which account) commit together. The engine
+// implements it (AdministerRecorded).
+type Administer func(ctx context.Context, in access.Interaction, fn func(seal func(detail string) ([]byte, error)) error) error
+
+// record is an account change's audit record, sealed with its detail.
+func record(seal func(string) ([]byte, error), op string) auth.Record {
+	return func(u *auth.User) ([]byte, error) {
+		return seal(op + " account=" + u.ID + " roles=" + strings.Join(u.Roles, ","))
+	}
+}
 
 // AdminRoutes serves the admin API.
 func (h *Handler) AdminRoutes(mux *http.ServeMux) {
@@ -59,12 +66,13 @@ func view(u *auth.User) userView {
 
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 	var out []userView
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
+	// A read: no transaction to record in; the event follows it.
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(func(string) ([]byte, error)) error {
 		us, err := h.cfg.Accounts.List(r.Context())
 		for _, u := range us {
 			out = append(out, view(u))
 		}
-		return fmt.Sprintf("list accounts=%d", len(us)), err
+		return err
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -88,13 +96,11 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var u *auth.User
 	var otp string
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(seal func(string) ([]byte, error)) error {
 		var err error
-		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner})
-		if err != nil {
-			return "create roles=" + strings.Join(in.Roles, ","), err
-		}
-		return "create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","), nil
+		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner},
+			record(seal, "create"))
+		return err
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -105,14 +111,13 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 
 // withUser runs an action on the account named by the path, as user
 // administration.
-func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, op string, act func(u *auth.User) error) bool {
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func() (string, error) {
-		detail := op + " account=" + limitCode2(r.PathValue("id"))
+func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *auth.User, seal func(string) ([]byte, error)) error) bool {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(seal func(string) ([]byte, error)) error {
 		u, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
-			return detail, err
+			return err
 		}
-		return detail, act(u)
+		return act(u, seal)
 	})
 	if err != nil {
 		h.apiError(w, err)
@@ -123,12 +128,12 @@ func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, op string, ac
 
 func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var otp string
-	if h.withUser(w, r, "reset-password", func(u *auth.User) (err error) {
+	if h.withUser(w, r, func(u *auth.User, seal func(string) ([]byte, error)) (err error) {
 		// Revoked first: if that fails, nothing changed (fail closed).
 		if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
 			return err
 		}
-		otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u)
+		otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u, record(seal, "reset-password"))
 		return err
 	}) {
 		writeJSON(w, http.StatusOK, map[string]string{"one_time_password": otp})
@@ -136,18 +141,18 @@ func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 }
 
 func (h *Handler) setDisabled(disabled bool) http.HandlerFunc {
+	op := "enable"
+	if disabled {
+		op = "disable"
+	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		op := "enable"
-		if disabled {
-			op = "disable"
-		}
-		if h.withUser(w, r, op, func(u *auth.User) error {
+		if h.withUser(w, r, func(u *auth.User, seal func(string) ([]byte, error)) error {
 			if disabled {
 				if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
 					return err
 				}
 			}
-			return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled)
+			return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled, record(seal, op))
 		}) {
 			w.WriteHeader(http.StatusNoContent)
 		}
@@ -174,18 +179,6 @@ func (h *Handler) apiError(w http.ResponseWriter, err error) {
 		h.cfg.Logger.Error("admin API", slog.String("error", err.Error()))
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
-}
-
-// limitCode2 keeps an id from a path printable and short for the audit
-// log.
-func limitCode2(s string) string {
-	out := make([]byte, 0, 64)
-	for i := 0; i < len(s) && len(out) < 64; i++ {
-		if c := s[i]; c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
-			out = append(out, c)
-		}
-	}
-	return string(out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

@@ -9,9 +9,10 @@ import (
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
-// AddUser stores a new account (version 1); store.ErrConflict if the
-// username or id is taken.
-func (db *DB) AddUser(ctx context.Context, u store.UserRecord) error {
+// AddUser stores a new account (version 1), with records appended to the
+// audit log in the same transaction; store.ErrConflict if the username or
+// id is taken.
+func (db *DB) AddUser(ctx context.Context, u store.UserRecord, records ...[]byte) error {
 	return db.write1(ctx, func(w *writeTx) error {
 		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO auth_user (id, username, version, data) VALUES (?, ?, 1, ?) ON CONFLICT DO NOTHING`,
 			u.ID, u.Username, u.Data)
@@ -21,13 +22,17 @@ func (db *DB) AddUser(ctx context.Context, u store.UserRecord) error {
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlite: add user: %w", store.ErrConflict)
 		}
+		for _, r := range records {
+			w.AppendAudit(r)
+		}
 		return nil
 	})
 }
 
 // UpdateUser replaces an account's data if its version is still
-// u.Version (and increments it); store.ErrConflict otherwise.
-func (db *DB) UpdateUser(ctx context.Context, u store.UserRecord) error {
+// u.Version (and increments it); store.ErrConflict otherwise. records are
+// appended to the audit log in the same transaction.
+func (db *DB) UpdateUser(ctx context.Context, u store.UserRecord, records ...[]byte) error {
 	return db.write1(ctx, func(w *writeTx) error {
 		res, err := w.tx.ExecContext(w.ctx, `UPDATE auth_user SET data = ?, version = version + 1 WHERE id = ? AND version = ?`, u.Data, u.ID, u.Version)
 		if err != nil {
@@ -35,6 +40,9 @@ func (db *DB) UpdateUser(ctx context.Context, u store.UserRecord) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlite: update user: %w", store.ErrConflict)
+		}
+		for _, r := range records {
+			w.AppendAudit(r)
 		}
 		return nil
 	})
