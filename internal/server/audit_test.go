@@ -26,9 +26,9 @@ import (
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/audit"
-	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/audit/checkpoint"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
+	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
