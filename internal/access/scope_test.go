@@ -110,3 +110,22 @@ func TestScopesPolicy(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseScope: any string parses without panicking, and a parsed
+// scope prints back to a string that parses to the same scope and covers
+// it.
+func FuzzParseScope(f *testing.F) {
+	for _, s := range []string{"patient/Observation.read", "user/*.cruds", "system/Patient.rs?category=x", "openid", "a/b.c"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		sc, ok := ParseScope(s)
+		if !ok {
+			return
+		}
+		again, ok := ParseScope(sc.String())
+		if !ok || again != sc || !sc.Covers(again) {
+			t.Fatalf("%q parsed to %+v, which prints %q and parses to %+v (%v)", s, sc, sc.String(), again, ok)
+		}
+	})
+}

@@ -27,3 +27,26 @@ func TestLocalNext(t *testing.T) {
 		}
 	}
 }
+
+// FuzzLocalNext: whatever comes in, what comes out is empty or a local
+// path (one slash, then no slash or backslash), without control
+// characters.
+func FuzzLocalNext(f *testing.F) {
+	for _, s := range []string{"/oauth2/authorize?x=1", "//evil", "/\t/evil", "https://evil", "/%2f%2fevil"} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		out := localNext(s)
+		if out == "" {
+			return
+		}
+		if out[0] != '/' || (len(out) > 1 && (out[1] == '/' || out[1] == '\\')) {
+			t.Fatalf("localNext(%q) = %q", s, out)
+		}
+		for _, c := range []byte(out) {
+			if c < 0x20 || c == 0x7f || c == '\\' {
+				t.Fatalf("localNext(%q) = %q has a control character or backslash", s, out)
+			}
+		}
+	})
+}
