@@ -74,17 +74,17 @@ func userResetCmd() *cobra.Command {
 					return err
 				}
 				var otp string
-				if err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, func(seal func(string) ([]byte, error)) error {
-					// Its refresh tokens stop first (if that fails nothing
-					// changed); access tokens and sign-in sessions at their
-					// next check. The reset and its record commit together.
-					if err := n.DB.RevokeSubject(ctx, u.ID); err != nil {
-						return err
-					}
+				if err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, "reset-password account="+u.ID, func(seal func(string) ([]byte, error)) error {
+					// The reset and its record commit together; its NotBefore
+					// voids the account's grants and sessions from before,
+					// and the revocation then stops its refresh tokens.
 					otp, err = n.Accounts.ResetPassword(ctx, u, func(u *auth.User) ([]byte, error) {
 						return seal("reset-password account=" + u.ID)
 					})
-					return err
+					if err != nil {
+						return err
+					}
+					return n.DB.RevokeSubject(ctx, u.ID)
 				}); err != nil {
 					return err
 				}

@@ -317,7 +317,7 @@ func (a *Accounts) SignIn(ctx context.Context, username, password, addr string) 
 // the subject as username; no usable password) and setting its roles to
 // roles (the provider's mapping decides). ErrSignIn if the account is
 // disabled or belongs to another provider.
-func (a *Accounts) External(ctx context.Context, issuer, subject string, roles []string) (u *User, changed bool, err error) {
+func (a *Accounts) External(ctx context.Context, issuer, subject string, roles []string, rec Record) (u *User, changed bool, err error) {
 	name := externalName(issuer, subject)
 	u, err = a.byName(ctx, name)
 	if errors.Is(err, ErrNoUser) {
@@ -327,7 +327,11 @@ func (a *Accounts) External(ctx context.Context, issuer, subject string, roles [
 		if err != nil {
 			return nil, false, err
 		}
-		if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}); err != nil {
+		records, err := rec.make(u)
+		if err != nil {
+			return nil, false, err
+		}
+		if err := a.cfg.Store.AddUser(ctx, store.UserRecord{ID: u.ID, Username: u.Username, Data: data}, records...); err != nil {
 			return nil, false, err
 		}
 		u.version = 1
@@ -341,7 +345,7 @@ func (a *Accounts) External(ctx context.Context, issuer, subject string, roles [
 	if !sameSet(u.Roles, roles) {
 		// What was issued under the old roles is void (NotBefore; the
 		// caller revokes the grants).
-		if err := a.update(ctx, u, func(u *User) error { u.Roles, u.NotBefore = roles, a.cfg.Now(); return nil }); err != nil {
+		if err := a.updateRecorded(ctx, u, func(u *User) error { u.Roles, u.NotBefore = roles, a.cfg.Now(); return nil }, rec); err != nil {
 			return nil, false, err
 		}
 		return u, true, nil
@@ -352,7 +356,7 @@ func (a *Accounts) External(ctx context.Context, issuer, subject string, roles [
 // DisableExternal disables the account of an external identity that no
 // longer maps to any role, if there is one, and returns its id ("" if
 // none).
-func (a *Accounts) DisableExternal(ctx context.Context, issuer, subject string) (string, error) {
+func (a *Accounts) DisableExternal(ctx context.Context, issuer, subject string, rec Record) (string, error) {
 	u, err := a.byName(ctx, externalName(issuer, subject))
 	if errors.Is(err, ErrNoUser) {
 		return "", nil
@@ -362,7 +366,7 @@ func (a *Accounts) DisableExternal(ctx context.Context, issuer, subject string) 
 	if u.ExternalIssuer != issuer || u.ExternalSubject != subject || u.Disabled {
 		return u.ID, nil
 	}
-	return u.ID, a.SetDisabled(ctx, u, true, nil)
+	return u.ID, a.SetDisabled(ctx, u, true, rec)
 }
 
 func externalName(issuer, subject string) string {
@@ -449,7 +453,9 @@ func (a *Accounts) Valid(ctx context.Context, id string, issued time.Time, roles
 	if roles != nil && !sameSet(roles, u.Roles) {
 		return false
 	}
-	return !issued.Before(u.NotBefore.Truncate(time.Second))
+	// In whole seconds (tokens carry seconds): what was issued in the
+	// second of the cut-off is void too.
+	return u.NotBefore.IsZero() || issued.Unix() > u.NotBefore.Unix()
 }
 
 func sameSet(a, b []string) bool {

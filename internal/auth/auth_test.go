@@ -358,7 +358,7 @@ func TestMFARequired(t *testing.T) {
 func TestExternalAccounts(t *testing.T) {
 	a, _, clk := newAccounts(t)
 	ctx := context.Background()
-	u, changed, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"})
+	u, changed, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}, nil)
 	if err != nil || !changed || u.Username != "ext:sub-1" {
 		t.Fatalf("first sign-in: %+v %v %v", u, changed, err)
 	}
@@ -366,27 +366,53 @@ func TestExternalAccounts(t *testing.T) {
 	if !a.Valid(ctx, u.ID, issued, []string{"nurse"}) || a.Valid(ctx, u.ID, issued, []string{"clinician"}) {
 		t.Fatal("Valid does not compare roles")
 	}
-	if _, changed, _ := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}); changed {
+	if _, changed, _ := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}, nil); changed {
 		t.Fatal("same roles reported as a change")
 	}
 	clk.add(2 * time.Second)
-	u, changed, _ = a.External(ctx, "https://idp.example", "sub-1", []string{"clinician"})
+	u, changed, _ = a.External(ctx, "https://idp.example", "sub-1", []string{"clinician"}, nil)
 	if !changed || strings.Join(u.Roles, ",") != "clinician" {
 		t.Fatalf("role change: %v %v", changed, u.Roles)
 	}
 	if a.Valid(ctx, u.ID, issued, []string{"clinician"}) {
 		t.Fatal("a grant from before the role change is still valid")
 	}
-	if _, _, err := a.External(ctx, "https://other-idp.example", "sub-1", []string{"nurse"}); err == nil {
+	if _, _, err := a.External(ctx, "https://other-idp.example", "sub-1", []string{"nurse"}, nil); err == nil {
 		t.Fatal("another provider's subject took over the account")
 	}
-	if id, err := a.DisableExternal(ctx, "https://idp.example", "sub-1"); err != nil || id != u.ID {
+	if id, err := a.DisableExternal(ctx, "https://idp.example", "sub-1", nil); err != nil || id != u.ID {
 		t.Fatalf("disable: %q %v", id, err)
 	}
 	if a.Valid(ctx, u.ID, clk.now().Add(time.Hour), []string{"clinician"}) {
 		t.Fatal("a disabled account is valid")
 	}
-	if _, _, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}); !errors.Is(err, ErrSignIn) {
+	if _, _, err := a.External(ctx, "https://idp.example", "sub-1", []string{"nurse"}, nil); !errors.Is(err, ErrSignIn) {
 		t.Fatalf("sign-in of a disabled external account: %v", err)
+	}
+}
+
+// A TOTP enrolment confirms the secret its code was checked against, and
+// only on an account that still has no factor.
+func TestConfirmTOTPRechecks(t *testing.T) {
+	a, _, clk := newAccounts(t)
+	ctx := context.Background()
+	u, _, _ := a.Create(ctx, NewUser{Username: "nurse.c", Roles: []string{"nurse"}, Password: "a long nurse passphrase"}, nil)
+	s1, _, _ := a.BeginTOTP(ctx, u, "Hestia")
+	code, _ := TOTPCode(s1, clk.now())
+	other := *u // another session of the account begins its own enrolment
+	if _, _, err := a.BeginTOTP(ctx, &other, "Hestia"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.9"); !errors.Is(err, ErrMFA) {
+		t.Fatalf("confirmed S1 while S2 is pending: %v", err)
+	}
+	s2 := other.TOTPPending
+	code2, _ := TOTPCode(s2, clk.now())
+	if _, err := a.ConfirmTOTP(ctx, &other, code2, "192.0.2.9"); err != nil {
+		t.Fatal(err)
+	}
+	// The account has a factor now: no new enrolment begins.
+	if _, _, err := a.BeginTOTP(ctx, &other, "Hestia"); !errors.Is(err, ErrMFA) {
+		t.Fatalf("an enrolment began on an account with a factor: %v", err)
 	}
 }

@@ -31,7 +31,13 @@ func (a *Accounts) BeginTOTP(ctx context.Context, u *User, issuer string) (secre
 	if err != nil {
 		return "", "", fmt.Errorf("auth: totp secret: %w", err)
 	}
-	err = a.update(ctx, u, func(u *User) error { u.TOTPPending = key.Secret(); return nil })
+	err = a.update(ctx, u, func(u *User) error {
+		if u.HasMFA() {
+			return ErrMFA // enrolment is for an account without a factor
+		}
+		u.TOTPPending = key.Secret()
+		return nil
+	})
 	return key.Secret(), key.URL(), err
 }
 
@@ -56,8 +62,11 @@ func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string) 
 		codes[i] = recoveryCode()
 		hashes[i] = crypt.HashToken([]byte(normalizeRecovery(codes[i])))
 	}
+	checked := u.TOTPPending
 	err := a.update(ctx, u, func(u *User) error {
-		if u.TOTPPending == "" {
+		// As stored now: still the secret the code was checked against,
+		// and still no factor (another session may have added one).
+		if u.TOTPPending != checked || u.HasMFA() {
 			return ErrMFA
 		}
 		u.TOTPSecret, u.TOTPPending, u.TOTPLastStep, u.Recovery = u.TOTPPending, "", step, hashes

@@ -32,11 +32,16 @@ var _ webauthn.User = PasskeyUser{}
 const MaxPasskeys = 10
 
 // AddPasskey stores a passkey whose registration the caller verified
-// (webauthn.FinishRegistration). If the account has no recovery codes
-// yet, it gets fresh ones, returned once.
-func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Credential) ([]string, error) {
+// (webauthn.FinishRegistration); verified says the sign-in passed the
+// account's second factor (without it, only an account without a factor
+// may get one — checked as stored, against concurrent enrolments). If the
+// account has no recovery codes yet, it gets fresh ones, returned once.
+func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Credential, verified bool) ([]string, error) {
 	var codes []string
 	err := a.update(ctx, u, func(u *User) error {
+		if u.HasMFA() && !verified {
+			return ErrMFA
+		}
 		if len(u.Passkeys) >= MaxPasskeys {
 			return invalid("this account has the most passkeys it may have")
 		}

@@ -268,16 +268,18 @@ func (e *Engine) Authenticated(ctx context.Context, in access.Interaction, subje
 }
 
 // AdministerRecorded is Administer for an operation that writes in its own
-// store transaction: fn gets seal, which encodes the interaction's event
+// store transaction (detail says what is asked, for the record of a
+// refusal or failure): fn gets seal, which encodes the interaction's event
 // with detail (what it did to what) into a record for fn to append in that
 // transaction, so the change and its record commit together or not at all.
 // With a recorder that cannot encode (the benchmark build) seal returns nil
 // and the event is recorded after fn, as Administer does.
-func (e *Engine) AdministerRecorded(ctx context.Context, in access.Interaction, fn func(seal func(detail string) ([]byte, error)) error) error {
+func (e *Engine) AdministerRecorded(ctx context.Context, in access.Interaction, detail string, fn func(seal func(detail string) ([]byte, error)) error) error {
 	ev, err := e.begin(ctx, in, "", "")
 	if err != nil {
 		return err
 	}
+	ev.Detail = detail // what was asked, if fn fails before it seals
 	enc, inTx := e.audit.(audit.Encoder)
 	sealed := false
 	seal := func(detail string) ([]byte, error) {
@@ -299,16 +301,31 @@ func (e *Engine) AdministerRecorded(ctx context.Context, in access.Interaction, 
 	return e.record(ctx, ev, err)
 }
 
-// AccountChanged records a change to an account that no administrator made
-// by hand (an external provider's roles applied at sign-in): the account,
-// and what changed as detail (no secrets).
-func (e *Engine) AccountChanged(ctx context.Context, in access.Interaction, subject, detail string) error {
+// AccountChangeRecorded records a change to an account that no
+// administrator made by hand (an external provider's roles applied at
+// sign-in), atomically: fn gets seal, which encodes the event (the account
+// as principal, what changed as detail, no secrets) for fn to append in the
+// change's own transaction. Not a decision of the policy.
+func (e *Engine) AccountChangeRecorded(ctx context.Context, in access.Interaction, subject string, fn func(seal func(detail string) ([]byte, error)) error) error {
 	ev := e.event(ctx, in, "", "")
-	ev.Principal, ev.Detail = subject, detail
-	if err := e.audit.Record(ctx, ev); err != nil {
-		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	ev.Principal = subject
+	enc, inTx := e.audit.(audit.Encoder)
+	err := fn(func(detail string) ([]byte, error) {
+		ev.Detail = detail
+		if !inTx {
+			return nil, nil
+		}
+		rec, err := enc.Encode(ev)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+		}
+		return rec, nil
+	})
+	if err == nil {
+		// Recorded with the change, or nothing changed (nothing to record).
+		return nil
 	}
-	return nil
+	return e.record(ctx, ev, err)
 }
 
 // newID returns a server-assigned logical id: a time-ordered UUID, which

@@ -34,7 +34,9 @@ type Claims struct {
 	// the user's own FHIR resource URL.
 	Patient, FHIRUser string
 	Roles             []string // the user's roles at sign-in
-	Issued            time.Time
+	// AuthTime is when the user authorized the grant (its auth_time;
+	// zero for services).
+	AuthTime time.Time
 }
 
 // recheck is how long a verified token is trusted without looking at its
@@ -66,7 +68,7 @@ func (s *Server) Verify(ctx context.Context, raw string) (*Claims, error) {
 	if _, err := s.cfg.Store.Client(ctx, c.Client); err != nil {
 		return nil, ErrInvalidToken
 	}
-	if c.Subject != c.Client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, c.Subject, c.Issued, c.Roles) {
+	if c.Subject != c.Client && s.cfg.UserValid != nil && !s.cfg.UserValid(ctx, c.Subject, c.AuthTime, c.Roles) {
 		return nil, ErrInvalidToken
 	}
 	until := now.Add(recheck)
@@ -85,6 +87,7 @@ type accessClaims struct {
 	Patient  string   `json:"patient"`
 	FHIRUser string   `json:"fhirUser"`
 	Roles    []string `json:"roles"`
+	AuthTime float64  `json:"auth_time"` // a JSON number, which may come in exponent form
 }
 
 func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
@@ -119,7 +122,7 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
-		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: nonNil(extra.Roles), Issued: issued(std)}, parts[2], nil
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: nonNil(extra.Roles), AuthTime: time.Unix(int64(extra.AuthTime), 0)}, parts[2], nil
 }
 
 func nonNil(s []string) []string {
@@ -127,13 +130,6 @@ func nonNil(s []string) []string {
 		return []string{}
 	}
 	return s
-}
-
-func issued(c josejwt.Claims) time.Time {
-	if c.IssuedAt != nil {
-		return c.IssuedAt.Time()
-	}
-	return time.Time{}
 }
 
 // verifiedCache remembers verified tokens by digest, briefly: verifying an

@@ -146,7 +146,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 func (n *Node) AddUser(ctx context.Context, nu auth.NewUser) (*auth.User, string, error) {
 	var u *auth.User
 	var otp string
-	err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, func(seal func(string) ([]byte, error)) error {
+	err := n.Engine.AdministerRecorded(ctx, access.UserAdministration, "create roles="+strings.Join(nu.Roles, ","), func(seal func(string) ([]byte, error)) error {
 		var err error
 		u, otp, err = n.Accounts.Create(ctx, nu, func(u *auth.User) ([]byte, error) {
 			return seal("create account=" + u.ID + " roles=" + strings.Join(u.Roles, ","))
@@ -241,15 +241,20 @@ func (s *Server) flushFailures(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		for addr, n := range s.failures.expired() {
-			p := access.Anonymous(netip.Addr{})
-			if a, err := netip.ParseAddr(addr); err == nil {
-				p.Address = a
-			}
-			failure := strconv.Itoa(n) + " authentication failures from " + addr + " not recorded one by one"
-			if err := s.node.Engine.Authenticated(access.WithPrincipal(ctx, p), access.Authenticate, "", "", "", failure); err != nil {
-				s.log.Error("audit suppressed authentication failures", slog.String("error", err.Error()))
-			}
+		s.recordSuppressed(ctx, s.failures.expired())
+	}
+}
+
+// recordSuppressed records counts of failures not recorded one by one.
+func (s *Server) recordSuppressed(ctx context.Context, counts map[string]int) {
+	for addr, n := range counts {
+		p := access.Anonymous(netip.Addr{})
+		if a, err := netip.ParseAddr(addr); err == nil {
+			p.Address = a
+		}
+		failure := strconv.Itoa(n) + " authentication failures from " + addr + " not recorded one by one"
+		if err := s.node.Engine.Authenticated(access.WithPrincipal(ctx, p), access.Authenticate, "", "", "", failure); err != nil {
+			s.log.Error("audit suppressed authentication failures", slog.String("error", err.Error()))
 		}
 	}
 }

@@ -44,8 +44,13 @@ func (l *failureLimiter) allow(addr string) (bool, int) {
 	now := l.now()
 	w := l.m[addr]
 	if w == nil && len(l.m) >= failureWindows {
-		addr = "others"
-		w = l.m[addr]
+		// The table is full: new addresses count by a wider prefix (IPv4
+		// /16, IPv6 /48), and beyond twice the size, together.
+		addr = widerKey(addr)
+		if w = l.m[addr]; w == nil && len(l.m) >= 2*failureWindows {
+			addr = "others"
+			w = l.m[addr]
+		}
 	}
 	if w == nil || now.Sub(w.start) >= time.Minute {
 		prev := 0
@@ -81,6 +86,37 @@ func (l *failureLimiter) expired() map[string]int {
 		}
 	}
 	return out
+}
+
+// drain removes every window and returns the failures they did not record
+// one by one (at shutdown).
+func (l *failureLimiter) drain() map[string]int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := map[string]int{}
+	for k, w := range l.m {
+		if w.suppressed > 0 {
+			out[k] = w.suppressed
+		}
+	}
+	l.m = map[string]*failureWindow{}
+	return out
+}
+
+// widerKey is the /16 of an IPv4 address, the /48 of an IPv6 one (or of
+// an IPv6 /64 key).
+func widerKey(key string) string {
+	if p, err := netip.ParsePrefix(key); err == nil {
+		if q, err := p.Addr().Prefix(48); err == nil {
+			return q.String()
+		}
+	}
+	if a, err := netip.ParseAddr(key); err == nil && a.Is4() {
+		if q, err := a.Prefix(16); err == nil {
+			return q.String()
+		}
+	}
+	return "others"
 }
 
 // limitKey is the key of an address: itself, or its /64 for IPv6.

@@ -358,6 +358,9 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	if err := s.http.Shutdown(sctx); err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
+	// Failures counted but not yet recorded are recorded before the log
+	// closes.
+	s.recordSuppressed(context.Background(), s.failures.drain())
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
 	}

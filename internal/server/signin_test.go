@@ -691,3 +691,17 @@ func TestRefreshRespectsNotBefore(t *testing.T) {
 		t.Fatalf("refresh of a grant from before the account was disabled: %d %v", st, tr)
 	}
 }
+
+// A patient (MFA not required) may still enrol a second factor.
+func TestPatientMayEnrol(t *testing.T) {
+	s := newTestServer(t)
+	pid := s.create(patient("Enrolfamily"))["id"].(string)
+	s.node.AddUser(localCtx(), auth.NewUser{Username: "pat.enrol", Roles: []string{"patient"}, Patient: pid, Password: "the patient's passphrase"})
+	b := s.browser()
+	b.do("GET", "/signin", nil)
+	st, loc := b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {"pat.enrol"}, "password": {"the patient's passphrase"}})
+	b.expectRedirect(st, loc, "/signin/done")
+	if st, _ := b.do("GET", "/signin/enrol", nil); st != 200 || !strings.Contains(b.last, `id="secret"`) {
+		t.Fatalf("a patient's enrolment page: %d", st)
+	}
+}

@@ -29,7 +29,7 @@ const AdminUsersPath = "/admin/users"
 // policy for the principal of ctx; fn's change and its audit record (made
 // by seal, with what it did to which account) commit together. The engine
 // implements it (AdministerRecorded).
-type Administer func(ctx context.Context, in access.Interaction, fn func(seal func(detail string) ([]byte, error)) error) error
+type Administer func(ctx context.Context, in access.Interaction, detail string, fn func(seal func(detail string) ([]byte, error)) error) error
 
 // record is an account change's audit record, sealed with its detail.
 func record(seal func(string) ([]byte, error), op string) auth.Record {
@@ -67,7 +67,7 @@ func view(u *auth.User) userView {
 func (h *Handler) listUsers(w http.ResponseWriter, r *http.Request) {
 	var out []userView
 	// A read: no transaction to record in; the event follows it.
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(func(string) ([]byte, error)) error {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, "list", func(func(string) ([]byte, error)) error {
 		us, err := h.cfg.Accounts.List(r.Context())
 		for _, u := range us {
 			out = append(out, view(u))
@@ -96,7 +96,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 	}
 	var u *auth.User
 	var otp string
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(seal func(string) ([]byte, error)) error {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, "create roles="+strings.Join(in.Roles, ","), func(seal func(string) ([]byte, error)) error {
 		var err error
 		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner},
 			record(seal, "create"))
@@ -111,8 +111,8 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 
 // withUser runs an action on the account named by the path, as user
 // administration.
-func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *auth.User, seal func(string) ([]byte, error)) error) bool {
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, func(seal func(string) ([]byte, error)) error {
+func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, op string, act func(u *auth.User, seal func(string) ([]byte, error)) error) bool {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, op+" account="+pathID(r.PathValue("id")), func(seal func(string) ([]byte, error)) error {
 		u, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
@@ -128,13 +128,14 @@ func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, act func(u *a
 
 func (h *Handler) resetPassword(w http.ResponseWriter, r *http.Request) {
 	var otp string
-	if h.withUser(w, r, func(u *auth.User, seal func(string) ([]byte, error)) (err error) {
-		// Revoked first: if that fails, nothing changed (fail closed).
-		if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
+	if h.withUser(w, r, "reset-password", func(u *auth.User, seal func(string) ([]byte, error)) (err error) {
+		// The reset (and its record) first: its NotBefore voids every
+		// grant and session from before, including one minted meanwhile;
+		// the revocation then stops the refresh tokens at once.
+		if otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u, record(seal, "reset-password")); err != nil {
 			return err
 		}
-		otp, err = h.cfg.Accounts.ResetPassword(r.Context(), u, record(seal, "reset-password"))
-		return err
+		return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
 	}) {
 		writeJSON(w, http.StatusOK, map[string]string{"one_time_password": otp})
 	}
@@ -146,13 +147,11 @@ func (h *Handler) setDisabled(disabled bool) http.HandlerFunc {
 		op = "disable"
 	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if h.withUser(w, r, func(u *auth.User, seal func(string) ([]byte, error)) error {
-			if disabled {
-				if err := h.cfg.OAuth.RevokeSubject(r.Context(), u.ID); err != nil {
-					return err
-				}
+		if h.withUser(w, r, op, func(u *auth.User, seal func(string) ([]byte, error)) error {
+			if err := h.cfg.Accounts.SetDisabled(r.Context(), u, disabled, record(seal, op)); err != nil || !disabled {
+				return err
 			}
-			return h.cfg.Accounts.SetDisabled(r.Context(), u, disabled, record(seal, op))
+			return h.cfg.OAuth.RevokeSubject(r.Context(), u.ID)
 		}) {
 			w.WriteHeader(http.StatusNoContent)
 		}
@@ -179,6 +178,18 @@ func (h *Handler) apiError(w http.ResponseWriter, err error) {
 		h.cfg.Logger.Error("admin API", slog.String("error", err.Error()))
 	}
 	writeJSON(w, status, map[string]string{"error": msg})
+}
+
+// pathID keeps an account id from a path printable and short for the
+// audit log.
+func pathID(s string) string {
+	out := make([]byte, 0, 64)
+	for i := 0; i < len(s) && len(out) < 64; i++ {
+		if c := s[i]; c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
+			out = append(out, c)
+		}
+	}
+	return string(out)
 }
 
 func writeJSON(w http.ResponseWriter, status int, v any) {

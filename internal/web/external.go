@@ -152,22 +152,43 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	roles, err := h.mapRoles(idt)
-	if err != nil || len(roles) == 0 {
-		// No role here (any more): a local account it had is disabled and
-		// what it was issued revoked.
-		if id, derr := h.cfg.Accounts.DisableExternal(ctx, idt.Issuer, idt.Subject); derr != nil {
-			h.unavailable(w)
-			return
-		} else if id != "" {
-			if rerr := h.cfg.OAuth.RevokeSubject(ctx, id); rerr != nil {
-				h.unavailable(w)
-				return
-			}
-		}
-		refuse("no_role", "Your account at the identity provider has no role here. Ask an administrator.", err)
+	if errors.Is(err, errNoRoleClaim) || (err != nil) {
+		// The claim is missing (a provider may leave it out, e.g. too many
+		// groups): refused, but the account is left as it is.
+		refuse("no_role_claim", "Your account at the identity provider has no role here. Ask an administrator.", err)
 		return
 	}
-	u, changed, err := h.cfg.Accounts.External(ctx, idt.Issuer, idt.Subject, roles)
+	if len(roles) == 0 {
+		// No role here any more: the local account (if any) is disabled,
+		// with its record in the same transaction, then its grants revoked.
+		var id string
+		derr := h.cfg.Audit.AccountChangeRecorded(ctx, access.UserAdministration, "", func(seal func(string) ([]byte, error)) error {
+			var err error
+			id, err = h.cfg.Accounts.DisableExternal(ctx, idt.Issuer, idt.Subject, func(u *auth.User) ([]byte, error) {
+				return seal("disable external account=" + u.ID + " (no role mapped)")
+			})
+			return err
+		})
+		if derr == nil && id != "" {
+			derr = h.cfg.OAuth.RevokeSubject(ctx, id)
+		}
+		if derr != nil {
+			h.unavailable(w)
+			return
+		}
+		refuse("no_role", "Your account at the identity provider has no role here. Ask an administrator.", nil)
+		return
+	}
+	var u *auth.User
+	var changed bool
+	err = h.cfg.Audit.AccountChangeRecorded(ctx, access.UserAdministration, "", func(seal func(string) ([]byte, error)) error {
+		var err error
+		u, changed, err = h.cfg.Accounts.External(ctx, idt.Issuer, idt.Subject, roles, func(u *auth.User) ([]byte, error) {
+			// Created or re-roled: recorded with the change.
+			return seal("external account=" + u.ID + " roles=" + strings.Join(u.Roles, ","))
+		})
+		return err
+	})
 	if errors.Is(err, auth.ErrSignIn) {
 		refuse("disabled", auth.ErrSignIn.Error(), nil)
 		return
@@ -177,14 +198,9 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if changed {
-		// Created, or its roles changed: audited (as user administration
-		// by the provider's mapping), and what the old roles were issued
-		// is revoked.
+		// What the old roles were issued is revoked (NotBefore already
+		// voids it).
 		if err := h.cfg.OAuth.RevokeSubject(ctx, u.ID); err != nil {
-			h.unavailable(w)
-			return
-		}
-		if err := h.cfg.Audit.AccountChanged(ctx, access.UserAdministration, u.ID, "external account roles="+strings.Join(u.Roles, ",")); err != nil {
 			h.unavailable(w)
 			return
 		}
@@ -223,6 +239,9 @@ func providerMFA(idt *oidc.IDToken) bool {
 	return other && contains(c.AMR, "pwd")
 }
 
+// errNoRoleClaim: the ID token lacks the role claim.
+var errNoRoleClaim = errors.New("the ID token has no claim")
+
 // mapRoles maps the role claim of an ID token to Hestia roles (a string
 // or a list of strings; values without a mapping are ignored).
 func (h *Handler) mapRoles(idt *oidc.IDToken) ([]string, error) {
@@ -245,7 +264,7 @@ func (h *Handler) mapRoles(idt *oidc.IDToken) ([]string, error) {
 			}
 		}
 	case nil:
-		return nil, fmt.Errorf("the ID token has no %q claim", claim)
+		return nil, fmt.Errorf("%w %q", errNoRoleClaim, claim)
 	}
 	var roles []string
 	for _, v := range values {

@@ -129,7 +129,7 @@ func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) 
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the passkey could not be verified"})
 		return
 	}
-	codes, err := h.cfg.Accounts.AddPasskey(r.Context(), u, cred)
+	codes, err := h.cfg.Accounts.AddPasskey(r.Context(), u, cred, se.mfaDone)
 	if err != nil {
 		msg := "the passkey could not be stored"
 		if auth.IsInvalid(err) {

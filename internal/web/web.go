@@ -42,7 +42,7 @@ import (
 // Auditor records sign-in events; the engine implements it.
 type Auditor interface {
 	Authenticated(ctx context.Context, in access.Interaction, subject, client, scope, failure string) error
-	AccountChanged(ctx context.Context, in access.Interaction, subject, detail string) error
+	AccountChangeRecorded(ctx context.Context, in access.Interaction, subject string, fn func(seal func(detail string) ([]byte, error)) error) error
 }
 
 // Config configures the pages.
@@ -436,14 +436,11 @@ func (h *Handler) enrolForm(w http.ResponseWriter, r *http.Request) {
 	h.page(w, http.StatusOK, "enrol", map[string]any{"CSRF": se.csrf, "Secret": secret, "URI": uri, "Passkeys": rpErr == nil})
 }
 
-// mayEnrol: a second factor is added at the enrolment the account's role
-// requires, or after the second factor — never with a password alone on an
-// account that has one.
+// mayEnrol: a second factor is added to an account that has none, or
+// after the second factor — never with a password alone on an account that
+// has one.
 func (h *Handler) mayEnrol(se *session, u *auth.User) bool {
-	if se.mfaDone {
-		return true
-	}
-	return !u.HasMFA() && h.cfg.Accounts.MFARequired(u)
+	return se.mfaDone || !u.HasMFA()
 }
 
 func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
@@ -467,12 +464,12 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 		h.page(w, http.StatusBadRequest, "enrol", map[string]any{"CSRF": se.csrf, "Secret": u.TOTPPending, "Passkeys": rpErr == nil, "Error": msg})
 		return
 	}
-	se.mfaDone, se.recovery = true, codes
-	se.amr = append(se.amr, "otp", "mfa")
 	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
 		h.unavailable(w)
 		return
 	}
+	se.mfaDone, se.recovery = true, codes
+	se.amr = append(se.amr, "otp", "mfa")
 	http.Redirect(w, r, RecoveryPath, http.StatusSeeOther)
 }
 
