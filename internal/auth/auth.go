@@ -377,9 +377,9 @@ func externalName(issuer, subject string) string {
 	return "ext:" + subject
 }
 
-// ChangePassword sets a new password after checking the current one; it
-// clears MustChange.
-func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string) error {
+// ChangePassword sets a new password after checking the current one (rec's
+// audit record in the same transaction); it clears MustChange.
+func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next string, rec Record) error {
 	release, err := a.hashSlot(ctx)
 	if err != nil {
 		return err
@@ -395,10 +395,10 @@ func (a *Accounts) ChangePassword(ctx context.Context, u *User, current, next st
 	if err := CheckPassword(next, u.Username); err != nil {
 		return err
 	}
-	return a.update(ctx, u, func(u *User) error {
+	return a.updateRecorded(ctx, u, func(u *User) error {
 		u.PasswordHash, u.MustChange = crypt.HashPassword(next, a.cfg.Params), false
 		return nil
-	})
+	}, rec)
 }
 
 // ResetPassword gives an account a new one-time password (an

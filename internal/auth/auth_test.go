@@ -156,13 +156,13 @@ func TestCreateAndSignIn(t *testing.T) {
 	if err != nil || got.ID != u.ID {
 		t.Fatalf("sign-in with the one-time password: %v", err)
 	}
-	if err := a.ChangePassword(ctx, got, otp, "short"); !errors.Is(err, ErrPasswordShort) {
+	if err := a.ChangePassword(ctx, got, otp, "short", nil); !errors.Is(err, ErrPasswordShort) {
 		t.Fatalf("weak new password: %v", err)
 	}
-	if err := a.ChangePassword(ctx, got, "wrong password!", "a brand new passphrase"); !errors.Is(err, ErrPassword) {
+	if err := a.ChangePassword(ctx, got, "wrong password!", "a brand new passphrase", nil); !errors.Is(err, ErrPassword) {
 		t.Fatalf("change with a wrong current password: %v", err)
 	}
-	if err := a.ChangePassword(ctx, got, otp, "a brand new passphrase"); err != nil {
+	if err := a.ChangePassword(ctx, got, otp, "a brand new passphrase", nil); err != nil {
 		t.Fatal(err)
 	}
 	if got.MustChange {
@@ -268,11 +268,11 @@ func TestTOTPAndRecoveryCodes(t *testing.T) {
 	if u.HasMFA() {
 		t.Fatal("MFA counts before it is confirmed")
 	}
-	if _, err := a.ConfirmTOTP(ctx, u, "000000", "192.0.2.50"); !errors.Is(err, ErrMFA) {
+	if _, err := a.ConfirmTOTP(ctx, u, "000000", "192.0.2.50", nil); !errors.Is(err, ErrMFA) {
 		t.Fatalf("confirm with a wrong code: %v", err)
 	}
 	code, _ := TOTPCode(secret, clk.now())
-	codes, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.50")
+	codes, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.50", nil)
 	if err != nil || len(codes) != RecoveryCodes || !u.HasMFA() {
 		t.Fatalf("confirm: %v %v", codes, err)
 	}
@@ -403,12 +403,12 @@ func TestConfirmTOTPRechecks(t *testing.T) {
 	if _, _, err := a.BeginTOTP(ctx, &other, "Hestia"); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.9"); !errors.Is(err, ErrMFA) {
+	if _, err := a.ConfirmTOTP(ctx, u, code, "192.0.2.9", nil); !errors.Is(err, ErrMFA) {
 		t.Fatalf("confirmed S1 while S2 is pending: %v", err)
 	}
 	s2 := other.TOTPPending
 	code2, _ := TOTPCode(s2, clk.now())
-	if _, err := a.ConfirmTOTP(ctx, &other, code2, "192.0.2.9"); err != nil {
+	if _, err := a.ConfirmTOTP(ctx, &other, code2, "192.0.2.9", nil); err != nil {
 		t.Fatal(err)
 	}
 	// The account has a factor now: no new enrolment begins.

@@ -42,9 +42,10 @@ func (a *Accounts) BeginTOTP(ctx context.Context, u *User, issuer string) (secre
 }
 
 // ConfirmTOTP completes the enrolment with a code from the app, throttled
-// like the second factor (per username and address), and returns fresh
-// recovery codes (shown once; stored hashed).
-func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string) ([]string, error) {
+// like the second factor (per username and address), with rec's audit
+// record in the same transaction, and returns fresh recovery codes (shown
+// once; stored hashed).
+func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string, rec Record) ([]string, error) {
 	if u.TOTPPending == "" || u.TOTPSecret != "" {
 		return nil, ErrMFA
 	}
@@ -63,7 +64,7 @@ func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string) 
 		hashes[i] = crypt.HashToken([]byte(normalizeRecovery(codes[i])))
 	}
 	checked := u.TOTPPending
-	err := a.update(ctx, u, func(u *User) error {
+	err := a.updateRecorded(ctx, u, func(u *User) error {
 		// As stored now: still the secret the code was checked against,
 		// and still no factor (another session may have added one).
 		if u.TOTPPending != checked || u.HasMFA() {
@@ -71,7 +72,7 @@ func (a *Accounts) ConfirmTOTP(ctx context.Context, u *User, code, addr string) 
 		}
 		u.TOTPSecret, u.TOTPPending, u.TOTPLastStep, u.Recovery = u.TOTPPending, "", step, hashes
 		return nil
-	})
+	}, rec)
 	if err != nil {
 		return nil, err
 	}

@@ -36,9 +36,10 @@ const MaxPasskeys = 10
 // account's second factor (without it, only an account without a factor
 // may get one — checked as stored, against concurrent enrolments). If the
 // account has no recovery codes yet, it gets fresh ones, returned once.
-func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Credential, verified bool) ([]string, error) {
+// rec's audit record commits with the passkey.
+func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Credential, verified bool, rec Record) ([]string, error) {
 	var codes []string
-	err := a.update(ctx, u, func(u *User) error {
+	err := a.updateRecorded(ctx, u, func(u *User) error {
 		if u.HasMFA() && !verified {
 			return ErrMFA
 		}
@@ -61,7 +62,7 @@ func (a *Accounts) AddPasskey(ctx context.Context, u *User, cred *webauthn.Crede
 			}
 		}
 		return nil
-	})
+	}, rec)
 	return codes, err
 }
 

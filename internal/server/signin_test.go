@@ -615,7 +615,7 @@ func TestPasskeyCallsAreGuarded(t *testing.T) {
 	u, _ := s.node.Accounts.ByName(context.Background(), "nurse.pk")
 	secret, _, _ := s.node.Accounts.BeginTOTP(context.Background(), u, "Hestia")
 	code, _ := auth.TOTPCode(secret, time.Now())
-	if _, err := s.node.Accounts.ConfirmTOTP(context.Background(), u, code, "203.0.113.1"); err != nil {
+	if _, err := s.node.Accounts.ConfirmTOTP(context.Background(), u, code, "203.0.113.1", nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := call("/signin/passkey/register/begin", csrf); st != http.StatusForbidden {
@@ -703,5 +703,40 @@ func TestPatientMayEnrol(t *testing.T) {
 	b.expectRedirect(st, loc, "/signin/done")
 	if st, _ := b.do("GET", "/signin/enrol", nil); st != 200 || !strings.Contains(b.last, `id="secret"`) {
 		t.Fatalf("a patient's enrolment page: %d", st)
+	}
+}
+
+// A user's own changes at sign-in are in the audit log with the change:
+// the password change and the MFA enrolment.
+func TestSelfServiceChangesAreRecorded(t *testing.T) {
+	s := newTestServer(t)
+	u, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.rec", Roles: []string{"nurse"}})
+	b := s.browser()
+	b.do("GET", "/signin", nil)
+	st, loc := b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {"nurse.rec"}, "password": {otp}})
+	b.expectRedirect(st, loc, "/signin/password")
+	b.do("GET", "/signin/password", nil)
+	st, loc = b.do("POST", "/signin/password", url.Values{"csrf": {b.csrf()}, "current": {otp}, "new": {"the recorded passphrase"}, "confirm": {"the recorded passphrase"}})
+	b.expectRedirect(st, loc, "/signin/enrol")
+	b.do("GET", "/signin/enrol", nil)
+	secret := regexp.MustCompile(`<code id="secret">([A-Z2-7]+)</code>`).FindStringSubmatch(b.last)[1]
+	code, _ := auth.TOTPCode(secret, time.Now())
+	st, loc = b.do("POST", "/signin/enrol", url.Values{"csrf": {b.csrf()}, "code": {code}})
+	b.expectRedirect(st, loc, "/signin/recovery")
+	var got []string
+	for deadline := time.Now().Add(5 * time.Second); len(got) < 2 && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		head, _ := s.node.DB.AuditHead()
+		got = nil
+		for _, ev := range s.auditEvents(head) {
+			if st := subtype(ev); (st == "password-change" || st == "mfa-enrolment") && ev["outcome"] == "0" {
+				who := ev["agent"].([]any)[0].(map[string]any)["who"].(map[string]any)["identifier"].(map[string]any)["value"]
+				if who == u.ID {
+					got = append(got, st+":"+detail(ev, "detail"))
+				}
+			}
+		}
+	}
+	if fmt.Sprint(got) != "[password-change:password changed mfa-enrolment:authenticator app]" {
+		t.Fatalf("self-service events %v", got)
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/fault"
 )
 
 // Passkeys (WebAuthn, github.com/go-webauthn/webauthn): a second factor
@@ -129,17 +130,21 @@ func (h *Handler) passkeyRegisterFinish(w http.ResponseWriter, r *http.Request) 
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the passkey could not be verified"})
 		return
 	}
-	codes, err := h.cfg.Accounts.AddPasskey(r.Context(), u, cred, se.mfaDone)
+	var codes []string
+	err = h.recorded(r, access.MFAEnrolment, u, "passkey", func(rec auth.Record) (err error) {
+		codes, err = h.cfg.Accounts.AddPasskey(r.Context(), u, cred, se.mfaDone, rec)
+		return err
+	})
+	if fault.KindOf(err) == fault.Unavailable {
+		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the audit log is unavailable"})
+		return
+	}
 	if err != nil {
 		msg := "the passkey could not be stored"
 		if auth.IsInvalid(err) {
 			msg = err.Error()
 		}
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": msg})
-		return
-	}
-	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
-		writeJSON(w, http.StatusServiceUnavailable, map[string]string{"error": "the audit log is unavailable"})
 		return
 	}
 	se.mfaDone = true

@@ -36,6 +36,7 @@ import (
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
+	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/oauth"
 )
 
@@ -304,6 +305,15 @@ func (h *Handler) advance(w http.ResponseWriter, r *http.Request, se *session, u
 	}
 }
 
+// recorded runs a user's own change to their account with its audit
+// record (in, with detail) in the change's transaction: the change is not
+// made unrecorded. A failure of the audit log is a fault.Unavailable.
+func (h *Handler) recorded(r *http.Request, in access.Interaction, u *auth.User, detail string, fn func(rec auth.Record) error) error {
+	return h.cfg.Audit.AccountChangeRecorded(r.Context(), in, u.ID, func(seal func(string) ([]byte, error)) error {
+		return fn(func(*auth.User) ([]byte, error) { return seal(detail) })
+	})
+}
+
 // pending returns the session and account of a sign-in in progress (the
 // password checked), or sends the browser back to the sign-in page.
 func (h *Handler) pending(w http.ResponseWriter, r *http.Request) (*session, *auth.User, bool) {
@@ -404,14 +414,16 @@ func (h *Handler) password(w http.ResponseWriter, r *http.Request) {
 	if next != r.PostFormValue("confirm") {
 		err = errors.New("the two new passwords differ")
 	} else {
-		err = h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), next)
+		err = h.recorded(r, access.PasswordChange, u, "password changed", func(rec auth.Record) error {
+			return h.cfg.Accounts.ChangePassword(r.Context(), u, r.PostFormValue("current"), next, rec)
+		})
+	}
+	if fault.KindOf(err) == fault.Unavailable {
+		h.unavailable(w)
+		return
 	}
 	if err != nil {
 		h.page(w, http.StatusBadRequest, "password", map[string]any{"CSRF": se.csrf, "Error": err.Error()})
-		return
-	}
-	if err := h.audit(r, access.PasswordChange, u.ID, ""); err != nil {
-		h.unavailable(w)
 		return
 	}
 	h.advance(w, r, se, u)
@@ -452,7 +464,15 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, "A second factor can be added here only during the enrolment your role requires.")
 		return
 	}
-	codes, err := h.cfg.Accounts.ConfirmTOTP(r.Context(), u, r.PostFormValue("code"), addr(r))
+	var codes []string
+	err := h.recorded(r, access.MFAEnrolment, u, "authenticator app", func(rec auth.Record) (err error) {
+		codes, err = h.cfg.Accounts.ConfirmTOTP(r.Context(), u, r.PostFormValue("code"), addr(r), rec)
+		return err
+	})
+	if fault.KindOf(err) == fault.Unavailable {
+		h.unavailable(w)
+		return
+	}
 	if err != nil {
 		msg := "The code is wrong. Check the clock of your device and try the next code."
 		var te *auth.ThrottledError
@@ -462,10 +482,6 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 		_, rpErr := h.relyingParty()
 		w.Header().Set("Content-Security-Policy", scriptCSP)
 		h.page(w, http.StatusBadRequest, "enrol", map[string]any{"CSRF": se.csrf, "Secret": u.TOTPPending, "Passkeys": rpErr == nil, "Error": msg})
-		return
-	}
-	if err := h.audit(r, access.MFAEnrolment, u.ID, ""); err != nil {
-		h.unavailable(w)
 		return
 	}
 	se.mfaDone, se.recovery = true, codes
