@@ -72,13 +72,14 @@ func clientAddCmd() *cobra.Command {
 			return withData(cmd, &cfg, func(n *server.Node) error {
 				var c *oauth.ClientInfo
 				var secret string
-				err := n.Engine.AdministerDetail(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (string, error) {
-					var err error
-					if c, secret, err = oauth.Register(cmd.Context(), n.DB, spec, time.Now()); err != nil {
-						return "add kind=" + spec.Kind, err
-					}
-					return "add client=" + c.ID + " kind=" + c.Kind + " scopes=" + strings.Join(c.Scopes, " "), nil
-				})
+				err := n.Engine.AdministerRecorded(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, "add kind="+spec.Kind,
+					func(seal func(string) ([]byte, error)) error {
+						var err error
+						c, secret, err = oauth.Register(cmd.Context(), n.DB, spec, time.Now(), func(c *oauth.ClientInfo) ([]byte, error) {
+							return seal("add client=" + c.ID + " kind=" + c.Kind + " scopes=" + strings.Join(c.Scopes, " "))
+						})
+						return err
+					})
 				if err != nil {
 					return err
 				}
@@ -150,9 +151,18 @@ func clientRemoveCmd() *cobra.Command {
 		Args:  cobra.ExactArgs(1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			return withData(cmd, &cfg, func(n *server.Node) error {
-				err := n.Engine.AdministerDetail(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, func() (string, error) {
-					return "remove client=" + args[0], n.DB.RemoveClient(cmd.Context(), args[0])
-				})
+				err := n.Engine.AdministerRecorded(access.WithPrincipal(cmd.Context(), access.Local()), access.ClientRegistration, "remove client="+args[0],
+					func(seal func(string) ([]byte, error)) error {
+						rec, err := seal("remove client=" + args[0])
+						if err != nil {
+							return err
+						}
+						var records [][]byte
+						if rec != nil {
+							records = append(records, rec)
+						}
+						return n.DB.RemoveClient(cmd.Context(), args[0], records...)
+					})
 				if errors.Is(err, store.ErrNotFound) {
 					return fmt.Errorf("no client %s", args[0])
 				}

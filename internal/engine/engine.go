@@ -220,19 +220,6 @@ func (e *Engine) Administer(ctx context.Context, in access.Interaction, fn func(
 	return n, e.record(ctx, ev, err)
 }
 
-// AdministerDetail is Administer for an operation on one thing (an
-// account, a client): fn returns, besides its error, what it did to what
-// (ids and settings, never secrets), which the event records.
-func (e *Engine) AdministerDetail(ctx context.Context, in access.Interaction, fn func() (string, error)) error {
-	ev, err := e.begin(ctx, in, "", "")
-	if err != nil {
-		return err
-	}
-	detail, err := fn()
-	ev.Detail = detail
-	return e.record(ctx, ev, err)
-}
-
 // Configured records the configuration a server starts with (setting=value
 // pairs, no secrets): configuration changes show in the log as the
 // difference between two starts.

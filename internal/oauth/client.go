@@ -65,10 +65,12 @@ type ClientSpec struct {
 // Registry stores client registrations; internal/store/sqlite implements
 // it.
 type Registry interface {
-	AddClient(ctx context.Context, c store.ClientRecord) error
+	// AddClient stores a client, with records appended to the audit log in
+	// the same transaction.
+	AddClient(ctx context.Context, c store.ClientRecord, records ...[]byte) error
 	Client(ctx context.Context, id string) (store.ClientRecord, error)
 	Clients(ctx context.Context) ([]store.ClientRecord, error)
-	RemoveClient(ctx context.Context, id string) error
+	RemoveClient(ctx context.Context, id string, records ...[]byte) error
 }
 
 // assertionAlgs are the client-assertion algorithms of SMART Backend
@@ -77,7 +79,10 @@ var assertionAlgs = []string{"RS384", "ES384"}
 
 // Register validates spec and stores a new client. It returns the client
 // and, for clients with a secret, the secret: shown once, stored hashed.
-func Register(ctx context.Context, reg Registry, spec ClientSpec, now time.Time) (*ClientInfo, string, error) {
+//
+// record, if given, makes the registration's audit record, which commits
+// with the client.
+func Register(ctx context.Context, reg Registry, spec ClientSpec, now time.Time, record ...func(c *ClientInfo) ([]byte, error)) (*ClientInfo, string, error) {
 	c := &ClientInfo{ID: uuid.NewString(), Name: strings.TrimSpace(spec.Name), Kind: spec.Kind, Created: now.UTC()}
 	if c.Name == "" {
 		return nil, "", errors.New("a client needs a name")
@@ -154,7 +159,17 @@ func Register(ctx context.Context, reg Registry, spec ClientSpec, now time.Time)
 	if err != nil {
 		return nil, "", fmt.Errorf("oauth: encode client: %w", err)
 	}
-	if err := reg.AddClient(ctx, store.ClientRecord{ID: c.ID, Data: data, Created: c.Created}); err != nil {
+	var records [][]byte
+	for _, r := range record {
+		rec, err := r(c)
+		if err != nil {
+			return nil, "", err
+		}
+		if rec != nil {
+			records = append(records, rec)
+		}
+	}
+	if err := reg.AddClient(ctx, store.ClientRecord{ID: c.ID, Data: data, Created: c.Created}, records...); err != nil {
 		return nil, "", fmt.Errorf("register client: %w", err)
 	}
 	return c, secret, nil

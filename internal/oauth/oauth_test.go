@@ -32,7 +32,7 @@ func newMemStore() *memStore {
 	return &memStore{clients: map[string]store.ClientRecord{}, grants: map[string]store.Grant{}, jtis: map[string]time.Time{}, meta: map[string]string{}}
 }
 
-func (m *memStore) AddClient(_ context.Context, c store.ClientRecord) error {
+func (m *memStore) AddClient(_ context.Context, c store.ClientRecord, _ ...[]byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if _, ok := m.clients[c.ID]; ok {
@@ -54,7 +54,7 @@ func (m *memStore) Client(_ context.Context, id string) (store.ClientRecord, err
 
 func (m *memStore) Clients(context.Context) ([]store.ClientRecord, error) { return nil, nil }
 
-func (m *memStore) RemoveClient(_ context.Context, id string) error {
+func (m *memStore) RemoveClient(_ context.Context, id string, _ ...[]byte) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	delete(m.clients, id)

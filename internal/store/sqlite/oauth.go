@@ -13,8 +13,9 @@ import (
 // The authorization server's records (migrations/0009_oauth.sql). The
 // store keeps them without interpreting them.
 
-// AddClient registers a client; store.ErrConflict if the id is taken.
-func (db *DB) AddClient(ctx context.Context, c store.ClientRecord) error {
+// AddClient registers a client, with records appended to the audit log in
+// the same transaction; store.ErrConflict if the id is taken.
+func (db *DB) AddClient(ctx context.Context, c store.ClientRecord, records ...[]byte) error {
 	return db.write1(ctx, func(w *writeTx) error {
 		res, err := w.tx.ExecContext(w.ctx, `INSERT INTO oauth_client (id, data, created) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING`,
 			c.ID, c.Data, c.Created.Unix())
@@ -23,6 +24,9 @@ func (db *DB) AddClient(ctx context.Context, c store.ClientRecord) error {
 		}
 		if n, _ := res.RowsAffected(); n == 0 {
 			return fmt.Errorf("sqlite: add client: %w", store.ErrConflict)
+		}
+		for _, r := range records {
+			w.AppendAudit(r)
 		}
 		return nil
 	})
@@ -62,9 +66,10 @@ func (db *DB) Clients(ctx context.Context) ([]store.ClientRecord, error) {
 	return out, rows.Err()
 }
 
-// RemoveClient removes a client and everything issued to it, in one
-// transaction; store.ErrNotFound if there is no such client.
-func (db *DB) RemoveClient(ctx context.Context, id string) error {
+// RemoveClient removes a client and everything issued to it, with records
+// appended to the audit log, in one transaction; store.ErrNotFound if
+// there is no such client.
+func (db *DB) RemoveClient(ctx context.Context, id string, records ...[]byte) error {
 	return db.write1(ctx, func(w *writeTx) error {
 		res, err := w.tx.ExecContext(w.ctx, `DELETE FROM oauth_client WHERE id = ?`, id)
 		if err != nil {
@@ -75,6 +80,9 @@ func (db *DB) RemoveClient(ctx context.Context, id string) error {
 		}
 		if _, err := w.tx.ExecContext(w.ctx, `DELETE FROM oauth_grant WHERE client_id = ?`, id); err != nil {
 			return fmt.Errorf("sqlite: remove client's grants: %w", err)
+		}
+		for _, r := range records {
+			w.AppendAudit(r)
 		}
 		return nil
 	})
