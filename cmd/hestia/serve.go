@@ -38,7 +38,9 @@ HESTIA_LISTEN, HESTIA_TLS_CERT, HESTIA_TLS_KEY, HESTIA_BASE_URL,
 HESTIA_MAX_BODY, HESTIA_INSECURE_HTTP, HESTIA_SQLITE_SYNCHRONOUS,
 HESTIA_BATCH_WINDOW, HESTIA_PPROF_LISTEN, HESTIA_KMS, HESTIA_KMS_ENDPOINT,
 HESTIA_KEY_CACHE, HESTIA_ACCESS_TOKEN_TTL, HESTIA_SESSION_IDLE,
-HESTIA_NO_MFA_ROLES. Flags win over the environment.
+HESTIA_NO_MFA_ROLES, HESTIA_TRUSTED_PROXIES (reverse proxies whose
+X-Forwarded-For names the client: addresses or CIDR prefixes, comma-separated;
+default none). Flags win over the environment.
 
 Staff may sign in through an external OpenID Connect provider, set by the
 environment only: HESTIA_OIDC_ISSUER, HESTIA_OIDC_CLIENT_ID,

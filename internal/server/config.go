@@ -82,6 +82,13 @@ type Config struct {
 	// OIDCCAFile is a PEM file of CA certificates to trust for the
 	// provider (a private CA); default the system's. HESTIA_OIDC_CA.
 	OIDCCAFile string
+	// TrustedProxies lists the reverse proxies and load balancers in front
+	// of the server (addresses or CIDR prefixes, comma-separated;
+	// HESTIA_TRUSTED_PROXIES). A request from one of them is taken to come
+	// from the right-most address of X-Forwarded-For that is not itself a
+	// trusted proxy: audit records, throttling and limits see the client.
+	// Default none: X-Forwarded-For is ignored.
+	TrustedProxies string
 	// AccessTokenTTL is the lifetime of access tokens. HESTIA_ACCESS_TOKEN_TTL.
 	// Default 10 minutes.
 	AccessTokenTTL time.Duration
@@ -252,6 +259,9 @@ func (c *Config) FromEnv() error {
 		}
 		c.OIDCTrustMFA = b
 	}
+	if v, ok := os.LookupEnv("HESTIA_TRUSTED_PROXIES"); ok {
+		c.TrustedProxies = v
+	}
 	if v, ok := os.LookupEnv("HESTIA_SESSION_IDLE"); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil {
@@ -274,6 +284,27 @@ func (c *Config) FromEnv() error {
 		c.BatchWindow = d
 	}
 	return nil
+}
+
+// parsePrefixes parses a comma-separated list of addresses and CIDR
+// prefixes.
+func parsePrefixes(list string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for item := range strings.SplitSeq(list, ",") {
+		if item = strings.TrimSpace(item); item == "" {
+			continue
+		}
+		if p, err := netip.ParsePrefix(item); err == nil {
+			out = append(out, p.Masked())
+			continue
+		}
+		a, err := netip.ParseAddr(item)
+		if err != nil {
+			return nil, fmt.Errorf("trusted proxies: %q is not an address or a CIDR prefix", item)
+		}
+		out = append(out, netip.PrefixFrom(a, a.BitLen()))
+	}
+	return out, nil
 }
 
 // oidcRoles parses OIDCRoles ("value=role,value=role"): staff roles only.
@@ -336,6 +367,9 @@ func (c *Config) Validate() error {
 	}
 	if c.BaseURL != "" && !strings.HasPrefix(c.BaseURL, "https://") && !strings.HasPrefix(c.BaseURL, "http://") {
 		errs = append(errs, errors.New("the base URL must start with https:// or http://"))
+	}
+	if _, err := parsePrefixes(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
 	}
 	if c.OIDCIssuer != "" {
 		if c.OIDCClientID == "" || c.OIDCClientSecret == "" {

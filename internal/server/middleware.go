@@ -21,6 +21,11 @@ func (s *Server) middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		start := time.Now()
 		id := crypt.RandomID(8)
+		if len(s.proxies) > 0 {
+			// Behind a trusted proxy the client is the one it names:
+			// everything below sees its address.
+			r = s.clientBehindProxy(r)
+		}
 		ctx := engine.WithRequestID(r.Context(), id)
 		ctx = access.WithPrincipal(ctx, access.Anonymous(remoteAddr(r)))
 		r = r.WithContext(ctx)
@@ -146,6 +151,44 @@ func hostOnly(hostport string) string {
 		return h
 	}
 	return strings.Trim(hostport, "[]")
+}
+
+// clientBehindProxy returns r with RemoteAddr set to the client that a
+// trusted proxy forwarded it for: the right-most X-Forwarded-For address
+// that is not a trusted proxy (addresses a client put further left are not
+// believed). A request not from a trusted proxy is returned unchanged.
+func (s *Server) clientBehindProxy(r *http.Request) *http.Request {
+	peer := remoteAddr(r)
+	if !s.trusted(peer) {
+		return r
+	}
+	var hops []string
+	for _, h := range r.Header.Values("X-Forwarded-For") {
+		hops = append(hops, strings.Split(h, ",")...)
+	}
+	for i := len(hops) - 1; i >= 0; i-- {
+		a, err := netip.ParseAddr(strings.TrimSpace(hops[i]))
+		if err != nil {
+			return r // a malformed chain: the proxy's own address stands
+		}
+		a = a.Unmap()
+		if !s.trusted(a) {
+			r2 := r.Clone(r.Context())
+			r2.RemoteAddr = netip.AddrPortFrom(a, 0).String()
+			return r2
+		}
+	}
+	return r
+}
+
+func (s *Server) trusted(a netip.Addr) bool {
+	a = a.Unmap()
+	for _, p := range s.proxies {
+		if p.Contains(a) {
+			return true
+		}
+	}
+	return false
 }
 
 func remoteAddr(r *http.Request) netip.Addr {

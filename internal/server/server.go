@@ -18,6 +18,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -229,6 +230,7 @@ type Server struct {
 	loopbackOnly bool
 	auth         *oauth.Server
 	failures     *failureLimiter // audit records of authentication failures, per address
+	proxies      []netip.Prefix  // trusted reverse proxies (X-Forwarded-For)
 }
 
 // New prepares a server on an opened node.
@@ -241,6 +243,10 @@ func New(cfg Config, node *Node) (*Server, error) {
 	if err != nil {
 		return nil, err
 	}
+	proxies, err := parsePrefixes(cfg.TrustedProxies)
+	if err != nil {
+		return nil, err
+	}
 	failures := newFailureLimiter(time.Now)
 	auth, err := openOAuth(context.Background(), cfg, node, failures)
 	if err != nil {
@@ -249,7 +255,7 @@ func New(cfg Config, node *Node) (*Server, error) {
 	if noAuthBenchmark {
 		node.Log.Warn("BENCHMARK BUILD: NO ACCESS TOKEN IS CHECKED; never use this binary for real data")
 	}
-	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth, failures: failures,
+	s := &Server{cfg: cfg, node: node, log: node.Log, auth: auth, failures: failures, proxies: proxies,
 		inFlight: make(chan struct{}, cfg.MaxInFlight), bodies: semaphore.NewWeighted(cfg.BodyBudget)}
 	external, err := cfg.external()
 	if err != nil {
