@@ -51,11 +51,12 @@ const (
 	// Token is an access token issued or refused by the authorization
 	// server; TokenRevoke a revocation; Authenticate a bearer token refused
 	// at the API; Login and Logout a user's sign-in and sign-out.
-	Token        Interaction = "token"
-	TokenRevoke  Interaction = "token-revoke"
-	Authenticate Interaction = "authenticate"
-	Login        Interaction = "login"
-	Logout       Interaction = "logout"
+	Token           Interaction = "token"
+	TokenRevoke     Interaction = "token-revoke"
+	TokenIntrospect Interaction = "token-introspect"
+	Authenticate    Interaction = "authenticate"
+	Login           Interaction = "login"
+	Logout          Interaction = "logout"
 	// ClientRegistration adds or removes a client application.
 	ClientRegistration Interaction = "client-registration"
 	// UserAdministration creates an account or resets its password.

@@ -27,7 +27,7 @@ const (
 // their events are DICOM "User Authentication" (110114), with the DICOM
 // Login and Logout subtypes where they apply (as IHE ATNA and BALP do).
 var authentication = map[string]string{
-	"login": "110122", "logout": "110123", "token": "", "token-revoke": "", "authenticate": "",
+	"login": "110122", "logout": "110123", "token": "", "token-revoke": "", "token-introspect": "", "authenticate": "",
 	"password-change": "", "mfa-enrolment": "", "recovery-code": "",
 }
 

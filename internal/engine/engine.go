@@ -164,7 +164,7 @@ func actionOf(in access.Interaction) string {
 	case access.Delete, access.Erase:
 		return "D"
 	case access.Batch, access.Transaction, access.KeyRotation, access.Reindex,
-		access.Token, access.TokenRevoke, access.Authenticate, access.Login, access.Logout, access.ClientRegistration, access.UserAdministration,
+		access.Token, access.TokenRevoke, access.TokenIntrospect, access.Authenticate, access.Login, access.Logout, access.ClientRegistration, access.UserAdministration,
 		access.PasswordChange, access.MFAEnrolment, access.RecoveryCode, access.Consent:
 		return "E"
 	}

@@ -75,7 +75,7 @@ type Keys interface {
 
 // Event is an authentication event for the audit log.
 type Event struct {
-	Action  string // "token" (issue or refusal), "revoke"
+	Action  string // "token" (issue or refusal), "revoke", "introspect"
 	Client  string // the client id (as claimed, when authentication failed)
 	Subject string // who the token is for
 	Scopes  []string
@@ -273,7 +273,27 @@ func (s *Server) Handler() http.Handler {
 	mux.HandleFunc("GET "+JWKSPath, s.jwks)
 	mux.HandleFunc("GET "+SMARTConfig, s.smartConfiguration)
 	mux.HandleFunc("GET "+OIDCConfig, s.openidConfiguration)
+	mux.HandleFunc("/", unknownEndpoint)
 	return mux
+}
+
+// endpointMethods are the methods of each endpoint (the authorization
+// endpoint is internal/web's, reached here only by other methods).
+var endpointMethods = map[string]string{
+	TokenPath: "POST", RevokePath: "POST", IntrospectPath: "POST", JWKSPath: "GET",
+	SMARTConfig: "GET", OIDCConfig: "GET", AuthorizePath: "GET, POST",
+}
+
+// unknownEndpoint answers, in OAuth's JSON error form, a method an
+// endpoint does not take (405 with Allow) or a path that is none (404).
+func unknownEndpoint(w http.ResponseWriter, r *http.Request) {
+	if allow, ok := endpointMethods[r.URL.Path]; ok {
+		w.Header().Set("Allow", allow)
+		writeJSONStatus(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request",
+			"error_description": "This endpoint takes " + allow + "."})
+		return
+	}
+	writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": "invalid_request", "error_description": "No such endpoint."})
 }
 
 // authTime is when the user authorized the grant (stored at Approve).
@@ -504,6 +524,9 @@ func (s *Server) revoke(w http.ResponseWriter, r *http.Request) {
 func (s *Server) introspect(w http.ResponseWriter, r *http.Request) {
 	ctx := r.Context()
 	ir, err := s.provider.NewIntrospectionRequest(ctx, r, s.newSession())
+	if aerr := s.cfg.Audit.AuthEvent(ctx, Event{Action: "introspect", Client: claimedClient(r), Failure: errorCode(err)}); aerr != nil {
+		err = fosite.ErrTemporarilyUnavailable.WithHint("The audit log is unavailable.")
+	}
 	if err != nil {
 		s.provider.WriteIntrospectionError(ctx, w, err)
 		return
@@ -566,13 +589,16 @@ func (s *Server) openidConfiguration(w http.ResponseWriter, r *http.Request) {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, v any) {
+func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }
+
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	body, err := json.Marshal(v)
 	if err != nil {
 		http.Error(w, "encoding failed", http.StatusInternalServerError)
 		return
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(status)
 	w.Write(body)
 }
 

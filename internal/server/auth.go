@@ -61,8 +61,11 @@ type authAuditor struct {
 
 func (a authAuditor) AuthEvent(ctx context.Context, ev oauth.Event) error {
 	in := access.Token
-	if ev.Action == "revoke" {
+	switch ev.Action {
+	case "revoke":
 		in = access.TokenRevoke
+	case "introspect":
+		in = access.TokenIntrospect
 	}
 	failure := ev.Failure
 	if failure != "" && a.failures != nil {

@@ -524,3 +524,39 @@ func TestIncludesAndChainsAreDecidedByType(t *testing.T) {
 		}
 	}
 }
+
+// The OAuth endpoints answer a wrong method or path in OAuth's JSON error
+// form (405 with Allow, 404), and introspection is audited.
+func TestOAuthEndpointErrors(t *testing.T) {
+	s := newTestServer(t)
+	for _, c := range []struct {
+		method, path string
+		status       int
+		allow        string
+	}{
+		{"GET", oauth.TokenPath, 405, "POST"},
+		{"GET", oauth.RevokePath, 405, "POST"},
+		{"POST", oauth.JWKSPath, 405, "GET"},
+		{"PUT", oauth.AuthorizePath, 405, "GET, POST"},
+		{"GET", "/oauth2/nothing", 404, ""},
+	} {
+		r := s.do(c.method, c.path, nil, "Authorization", "")
+		if r.status != c.status || r.header.Get("Allow") != c.allow || r.json(t)["error"] != "invalid_request" {
+			t.Errorf("%s %s: %d Allow %q %s", c.method, c.path, r.status, r.header.Get("Allow"), r.body)
+		}
+	}
+	before, _ := s.node.DB.AuditHead()
+	if active := s.introspect(s.client, s.secret, s.token); active != true {
+		t.Fatalf("introspection: %v", active)
+	}
+	found := false
+	for deadline := time.Now().Add(5 * time.Second); !found && time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		head, _ := s.node.DB.AuditHead()
+		for _, ev := range s.auditEvents(head)[before:] {
+			found = found || subtype(ev) == "token-introspect" && ev["outcome"] == "0"
+		}
+	}
+	if !found {
+		t.Fatal("no token-introspect event")
+	}
+}
