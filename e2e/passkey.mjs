@@ -6,16 +6,11 @@
 // http://localhost (WebAuthn needs a secure context; localhost is one) and
 // sets HESTIA_URL, HESTIA_USER, HESTIA_PASSWORD, HESTIA_NEW_PASSWORD,
 // CHROMIUM. It prints one JSON line: {"registered": true, "signedIn": true}.
-import { chromium } from 'playwright-core'
+import { env, launch, signIn, signInWithOneTimePassword } from './lib.mjs'
 
-const env = (k) => {
-  const v = process.env[k]
-  if (!v) throw new Error(`${k} is not set`)
-  return v
-}
 const base = env('HESTIA_URL')
 
-const browser = await chromium.launch({ executablePath: env('CHROMIUM'), args: ['--no-sandbox'] })
+const browser = await launch()
 try {
   const context = await browser.newContext()
   const page = await context.newPage()
@@ -26,14 +21,7 @@ try {
   })
 
   await page.goto(base + '/signin')
-  await page.fill('#username', env('HESTIA_USER'))
-  await page.fill('#password', env('HESTIA_PASSWORD'))
-  await page.click('#submit')
-  await page.waitForURL('**/signin/password')
-  await page.fill('#current', env('HESTIA_PASSWORD'))
-  await page.fill('#new', env('HESTIA_NEW_PASSWORD'))
-  await page.fill('#confirm', env('HESTIA_NEW_PASSWORD'))
-  await page.click('#submit')
+  await signInWithOneTimePassword(page)
   await page.waitForURL('**/signin/enrol')
   await page.click('#passkey-register')
   await page.waitForURL('**/signin/recovery')
@@ -43,9 +31,7 @@ try {
   await page.waitForSelector('text=You are signed out')
 
   await page.goto(base + '/signin')
-  await page.fill('#username', env('HESTIA_USER'))
-  await page.fill('#password', env('HESTIA_NEW_PASSWORD'))
-  await page.click('#submit')
+  await signIn(page, env('HESTIA_NEW_PASSWORD'))
   await page.waitForURL('**/signin/mfa')
   await page.click('#passkey-login')
   await page.waitForURL('**/signin/done')

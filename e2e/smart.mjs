@@ -14,14 +14,9 @@
 // It prints one JSON line: {"patient": ..., "scope": ..., "status": ..., "id": ...,
 // "fhirUser": (from the ID token)}.
 import * as client from 'openid-client'
-import { chromium } from 'playwright-core'
 import { createHmac } from 'node:crypto'
+import { env, launch, signInWithOneTimePassword } from './lib.mjs'
 
-const env = (k) => {
-  const v = process.env[k]
-  if (!v) throw new Error(`${k} is not set`)
-  return v
-}
 const base = env('HESTIA_URL')
 const redirectURI = 'http://127.0.0.1:53682/cb'
 
@@ -56,7 +51,7 @@ const authURL = client.buildAuthorizationUrl(config, {
   aud: base
 })
 
-const browser = await chromium.launch({ executablePath: env('CHROMIUM'), args: ['--no-sandbox'] })
+const browser = await launch()
 try {
   // The server's certificate is self-signed for the test: the browser
   // accepts it; Node trusts it through NODE_EXTRA_CA_CERTS.
@@ -68,14 +63,7 @@ try {
     await route.fulfill({ status: 200, contentType: 'text/plain', body: 'back at the app' })
   })
   await page.goto(authURL.href)
-  await page.fill('#username', env('HESTIA_USER'))
-  await page.fill('#password', env('HESTIA_PASSWORD'))
-  await page.click('#submit')
-  await page.waitForURL('**/signin/password')
-  await page.fill('#current', env('HESTIA_PASSWORD'))
-  await page.fill('#new', env('HESTIA_NEW_PASSWORD'))
-  await page.fill('#confirm', env('HESTIA_NEW_PASSWORD'))
-  await page.click('#submit')
+  await signInWithOneTimePassword(page)
   await page.waitForURL('**/signin/enrol')
   const secret = (await page.textContent('#secret')).trim()
   await page.fill('#code', totp(secret))

@@ -75,11 +75,7 @@ func Fingerprint(der []byte) string {
 
 // RandomID returns n random bytes as hex, for request ids and the like.
 func RandomID(n int) string {
-	b := make([]byte, n)
-	if _, err := rand.Read(b); err != nil {
-		panic("crypt: no randomness: " + err.Error())
-	}
-	return hex.EncodeToString(b)
+	return hex.EncodeToString(RandomSecret(n))
 }
 
 // ClientTLS is the TLS configuration of a client that trusts the CA

@@ -247,11 +247,29 @@ func (e *Engine) Authenticated(ctx context.Context, in access.Interaction, subje
 	if failure != "" {
 		ev.Outcome, ev.Reason = audit.MinorFailure, failure
 	}
-	if err := e.audit.Record(ctx, ev); err != nil {
-		e.log.ErrorContext(ctx, "audit record failed", slog.String("request", ev.RequestID), slog.String("error", err.Error()))
-		return fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+	return e.record(ctx, ev, nil)
+}
+
+// sealer returns seal, which sets ev's detail and encodes ev into a record
+// for the caller to append in its own store transaction (nil with a
+// recorder that cannot encode: the benchmark build), and sealed, which
+// reports whether seal made a record.
+func (e *Engine) sealer(ev *audit.Event) (seal func(detail string) ([]byte, error), sealed func() bool) {
+	enc, inTx := e.audit.(audit.Encoder)
+	made := false
+	seal = func(detail string) ([]byte, error) {
+		ev.Detail = detail
+		if !inTx {
+			return nil, nil
+		}
+		rec, err := enc.Encode(ev)
+		if err != nil {
+			return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
+		}
+		made = true
+		return rec, nil
 	}
-	return nil
+	return seal, func() bool { return made }
 }
 
 // AdministerRecorded is Administer for an operation that writes in its own
@@ -267,22 +285,9 @@ func (e *Engine) AdministerRecorded(ctx context.Context, in access.Interaction, 
 		return err
 	}
 	ev.Detail = detail // what was asked, if fn fails before it seals
-	enc, inTx := e.audit.(audit.Encoder)
-	sealed := false
-	seal := func(detail string) ([]byte, error) {
-		ev.Detail = detail
-		if !inTx {
-			return nil, nil
-		}
-		rec, err := enc.Encode(ev)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
-		}
-		sealed = true
-		return rec, nil
-	}
+	seal, sealed := e.sealer(ev)
 	err = fn(seal)
-	if err == nil && sealed {
+	if err == nil && sealed() {
 		ev.Recorded = true
 	}
 	return e.record(ctx, ev, err)
@@ -292,22 +297,15 @@ func (e *Engine) AdministerRecorded(ctx context.Context, in access.Interaction, 
 // administrator made by hand (an external provider's roles applied at
 // sign-in), atomically: fn gets seal, which encodes the event (the account
 // as principal, what changed as detail, no secrets) for fn to append in the
-// change's own transaction. Not a decision of the policy.
+// change's own transaction; without a subject the request's principal
+// stands. Not a decision of the policy.
 func (e *Engine) AccountChangeRecorded(ctx context.Context, in access.Interaction, subject string, fn func(seal func(detail string) ([]byte, error)) error) error {
 	ev := e.event(ctx, in, "", "")
-	ev.Principal = subject
-	enc, inTx := e.audit.(audit.Encoder)
-	err := fn(func(detail string) ([]byte, error) {
-		ev.Detail = detail
-		if !inTx {
-			return nil, nil
-		}
-		rec, err := enc.Encode(ev)
-		if err != nil {
-			return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
-		}
-		return rec, nil
-	})
+	if subject != "" {
+		ev.Principal = subject
+	}
+	seal, _ := e.sealer(ev)
+	err := fn(seal)
 	if err == nil {
 		// Recorded with the change, or nothing changed (nothing to record).
 		return nil

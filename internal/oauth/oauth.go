@@ -30,6 +30,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -544,9 +545,11 @@ func (s *Server) jwks(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, set)
 }
 
-func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
+// metadata is what both discovery documents say of the server (RFC 8414
+// names), with extra's entries added.
+func (s *Server) metadata(extra map[string]any) map[string]any {
 	base := s.Issuer()
-	writeJSON(w, map[string]any{
+	m := map[string]any{
 		"issuer":                                base,
 		"jwks_uri":                              base + JWKSPath,
 		"authorization_endpoint":                base + AuthorizePath,
@@ -558,35 +561,30 @@ func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
 		"token_endpoint_auth_methods_supported": []string{"private_key_jwt", "client_secret_basic", "none"},
 		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
 		"code_challenge_methods_supported":                 []string{"S256"},
+	}
+	maps.Copy(m, extra)
+	return m
+}
+
+func (s *Server) smartConfiguration(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, s.metadata(map[string]any{
 		"scopes_supported": []string{"openid", "fhirUser", "system/*.cruds", "system/*.rs", "user/*.cruds", "user/*.rs",
 			"launch/patient", "offline_access"},
 		"capabilities": []string{"launch-standalone", "sso-openid-connect", "client-public", "client-confidential-symmetric",
 			"client-confidential-asymmetric", "context-standalone-patient", "permission-offline",
 			"permission-user", "permission-v1", "permission-v2"},
-	})
+	}))
 }
 
 // openidConfiguration is the OpenID Connect discovery document (the
 // parts that apply: no userinfo endpoint, no dynamic registration).
 func (s *Server) openidConfiguration(w http.ResponseWriter, r *http.Request) {
-	base := s.Issuer()
-	writeJSON(w, map[string]any{
-		"issuer":                                           base,
-		"authorization_endpoint":                           base + AuthorizePath,
-		"token_endpoint":                                   base + TokenPath,
-		"jwks_uri":                                         base + JWKSPath,
-		"revocation_endpoint":                              base + RevokePath,
-		"introspection_endpoint":                           base + IntrospectPath,
-		"response_types_supported":                         []string{"code"},
-		"grant_types_supported":                            []string{"authorization_code", "refresh_token", "client_credentials"},
-		"subject_types_supported":                          []string{"public"},
-		"id_token_signing_alg_values_supported":            []string{"ES256"},
-		"token_endpoint_auth_methods_supported":            []string{"private_key_jwt", "client_secret_basic", "none"},
-		"token_endpoint_auth_signing_alg_values_supported": assertionAlgs,
-		"code_challenge_methods_supported":                 []string{"S256"},
-		"scopes_supported":                                 []string{"openid", "fhirUser", "offline_access", "launch/patient"},
-		"claims_supported":                                 []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"},
-	})
+	writeJSON(w, s.metadata(map[string]any{
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"scopes_supported":                      []string{"openid", "fhirUser", "offline_access", "launch/patient"},
+		"claims_supported":                      []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "nonce", "fhirUser"},
+	}))
 }
 
 func writeJSON(w http.ResponseWriter, v any) { writeJSONStatus(w, http.StatusOK, v) }

@@ -112,7 +112,7 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 // withUser runs an action on the account named by the path, as user
 // administration.
 func (h *Handler) withUser(w http.ResponseWriter, r *http.Request, op string, act func(u *auth.User, seal func(string) ([]byte, error)) error) bool {
-	err := h.cfg.Administer(r.Context(), access.UserAdministration, op+" account="+pathID(r.PathValue("id")), func(seal func(string) ([]byte, error)) error {
+	err := h.cfg.Administer(r.Context(), access.UserAdministration, op+" account="+plain(r.PathValue("id"), 64), func(seal func(string) ([]byte, error)) error {
 		u, err := h.cfg.Accounts.Get(r.Context(), r.PathValue("id"))
 		if err != nil {
 			return err
@@ -180,12 +180,12 @@ func (h *Handler) apiError(w http.ResponseWriter, err error) {
 	writeJSON(w, status, map[string]string{"error": msg})
 }
 
-// pathID keeps an account id from a path printable and short for the
-// audit log.
-func pathID(s string) string {
-	out := make([]byte, 0, 64)
-	for i := 0; i < len(s) && len(out) < 64; i++ {
-		if c := s[i]; c == '-' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
+// plain keeps of s, for the audit log, at most n characters of
+// [A-Za-z0-9_-] (an id from a path, an error code from a provider).
+func plain(s string, n int) string {
+	out := make([]byte, 0, n)
+	for i := 0; i < len(s) && len(out) < n; i++ {
+		if c := s[i]; c == '-' || c == '_' || (c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') {
 			out = append(out, c)
 		}
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/coreos/go-oidc/v3/oidc"
@@ -133,7 +134,7 @@ func (h *Handler) externalCallback(w http.ResponseWriter, r *http.Request) {
 		h.fail(w, http.StatusForbidden, msg)
 	}
 	if e := r.URL.Query().Get("error"); e != "" {
-		refuse("provider_"+limitCode(e), "The identity provider did not sign you in.", nil)
+		refuse("provider_"+plain(e, 32), "The identity provider did not sign you in.", nil)
 		return
 	}
 	xctx := h.externalContext(ctx)
@@ -236,7 +237,7 @@ func providerMFA(idt *oidc.IDToken) bool {
 			other = true
 		}
 	}
-	return other && contains(c.AMR, "pwd")
+	return other && slices.Contains(c.AMR, "pwd")
 }
 
 // errNoRoleClaim: the ID token lacks the role claim.
@@ -268,30 +269,9 @@ func (h *Handler) mapRoles(idt *oidc.IDToken) ([]string, error) {
 	}
 	var roles []string
 	for _, v := range values {
-		if r, ok := h.cfg.External.Roles[v]; ok && !contains(roles, r) {
+		if r, ok := h.cfg.External.Roles[v]; ok && !slices.Contains(roles, r) {
 			roles = append(roles, r)
 		}
 	}
 	return roles, nil
-}
-
-func contains(list []string, s string) bool {
-	for _, x := range list {
-		if x == s {
-			return true
-		}
-	}
-	return false
-}
-
-// limitCode keeps an error code from the provider short and plain for the
-// audit log.
-func limitCode(s string) string {
-	out := make([]byte, 0, 32)
-	for i := 0; i < len(s) && len(out) < 32; i++ {
-		if c := s[i]; c == '_' || (c >= 'a' && c <= 'z') {
-			out = append(out, c)
-		}
-	}
-	return string(out)
 }
