@@ -73,11 +73,10 @@ func (a authAuditor) AuthEvent(ctx context.Context, ev oauth.Event) error {
 		if p := access.PrincipalFrom(ctx); p != nil && p.Address.IsValid() {
 			addr = p.Address.String()
 		}
-		ok, earlier := a.failures.allow(addr)
-		if !ok {
+		var ok bool
+		if failure, ok = a.failures.note(addr, failure); !ok {
 			return nil // counted; recorded with a later failure
 		}
-		failure = withSuppressed(failure, earlier)
 	}
 	return a.node.Engine.Authenticated(ctx, in, ev.Subject, ev.Client, strings.Join(ev.Scopes, " "), failure)
 }
@@ -133,8 +132,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 	if h != "" {
 		failure, challenge = "invalid_token", `Bearer realm="hestia", error="invalid_token"`
 	}
-	if ok, earlier := s.failures.allow(addr.String()); ok {
-		if err := s.node.Engine.Authenticated(r.Context(), access.Authenticate, "", "", "", withSuppressed(failure, earlier)); err != nil {
+	if failure, ok := s.failures.note(addr.String(), failure); ok {
+		if err := s.node.Engine.Authenticated(r.Context(), access.Authenticate, "", "", "", failure); err != nil {
 			s.log.Error("audit an authentication failure", slog.String("request", id), slog.String("error", err.Error()))
 		}
 	}

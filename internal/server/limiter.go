@@ -132,6 +132,14 @@ func limitKey(addr string) string {
 	return p.String()
 }
 
+// note counts a failure from addr and returns whether to record it, and
+// with what failure text (the count of failures of an earlier minute not
+// recorded one by one added).
+func (l *failureLimiter) note(addr, failure string) (string, bool) {
+	ok, earlier := l.allow(addr)
+	return withSuppressed(failure, earlier), ok
+}
+
 // withSuppressed appends to a failure code the count of failures from the
 // same address that were not recorded.
 func withSuppressed(failure string, n int) string {

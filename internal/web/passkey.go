@@ -3,7 +3,6 @@ package web
 import (
 	_ "embed"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
@@ -194,7 +193,7 @@ func (h *Handler) passkeyLoginFinish(w http.ResponseWriter, r *http.Request) {
 		var te *auth.ThrottledError
 		switch {
 		case errors.As(err, &te):
-			msg, failure = fmt.Sprintf("too many failed attempts; wait %d seconds", int(te.RetryAfter.Seconds()+0.999)), "throttled"
+			msg, failure = waitMessage(te), "throttled"
 		case errors.Is(err, auth.ErrPasskeyClone):
 			msg, failure = "this passkey may have been copied and no longer works; use another factor", "passkey_clone"
 		}

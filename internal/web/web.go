@@ -157,6 +157,12 @@ func (h *Handler) fail(w http.ResponseWriter, status int, msg string) {
 	h.page(w, status, "error", map[string]any{"Message": msg})
 }
 
+// waitMessage tells a throttled user how long to wait (whole seconds,
+// rounded up).
+func waitMessage(te *auth.ThrottledError) string {
+	return fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+}
+
 // unavailable answers 503 when sign-in cannot go on (the audit log or the
 // account store failed): nothing is granted.
 func (h *Handler) unavailable(w http.ResponseWriter) {
@@ -232,7 +238,7 @@ func (h *Handler) signIn(w http.ResponseWriter, r *http.Request) {
 		failure, msg := "bad_credentials", auth.ErrSignIn.Error()
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {
-			failure, msg = "throttled", fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+			failure, msg = "throttled", waitMessage(te)
 		} else if errors.Is(err, auth.ErrBusy) {
 			w.Header().Set("Retry-After", "2")
 			h.page(w, http.StatusTooManyRequests, "signin", h.signinData(se, auth.ErrBusy.Error()))
@@ -360,7 +366,7 @@ func (h *Handler) mfa(w http.ResponseWriter, r *http.Request) {
 		msg, failure := "The code is wrong or was already used.", "mfa_failed"
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {
-			msg, failure = fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999)), "throttled"
+			msg, failure = waitMessage(te), "throttled"
 		}
 		if aerr := h.audit(r, access.Login, u.ID, failure); aerr != nil {
 			h.unavailable(w)
@@ -477,7 +483,7 @@ func (h *Handler) enrol(w http.ResponseWriter, r *http.Request) {
 		msg := "The code is wrong. Check the clock of your device and try the next code."
 		var te *auth.ThrottledError
 		if errors.As(err, &te) {
-			msg = fmt.Sprintf("Too many failed attempts. Wait %d seconds and try again.", int(te.RetryAfter.Seconds()+0.999))
+			msg = waitMessage(te)
 		}
 		_, rpErr := h.relyingParty()
 		w.Header().Set("Content-Security-Policy", scriptCSP)
