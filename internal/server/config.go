@@ -176,6 +176,26 @@ func (c *Config) FromEnv() error {
 			*dst = v
 		}
 	}
+	boolean := func(name string, dst *bool) error {
+		if v, ok := os.LookupEnv(name); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			*dst = b
+		}
+		return nil
+	}
+	duration := func(name string, dst *time.Duration) error {
+		if v, ok := os.LookupEnv(name); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			*dst = d
+		}
+		return nil
+	}
 	str("HESTIA_DATA", &c.DataDir)
 	str("HESTIA_LISTEN", &c.Listen)
 	str("HESTIA_TLS_CERT", &c.TLSCert)
@@ -220,12 +240,8 @@ func (c *Config) FromEnv() error {
 		}
 		c.KeyCacheSize = n
 	}
-	if v, ok := os.LookupEnv("HESTIA_INSECURE_HTTP"); ok {
-		b, err := strconv.ParseBool(v)
-		if err != nil {
-			return fmt.Errorf("HESTIA_INSECURE_HTTP: %w", err)
-		}
-		c.InsecureHTTP = b
+	if err := boolean("HESTIA_INSECURE_HTTP", &c.InsecureHTTP); err != nil {
+		return err
 	}
 	if v, ok := os.LookupEnv("HESTIA_MAX_BODY"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
@@ -242,46 +258,24 @@ func (c *Config) FromEnv() error {
 			}
 		}
 	}
-	for _, e := range []struct {
-		name string
-		dst  *string
-	}{{"HESTIA_OIDC_ISSUER", &c.OIDCIssuer}, {"HESTIA_OIDC_CLIENT_ID", &c.OIDCClientID}, {"HESTIA_OIDC_CLIENT_SECRET", &c.OIDCClientSecret},
-		{"HESTIA_OIDC_NAME", &c.OIDCName}, {"HESTIA_OIDC_ROLE_CLAIM", &c.OIDCRoleClaim}, {"HESTIA_OIDC_ROLES", &c.OIDCRoles},
-		{"HESTIA_OIDC_SCOPES", &c.OIDCScopes}, {"HESTIA_OIDC_CA", &c.OIDCCAFile}} {
-		if v, ok := os.LookupEnv(e.name); ok {
-			*e.dst = v
-		}
-	}
-	if v, ok := os.LookupEnv("HESTIA_OIDC_TRUST_MFA"); ok {
-		b, err := strconv.ParseBool(v)
+	str("HESTIA_OIDC_ISSUER", &c.OIDCIssuer)
+	str("HESTIA_OIDC_CLIENT_ID", &c.OIDCClientID)
+	str("HESTIA_OIDC_CLIENT_SECRET", &c.OIDCClientSecret)
+	str("HESTIA_OIDC_NAME", &c.OIDCName)
+	str("HESTIA_OIDC_ROLE_CLAIM", &c.OIDCRoleClaim)
+	str("HESTIA_OIDC_ROLES", &c.OIDCRoles)
+	str("HESTIA_OIDC_SCOPES", &c.OIDCScopes)
+	str("HESTIA_OIDC_CA", &c.OIDCCAFile)
+	str("HESTIA_TRUSTED_PROXIES", &c.TrustedProxies)
+	for _, err := range []error{
+		boolean("HESTIA_OIDC_TRUST_MFA", &c.OIDCTrustMFA),
+		duration("HESTIA_SESSION_IDLE", &c.SessionIdle),
+		duration("HESTIA_ACCESS_TOKEN_TTL", &c.AccessTokenTTL),
+		duration("HESTIA_BATCH_WINDOW", &c.BatchWindow),
+	} {
 		if err != nil {
-			return fmt.Errorf("HESTIA_OIDC_TRUST_MFA: %w", err)
+			return err
 		}
-		c.OIDCTrustMFA = b
-	}
-	if v, ok := os.LookupEnv("HESTIA_TRUSTED_PROXIES"); ok {
-		c.TrustedProxies = v
-	}
-	if v, ok := os.LookupEnv("HESTIA_SESSION_IDLE"); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("HESTIA_SESSION_IDLE: %w", err)
-		}
-		c.SessionIdle = d
-	}
-	if v, ok := os.LookupEnv("HESTIA_ACCESS_TOKEN_TTL"); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("HESTIA_ACCESS_TOKEN_TTL: %w", err)
-		}
-		c.AccessTokenTTL = d
-	}
-	if v, ok := os.LookupEnv("HESTIA_BATCH_WINDOW"); ok {
-		d, err := time.ParseDuration(v)
-		if err != nil {
-			return fmt.Errorf("HESTIA_BATCH_WINDOW: %w", err)
-		}
-		c.BatchWindow = d
 	}
 	return nil
 }
