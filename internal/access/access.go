@@ -82,6 +82,10 @@ type Principal struct {
 	// user's own resource (a URL), when the token says.
 	Patient, FHIRUser string
 	Roles             []string // a user's roles (from the token)
+	// Purpose is the purpose of use the request states (a v3-ActReason
+	// code, e.g. TREAT); BreakGlass the reason given to break the glass
+	// (free text: it goes into the sealed audit record only).
+	Purpose, BreakGlass string
 }
 
 // Kinds of principals.
@@ -126,9 +130,17 @@ type Request struct {
 type Decision struct {
 	Allow  bool
 	Reason string
+	// Reach, for an allowed interaction on resources, says how far into
+	// the data it reaches (nil: no limit beyond the decision: the Open
+	// and Scopes policies).
+	Reach *Reach
 }
 
 // Policy decides requests. Implementations MUST be safe for concurrent use.
+// Decide looks at the principal and the interaction on a resource type
+// only; what a data interaction may then see of each patient's data is
+// its Decision's Reach, which the engine applies with the Facts it
+// gathers (Reach.Check for a resource, Reach.Filter for a search).
 type Policy interface {
 	Decide(ctx context.Context, r *Request) Decision
 }

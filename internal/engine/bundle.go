@@ -115,6 +115,18 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 				if en.search, err = e.reg.Parse(en.typ, params, search.Options{Encoder: e.enc, Now: e.now()}); err != nil {
 					return nil, entryErr(en, err)
 				}
+				if len(en.search.Query.Include) > 0 || len(en.search.Query.RevInclude) > 0 || hasChain(en.search.Query.Where) {
+					// Their types would each need a decision: run such
+					// searches in a batch.
+					return nil, fault.New(fault.Invalid, "Bundle.entry[%d]: _include, _revinclude, chains and _has are not supported in a transaction; use a batch", en.index)
+				}
+				_, reach, err := e.decide(ctx, access.SearchType, en.typ, "")
+				if err != nil {
+					return nil, err
+				}
+				if _, err := e.restrict(ctx, nil, &en.search.Query, en.typ, params, []*access.Reach{reach}); err != nil {
+					return nil, entryErr(en, err)
+				}
 			}
 		}
 	}
@@ -145,7 +157,13 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 				continue
 			}
 			r, err := readInTx(tx, en)
+			if err == nil && r.Read != nil {
+				err = e.checkTxRead(ctx, en.typ, r.Read)
+			}
 			if err != nil {
+				if en.id != "" {
+					err = e.missing(ctx, e.reachOf(ctx, access.Read, en.typ), en.typ, err)
+				}
 				return entryErr(en, err)
 			}
 			results[en.index] = r
@@ -212,6 +230,39 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 		}
 	}
 	return results, nil
+}
+
+// hasChain reports whether a query has chains or _has clauses.
+func hasChain(where []store.Clause) bool {
+	for _, cl := range where {
+		for _, c := range cl {
+			switch c := c.(type) {
+			case store.ChainCond, store.HasCond:
+				return true
+			case store.NotCond:
+				if hasChain([]store.Clause{{c.Cond}}) {
+					return true
+				}
+			}
+		}
+	}
+	return false
+}
+
+// checkTxRead decides a transaction's read entry (r as stored, sealed).
+func (e *Engine) checkTxRead(ctx context.Context, typ string, r *store.Resource) error {
+	reach := e.reachOf(ctx, access.Read, typ)
+	if reach == nil {
+		return nil
+	}
+	c := *r
+	if err := e.openBody(ctx, &c); err != nil {
+		return err
+	}
+	if err := e.checkTarget(ctx, nil, reach, access.Target{Type: typ, Owner: c.Owner, Labels: labelsOf(c.Body)}); err != nil {
+		return err
+	}
+	return e.checkConstraints(ctx, reach, typ, r.ID)
 }
 
 // MaxConditionalEntries caps the conditional entries of one transaction:

@@ -62,6 +62,9 @@ type Engine struct {
 	maxEnts int
 
 	auditLog AuditConfig // the interactions on the audit log (auditlog.go)
+
+	facts factCache   // what the policy decides from (access.go)
+	glass glassGrants // break-the-glass grants in force
 }
 
 // New returns an engine.
@@ -192,9 +195,13 @@ func (e *Engine) record(ctx context.Context, ev *audit.Event, err error) error {
 		// outside the transaction can): record the failure too.
 		ev.Recorded = false
 	}
+	var d *denied
+	if errors.As(err, &d) {
+		ev.Reason += "; denied: " + d.reason
+	}
 	if err != nil {
 		switch fault.KindOf(err) {
-		case fault.Invalid, fault.NotFound, fault.Gone, fault.Conflict, fault.PreconditionFailed, fault.Unprocessable:
+		case fault.Invalid, fault.NotFound, fault.Gone, fault.Conflict, fault.PreconditionFailed, fault.Unprocessable, fault.Forbidden:
 			ev.Outcome = audit.MinorFailure
 		default:
 			ev.Outcome = audit.SeriousFail

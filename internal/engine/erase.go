@@ -73,6 +73,7 @@ func (e *Engine) eraseNow(ctx context.Context, shred Shredder, patient string, e
 		return nil, storeErr(err, "patient")
 	}
 	ev.Count, ev.Recorded = res, inTx != nil
+	e.forgetFacts()
 	if err := shred.DestroyDataKey(ctx, patient); err != nil {
 		return nil, fault.Wrap(fault.Unavailable, err, "the patient's data key could not be destroyed")
 	}

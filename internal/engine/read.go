@@ -26,20 +26,27 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	ev, err := e.begin(ctx, access.Read, typ, id)
+	ev, reach, err := e.decide(ctx, access.Read, typ, id)
 	if err != nil {
 		return nil, err
 	}
 	r, err := e.store.Read(ctx, typ, id)
-	if err == nil && r.Deleted {
-		ev.Version = r.Version
-		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
-	}
 	if err != nil {
-		return nil, e.record(ctx, ev, storeErr(err, "resource"))
+		return nil, e.record(ctx, ev, e.missing(ctx, reach, typ, storeErr(err, "resource")))
+	}
+	if r.Deleted {
+		ev.Version = r.Version
+		if err := e.checkTarget(ctx, ev, reach, access.Target{Type: typ, Owner: r.Owner}); err != nil {
+			return nil, e.record(ctx, ev, err)
+		}
+		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
 	}
 	ev.Version, ev.Count, ev.Patients = r.Version, 1, owners(ev.Patients, r)
 	if err := e.openBody(ctx, r); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	if err := e.checkRead(ctx, ev, reach, r); err != nil {
+		ev.Count = 0
 		return nil, e.record(ctx, ev, err)
 	}
 	if err := e.record(ctx, ev, nil); err != nil {
@@ -48,25 +55,51 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 	return r, nil
 }
 
+// missing is the answer for a resource that does not exist: for a
+// principal limited by patient, the same refusal as for one it may not see
+// (unless it breaks the glass: that is audited and alerted anyway).
+func (e *Engine) missing(ctx context.Context, reach *access.Reach, typ string, err error) error {
+	if fault.KindOf(err) != fault.NotFound || !restricted(reach) || !e.patientData(typ) {
+		return err
+	}
+	if p := access.PrincipalFrom(ctx); p != nil && p.BreakGlass != "" && reach.BreakGlass > 0 {
+		return err
+	}
+	return refuse(reach, "no such resource")
+}
+
+// patientData reports whether resources of typ can be in a patient
+// compartment.
+func (e *Engine) patientData(typ string) bool {
+	return typ == "Patient" || len(e.reg.CompartmentKeys(typ)) > 0
+}
+
 // VRead returns one version of a resource.
 func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Resource, error) {
 	if err := checkTypeID(typ, id); err != nil {
 		return nil, err
 	}
-	ev, err := e.begin(ctx, access.VRead, typ, id)
+	ev, reach, err := e.decide(ctx, access.VRead, typ, id)
 	if err != nil {
 		return nil, err
 	}
 	ev.Version = version
 	r, err := e.store.ReadVersion(ctx, typ, id, version)
-	if err == nil && r.Deleted {
-		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
-	}
 	if err != nil {
-		return nil, e.record(ctx, ev, storeErr(err, "version"))
+		return nil, e.record(ctx, ev, e.missing(ctx, reach, typ, storeErr(err, "version")))
+	}
+	if r.Deleted {
+		if err := e.checkTarget(ctx, ev, reach, access.Target{Type: typ, Owner: r.Owner}); err != nil {
+			return nil, e.record(ctx, ev, err)
+		}
+		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
 	}
 	ev.Count, ev.Patients = 1, owners(ev.Patients, r)
 	if err := e.openBody(ctx, r); err != nil {
+		return nil, e.record(ctx, ev, err)
+	}
+	if err := e.checkRead(ctx, ev, reach, r); err != nil {
+		ev.Count = 0
 		return nil, e.record(ctx, ev, err)
 	}
 	if err := e.record(ctx, ev, nil); err != nil {

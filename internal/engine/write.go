@@ -104,6 +104,15 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), afte
 			if record != nil {
 				ev.Recorded = true
 			}
+			for _, o := range ops {
+				if o.w != nil {
+					var body []byte
+					if o.result.Resource != nil {
+						body = o.result.Resource.Body
+					}
+					e.written(o.w, body)
+				}
+			}
 			return ops, nil
 		}
 		if (errors.Is(err, store.ErrConflict) || errors.Is(err, errStale)) && attempt+1 < maxAttempts {
@@ -172,6 +181,13 @@ func (e *Engine) build(ctx context.Context, res map[string]any, typ, id string, 
 		return nil, nil, fault.Wrap(fault.Internal, err, "indexing failed")
 	}
 	owner := e.owner(typ, id, idx)
+	in := access.Update
+	if m == store.MethodCreate {
+		in = access.Create
+	}
+	if err := e.checkWrite(ctx, in, typ, owner, labelsOfMap(res)); err != nil {
+		return nil, nil, err
+	}
 	if err := e.enc.EncodeIndex(idx); err != nil {
 		return nil, nil, cryptErr(err)
 	}
@@ -199,7 +215,8 @@ func (e *Engine) conditional(ctx context.Context, typ, rawQuery string) ([]strin
 	if err != nil {
 		return nil, nil, fault.New(fault.Invalid, "the conditional query is not a valid URL query")
 	}
-	if err := e.authorize(ctx, access.SearchType, typ, ""); err != nil {
+	_, reach, err := e.decide(ctx, access.SearchType, typ, "")
+	if err != nil {
 		return nil, nil, err
 	}
 	s, err := e.reg.Parse(typ, values, search.Options{Encoder: e.enc, Now: e.now()})
@@ -207,6 +224,11 @@ func (e *Engine) conditional(ctx context.Context, typ, rawQuery string) ([]strin
 		return nil, nil, err
 	}
 	q := s.Query
+	// The criteria see only what the principal may see: a match it may
+	// not see neither blocks nor reveals anything.
+	if _, err := e.restrict(ctx, nil, &q, typ, nil, []*access.Reach{reach}); err != nil {
+		return nil, nil, err
+	}
 	if len(q.Where) == 0 {
 		return nil, nil, fault.New(fault.PreconditionFailed, "a conditional operation needs search criteria that filter")
 	}
@@ -391,6 +413,11 @@ func (e *Engine) prepareUpdate(ctx context.Context, typ, id string, res map[stri
 	default:
 		version = cur.Version + 1
 		created = cur.Deleted
+		if !cur.Deleted {
+			if err := e.checkCurrent(ctx, access.Update, cur); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if ifMatch != 0 && (cur == nil || cur.Version != ifMatch) {
 		return nil, fault.New(fault.PreconditionFailed, "the resource version does not match If-Match")
@@ -454,13 +481,26 @@ func (e *Engine) Delete(ctx context.Context, typ, id string) (*WriteResult, erro
 func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []check) (*op, error) {
 	cur, err := e.store.Read(ctx, typ, id)
 	if errors.Is(err, store.ErrNotFound) {
+		// For a principal limited by patient, deleting what does not
+		// exist is refused like deleting what it may not see.
+		if err := e.missing(ctx, e.reachOf(ctx, access.Delete, typ), typ, storeErr(err, "resource")); fault.KindOf(err) != fault.NotFound {
+			return nil, err
+		}
 		return &op{checks: checks, result: WriteResult{NoOp: true}}, nil
 	}
 	if err != nil {
 		return nil, storeErr(err, "resource")
 	}
 	if cur.Deleted {
+		if reach := e.reachOf(ctx, access.Delete, typ); reach != nil {
+			if err := e.checkTarget(ctx, nil, reach, access.Target{Type: typ, Owner: cur.Owner}); err != nil {
+				return nil, err
+			}
+		}
 		return &op{checks: checks, result: WriteResult{NoOp: true, Resource: cur}}, nil
+	}
+	if err := e.checkCurrent(ctx, access.Delete, cur); err != nil {
+		return nil, err
 	}
 	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true, Owner: cur.Owner}
 	return &op{w: w, checks: checks, result: WriteResult{Resource: resultOf(w, nil)}}, nil

@@ -10,10 +10,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hestiahealth/hestia/internal/access"
 	"github.com/hestiahealth/hestia/internal/auth"
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/oauth"
 	"github.com/hestiahealth/hestia/internal/web"
@@ -109,6 +111,24 @@ func public(path string) bool {
 	return false
 }
 
+// MaxBreakGlassReason bounds the reason a user gives to break the glass.
+const MaxBreakGlassReason = 500
+
+// breakGlassReason is the reason in a request's break-the-glass header
+// (engine.BreakGlassHeader), printable characters only, or "".
+func breakGlassReason(r *http.Request) string {
+	v := strings.TrimSpace(r.Header.Get(engine.BreakGlassHeader))
+	if len(v) > MaxBreakGlassReason {
+		v = v[:MaxBreakGlassReason]
+	}
+	return strings.Map(func(c rune) rune {
+		if c < 0x20 || c == 0x7f || c == utf8.RuneError {
+			return -1
+		}
+		return c
+	}, v)
+}
+
 // authenticate finds the principal of a request from its bearer token. It
 // answers 401 (with WWW-Authenticate, RFC 6750) and returns false when
 // there is no valid token; each refusal is audited.
@@ -125,7 +145,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 				kind = access.KindService
 			}
 			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
-				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles}, true
+				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles, BreakGlass: breakGlassReason(r)}, true
 		}
 	}
 	failure, challenge := "no_token", `Bearer realm="hestia"`
@@ -212,8 +232,15 @@ func (n *Node) patientExists(ctx context.Context, userID, id string) (bool, erro
 	if err != nil {
 		return false, err
 	}
+	fhirUser := ""
+	switch {
+	case u.Patient != "":
+		fhirUser = "Patient/" + u.Patient
+	case u.Practitioner != "":
+		fhirUser = "Practitioner/" + u.Practitioner
+	}
 	ctx = access.WithPrincipal(ctx, &access.Principal{ID: userID, Kind: access.KindUser, Client: "hestia-signin",
-		Scopes: []string{"user/Patient.r"}, Roles: u.Roles})
+		Scopes: []string{"user/Patient.r"}, Roles: u.Roles, FHIRUser: fhirUser})
 	_, err = n.Engine.Read(ctx, "Patient", id)
 	if err == nil {
 		return true, nil

@@ -75,6 +75,7 @@ func TestBrowserSMARTLaunch(t *testing.T) {
 	e2e, browser, node := browserTools(t)
 	s := newTestServer(t)
 	pid := s.create(patient("Browserfamily"))["id"].(string)
+	s.create(careTeam(pid, "pr-9"))
 	ctx := context.Background()
 	_, otp, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "dr.chromium", Roles: []string{"clinician"}, Practitioner: "pr-9"})
 	if err != nil {

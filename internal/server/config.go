@@ -65,6 +65,10 @@ type Config struct {
 	// HESTIA_OIDC_CLIENT_SECRET from the environment only); the redirect
 	// URI to register is BASE/signin/external/callback.
 	OIDCIssuer, OIDCClientID, OIDCClientSecret string
+	// Policy is the access-control policy file (HESTIA_POLICY): JSON, see
+	// docs/access.md; reloaded when it changes. Empty: the built-in
+	// default policy (internal/access/default-policy.json).
+	Policy string
 	// OIDCName is the provider's name on the sign-in page (HESTIA_OIDC_NAME).
 	OIDCName string
 	// OIDCRoleClaim is the ID-token claim holding roles or groups (default
@@ -258,6 +262,7 @@ func (c *Config) FromEnv() error {
 			}
 		}
 	}
+	str("HESTIA_POLICY", &c.Policy)
 	str("HESTIA_OIDC_ISSUER", &c.OIDCIssuer)
 	str("HESTIA_OIDC_CLIENT_ID", &c.OIDCClientID)
 	str("HESTIA_OIDC_CLIENT_SECRET", &c.OIDCClientSecret)
@@ -401,6 +406,13 @@ func isLoopback(host string) bool {
 	return err == nil && a.IsLoopback()
 }
 
+func policyName(path string) string {
+	if path == "" {
+		return "default"
+	}
+	return path
+}
+
 // auditSummary is the configuration as the audit log records it at start:
 // every setting that shapes security, none that is secret (the master key
 // and passphrase are left out; URLs lose their credentials).
@@ -428,6 +440,7 @@ func (c Config) auditSummary(n *Node) string {
 		"base_url=" + c.BaseURL,
 		"kms=" + kms,
 		"audit_origin=" + n.AuditID.Origin,
+		"policy=" + policyName(c.Policy) + "@" + n.Policy.Rules().Digest(),
 		"audit_checkpoints=" + strings.Join(names, ","),
 		"synchronous=" + c.Synchronous,
 		"max_body=" + strconv.FormatInt(c.MaxBody, 10),

@@ -61,6 +61,9 @@ type Node struct {
 	Checkpoints *checkpoint.Issuer
 	AuditID     AuditIdentity
 
+	// Policy is the access-control policy in force (reloaded by Serve).
+	Policy *access.Holder
+
 	// Accounts are the people who sign in (staff and patients).
 	Accounts *auth.Accounts
 	// sealer seals the authentication services' secrets: the keyring's
@@ -107,10 +110,14 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	if err != nil {
 		return fail(err)
 	}
+	policy, err := access.LoadPolicy(cfg.Policy)
+	if err != nil {
+		return fail(err)
+	}
 	ecfg := engine.Config{
 		Store:    db,
 		Registry: reg,
-		Policy:   access.Scopes{},
+		Policy:   policy,
 		Logger:   log,
 	}
 	var keys *crypt.Keyring
@@ -187,7 +194,28 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	}
 	accounts := auth.New(auth.Config{Store: db, Sealer: sealer, NoMFARoles: cfg.NoMFARoles})
 	return &Node{Dir: cfg.DataDir, Engine: eng, DB: db, Log: log, Keys: keys, Ledger: ledger, journal: jr, Accounts: accounts, sealer: sealer,
-		Checkpoints: issuer, AuditID: id}, nil
+		Checkpoints: issuer, AuditID: id, Policy: policy}, nil
+}
+
+// policyPoll is how often the policy file is checked for changes.
+const policyPoll = 2 * time.Second
+
+// policyReloaded audits a reload of the policy file (a configuration
+// change), or logs why an edited file was refused (the policy in force
+// stays).
+func (s *Server) policyReloaded(r *access.Rules, err error) {
+	ctx := access.WithPrincipal(context.Background(), access.Local())
+	if err != nil {
+		s.log.Error("the edited policy file is refused; the policy in force stays", slog.String("error", err.Error()))
+		if aerr := s.node.Engine.Configured(ctx, "policy_refused="+policyName(s.cfg.Policy)); aerr != nil {
+			s.log.Error("audit a refused policy", slog.String("error", aerr.Error()))
+		}
+		return
+	}
+	s.log.Info("policy reloaded", slog.String("digest", r.Digest()))
+	if aerr := s.node.Engine.Configured(ctx, "policy="+policyName(s.cfg.Policy)+"@"+r.Digest()); aerr != nil {
+		s.log.Error("audit a policy reload", slog.String("error", aerr.Error()))
+	}
 }
 
 // Close closes the database, and logs the data-key cache's counters
@@ -328,6 +356,7 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopAuth()
 	go s.auth.Run(actx)
 	go s.flushFailures(actx)
+	go s.node.Policy.Watch(actx, policyPoll, s.policyReloaded)
 	if is := s.node.Checkpoints; is != nil {
 		done := make(chan struct{})
 		cctx, stop := context.WithCancel(ctx)

@@ -162,6 +162,7 @@ func (s *testServer) codeExchange(client, code, verifier string) (int, map[strin
 func TestAuthorizationCodeFlow(t *testing.T) {
 	s := newTestServer(t)
 	pid := s.create(patient("Launchfamily"))["id"].(string)
+	s.create(careTeam(pid, "pr1")) // the clinician treats the patient
 	ctx := context.Background()
 	u, otp, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "dr.who", Roles: []string{"clinician"}, Practitioner: "pr1"})
 	if err != nil {
@@ -500,7 +501,8 @@ func TestRevocationOfAnAccount(t *testing.T) {
 	s := newTestServer(t)
 	ctx := context.Background()
 	pid := s.create(patient("Revokefamily"))["id"].(string)
-	u, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.r", Roles: []string{"nurse"}})
+	s.create(careTeam(pid, "nr1"))
+	u, otp, _ := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.r", Roles: []string{"nurse"}, Practitioner: "nr1"})
 	app, _, _ := oauth.Register(ctx, s.node.DB, oauth.ClientSpec{Name: "Ward App", Kind: oauth.Public,
 		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/*.rs offline_access"}}, time.Now())
 	verifier, challenge := pkce()

@@ -22,6 +22,12 @@ type Query struct {
 	RevInclude []Include
 	// IncludeLimit caps the number of included resources; 0 means no cap.
 	IncludeLimit int
+	// Visible are conditions (access control) that every resource the
+	// query returns or looks through MUST satisfy: the matches, what
+	// _include and _revinclude add, the targets of chains and the sources
+	// of _has. They are part of the query itself, so that paging and
+	// totals never see what they hide.
+	Visible []Clause
 }
 
 // Clause holds alternatives: at least one must hold (OR).
@@ -189,6 +195,22 @@ type CompositeCond struct {
 	Parts []Cond
 }
 
+// OwnerCond holds for resources in one of the Owners' patient
+// compartments, or (Tenant) in none; Not negates it.
+type OwnerCond struct {
+	Owners []string
+	Tenant bool
+	Not    bool
+}
+
+// TypeCond holds for resources of one of Types; Not negates it.
+type TypeCond struct {
+	Types []string
+	Not   bool
+}
+
+func (OwnerCond) cond()       {}
+func (TypeCond) cond()        {}
 func (StringCond) cond()      {}
 func (TokenCond) cond()       {}
 func (RefCond) cond()         {}

@@ -3,6 +3,7 @@ package sqlite
 import (
 	"context"
 	"fmt"
+	"slices"
 
 	"github.com/hestiahealth/hestia/internal/store"
 )
@@ -12,7 +13,7 @@ const maxIncludeRounds = 4
 
 // includes resolves _include and _revinclude for a page of matches. It
 // returns the included resources that are not matches, each once.
-func includes(ctx context.Context, q querier, params paramLookup, sq *store.Query, matches map[int64]*ridResource, rids []int64) ([]*store.Resource, error) {
+func includes(ctx context.Context, db *DB, q querier, params paramLookup, sq *store.Query, matches map[int64]*ridResource, rids []int64) ([]*store.Resource, error) {
 	seen := make(map[int64]bool, len(rids))
 	for _, rid := range rids {
 		seen[rid] = true
@@ -51,6 +52,12 @@ func includes(ctx context.Context, q querier, params paramLookup, sq *store.Quer
 			if !seen[rid] {
 				seen[rid] = true
 				fresh = append(fresh, rid)
+			}
+		}
+		if len(sq.Visible) > 0 && len(fresh) > 0 {
+			var err error
+			if fresh, err = visibleRids(ctx, db, q, params, sq.Visible, fresh); err != nil {
+				return nil, err
 			}
 		}
 		if sq.IncludeLimit > 0 && len(out)+len(fresh) > sq.IncludeLimit {
@@ -121,6 +128,30 @@ WHERE x.pid = ? AND x.ttype = ? AND s.type = ? AND s.deleted = 0 AND x.tid IN (`
 		out = append(out, got...)
 	}
 	return out, nil
+}
+
+// visibleRids keeps of rids those the access conditions let through, in
+// their order.
+func visibleRids(ctx context.Context, db *DB, q querier, params paramLookup, visible []store.Clause, rids []int64) ([]int64, error) {
+	b := &builder{ctx: ctx, db: db, q: q, params: params, visible: visible}
+	defer func() { unregisterMatchers(b.matcherIDs) }()
+	b.w("SELECT r.rid FROM resource r WHERE r.rid IN (", placeholders(len(rids)), ")")
+	for _, rid := range rids {
+		b.arg(rid)
+	}
+	b.visibleOn("r")
+	if b.err != nil {
+		return nil, b.err
+	}
+	got, err := queryRids(ctx, q, b.sb.String(), b.args)
+	if err != nil {
+		return nil, err
+	}
+	ok := make(map[int64]bool, len(got))
+	for _, rid := range got {
+		ok[rid] = true
+	}
+	return slices.DeleteFunc(rids, func(rid int64) bool { return !ok[rid] }), nil
 }
 
 // room is how many rows one include query may still add (one more than the

@@ -34,7 +34,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 			return nil, fmt.Errorf("sqlite: search: %w", err)
 		}
 	}
-	b := &builder{ctx: ctx, db: db, q: q, params: params}
+	b := &builder{ctx: ctx, db: db, q: q, params: params, visible: sq.Visible}
 	where := ordered(sq.Where)
 	// The first clause the index can answer selects the candidates (the
 	// unary + keeps SQLite from scanning every resource of the type
@@ -74,6 +74,13 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 			if b.matchClause("r", c) {
 				continue
 			}
+		}
+		b.clause("r", sq.Type, c)
+	}
+	for _, c := range sq.Visible {
+		b.sb.WriteString(" AND ")
+		if checkOnCandidates(c) && indexable(c) && b.matchClause("r", c) {
+			continue
 		}
 		b.clause("r", sq.Type, c)
 	}
@@ -148,7 +155,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		}
 	}
 	if len(sq.Include) > 0 || len(sq.RevInclude) > 0 {
-		if res.Included, err = includes(ctx, q, params, sq, byRid, rids); err != nil {
+		if res.Included, err = includes(ctx, db, q, params, sq, byRid, rids); err != nil {
 			return nil, err
 		}
 	}
@@ -220,6 +227,18 @@ type builder struct {
 	err    error
 	// matcherIDs are the hestia_match matchers this query registered.
 	matcherIDs []int64
+	// visible are the query's access conditions, applied to every
+	// resource row a chain or _has looks through too.
+	visible []store.Clause
+}
+
+// visibleOn writes the access conditions for resource row a (after other
+// conditions: each begins with AND).
+func (b *builder) visibleOn(a string) {
+	for _, c := range b.visible {
+		b.w(" AND ")
+		b.clause(a, "", c)
+	}
 }
 
 func (b *builder) w(s ...string) {
@@ -312,6 +331,39 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		}
 	case store.LastUpdatedCond:
 		b.rangePredicate(a+".updated", a+".updated", c.Prefix, c.Lo, c.Hi)
+	case store.OwnerCond:
+		b.w("(")
+		if c.Not {
+			b.w("NOT ")
+		}
+		b.w("(")
+		switch {
+		case len(c.Owners) > 0 && c.Tenant:
+			b.w(a, ".owner IN ('', ", placeholders(len(c.Owners)), ")")
+		case len(c.Owners) > 0:
+			b.w(a, ".owner IN (", placeholders(len(c.Owners)), ")")
+		case c.Tenant:
+			b.w(a, ".owner = ''")
+		default:
+			b.w("0")
+		}
+		b.w("))")
+		for _, o := range c.Owners {
+			b.arg(o)
+		}
+	case store.TypeCond:
+		if len(c.Types) == 0 {
+			b.w(map[bool]string{false: "0", true: "1"}[c.Not])
+			return
+		}
+		op := " IN ("
+		if c.Not {
+			op = " NOT IN ("
+		}
+		b.w(a, ".type", op, placeholders(len(c.Types)), ")")
+		for _, t := range c.Types {
+			b.arg(t)
+		}
 	case store.ChainCond:
 		x, t := b.alias("x"), b.alias("t")
 		b.w(a, ".rid IN (SELECT ", x, ".rid FROM ix_ref ", x, " JOIN resource ", t, " ON ", t, ".type = ", x, ".ttype AND ", t, ".id = ", x, ".tid WHERE ",
@@ -325,6 +377,7 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 			ty = c.Types[0]
 		}
 		b.where(t, ty, c.Where)
+		b.visibleOn(t)
 		b.w(")")
 	case store.HasCond:
 		x, s := b.alias("x"), b.alias("s")
@@ -338,6 +391,7 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 			b.w(x, ".ttype = ", a, ".type AND ")
 		}
 		b.where(s, c.Type, c.Where)
+		b.visibleOn(s)
 		b.w(")")
 	case store.CompositeCond:
 		if len(c.Parts) == 0 {
@@ -687,7 +741,7 @@ func drives(c store.Clause) bool {
 func checkOnCandidates(c store.Clause) bool {
 	for _, x := range c {
 		switch x.(type) {
-		case store.RefCond, store.IDCond, store.LastUpdatedCond, store.ChainCond, store.HasCond:
+		case store.RefCond, store.IDCond, store.LastUpdatedCond, store.ChainCond, store.HasCond, store.OwnerCond, store.TypeCond:
 			return false
 		}
 	}
