@@ -21,9 +21,10 @@ type PatientConsent struct {
 // Conditions on the request: Actors (references: Practitioner/ID,
 // Organization/ID …), Purposes (v3-ActReason codes) and the period the
 // rule is in force. Conditions on the data: Classes (resource types) and
-// Labels (security labels). Codes: the provision names codes, which the
-// policy does not match one by one; it is applied to its whole classes
-// (a deny hides more, a permit is not taken), documented in docs/access.md.
+// Labels (security labels). Codes: the provision names codes, data
+// references or a data period, which the policy does not match one by
+// one; it is applied to its whole classes (a deny hides more, a permit is
+// not taken), documented in docs/access.md.
 type Provision struct {
 	Deny       bool
 	Start, End time.Time // zero: open
@@ -121,7 +122,10 @@ func parseProvision(m map[string]any, n *int, depth int) (Provision, error) {
 			p.Labels = append(p.Labels, Label{System: sys, Code: code})
 		}
 	}
-	p.Codes = len(list(m["code"])) > 0
+	// Codes, data references and data periods are not matched one by
+	// one: all three are handled as "codes" (see Provision).
+	_, dataPeriod := m["dataPeriod"]
+	p.Codes = len(list(m["code"])) > 0 || len(list(m["data"])) > 0 || dataPeriod
 	for _, x := range list(m["provision"]) {
 		nm, ok := x.(map[string]any)
 		if !ok {

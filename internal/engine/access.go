@@ -643,6 +643,7 @@ func (e *Engine) checkWrite(ctx context.Context, in access.Interaction, typ, own
 	if err != nil {
 		return err
 	}
+	f.Glass = nil // writes do not use break-the-glass grants
 	if v := reach.Check(f, access.Target{Type: typ, Owner: owner, Labels: labels}); !v.Allow {
 		return writeRefusal(d.Reach, v.Reason)
 	}
@@ -664,6 +665,7 @@ func (e *Engine) checkCurrent(ctx context.Context, in access.Interaction, cur *s
 	if err != nil {
 		return err
 	}
+	f.Glass = nil // writes do not use break-the-glass grants
 	t := access.Target{Type: cur.Type, Owner: cur.Owner}
 	if !reach.MaySeeAllLabels() {
 		// The labels matter: open a copy of the stored version.
@@ -681,10 +683,12 @@ func (e *Engine) checkCurrent(ctx context.Context, in access.Interaction, cur *s
 
 // writeReach is the reach of a write: a patient's privacy Consent governs
 // what is disclosed, not what is recorded (a result arriving for a patient
-// who opted out is still filed), so it does not apply.
+// who opted out is still filed), so it does not apply; nor does
+// break-the-glass, which opens a record for reading (a write needs a
+// relationship).
 func writeReach(r *access.Reach) *access.Reach {
 	w := *r
-	w.Consent = false
+	w.Consent, w.BreakGlass = false, 0
 	return &w
 }
 
