@@ -552,12 +552,16 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 	case len(fl.Exclude) > 0 || !fl.Tenant:
 		out = append(out, store.Clause{store.OwnerCond{Owners: fl.Exclude, Tenant: !fl.Tenant, Not: true}})
 	}
-	for _, l := range fl.HideLabels {
-		c, err := e.labelCond(l)
-		if err != nil {
-			return nil, nil, err
+	if len(fl.HideLabels) > 0 {
+		none := store.NoneCond{}
+		for _, l := range fl.HideLabels {
+			c, err := e.labelCond(l)
+			if err != nil {
+				return nil, nil, err
+			}
+			none.Conds = append(none.Conds, c)
 		}
-		out = append(out, store.Clause{store.NotCond{Cond: c}})
+		out = append(out, store.Clause{none})
 	}
 	for _, rule := range fl.Rules {
 		other := store.OwnerCond{Owners: []string{rule.Patient}, Not: true}

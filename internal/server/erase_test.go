@@ -17,7 +17,7 @@ import (
 )
 
 // node opens a Hestia on a data directory with an HTTP test server.
-func openAt(t *testing.T, cfg Config) *testServer {
+func openAt(t testing.TB, cfg Config) *testServer {
 	t.Helper()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	node, err := OpenNode(context.Background(), cfg, log)

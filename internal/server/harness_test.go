@@ -18,7 +18,7 @@ import (
 // testServer is a whole Hestia (SQLite, engine, REST, middleware) behind
 // an httptest TLS server.
 type testServer struct {
-	t    *testing.T
+	t    testing.TB
 	url  string
 	c    *http.Client
 	node *Node
@@ -49,7 +49,7 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // testConfig is the default configuration on a data directory and a key
 // directory of the test's own, with synchronous=NORMAL (tests need not
 // survive power loss).
-func testConfig(t *testing.T) Config {
+func testConfig(t testing.TB) Config {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
@@ -70,7 +70,7 @@ type response struct {
 	body   []byte
 }
 
-func (r *response) json(t *testing.T) map[string]any {
+func (r *response) json(t testing.TB) map[string]any {
 	t.Helper()
 	var m map[string]any
 	if err := json.Unmarshal(r.body, &m); err != nil {

@@ -11,7 +11,7 @@ import (
 
 // withPolicy writes a copy of the default policy, changed by edit, and
 // points cfg at it.
-func withPolicy(t *testing.T, cfg *Config, edit func(p map[string]any)) string {
+func withPolicy(t testing.TB, cfg *Config, edit func(p map[string]any)) string {
 	t.Helper()
 	var p map[string]any
 	if err := json.Unmarshal(access.DefaultPolicy, &p); err != nil {

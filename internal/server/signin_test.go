@@ -28,7 +28,7 @@ import (
 // browser is an HTTP client with cookies that does not follow redirects,
 // so that each step of a sign-in can be checked.
 type browser struct {
-	t *testing.T
+	t testing.TB
 	s *testServer
 	c *http.Client
 	// last is the body of the last page.

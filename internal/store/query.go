@@ -209,6 +209,11 @@ type TypeCond struct {
 	Not   bool
 }
 
+// NoneCond holds when none of Conds (index conditions) holds for the
+// resource's rows: NotCond of several conditions at once.
+type NoneCond struct{ Conds []Cond }
+
+func (NoneCond) cond()        {}
 func (OwnerCond) cond()       {}
 func (TypeCond) cond()        {}
 func (StringCond) cond()      {}

@@ -2,6 +2,7 @@ package sqlite
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"slices"
 	"strconv"
@@ -77,11 +78,11 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		}
 		b.clause("r", sq.Type, c)
 	}
+	// The access conditions are SQL: their subqueries (the few resources
+	// with a hidden label, say) are computed once, which is cheaper than
+	// opening each candidate's key list.
 	for _, c := range sq.Visible {
 		b.sb.WriteString(" AND ")
-		if checkOnCandidates(c) && indexable(c) && b.matchClause("r", c) {
-			continue
-		}
 		b.clause("r", sq.Type, c)
 	}
 	if b.err != nil {
@@ -232,6 +233,26 @@ type builder struct {
 	visible []store.Clause
 }
 
+// tokenCodes returns the code forms of conditions that are all token
+// codes of one parameter (any system), and ok.
+func tokenCodes(conds []store.Cond) (param string, codes []string, ok bool) {
+	for _, c := range conds {
+		t, isToken := c.(store.TokenCond)
+		if !isToken || len(t.IxCode) == 0 || (param != "" && t.Param != param) {
+			return "", nil, false
+		}
+		param = t.Param
+		codes = append(codes, t.IxCode...)
+	}
+	return param, codes, param != ""
+}
+
+// jsonList encodes strings as a JSON array (for json_each).
+func jsonList(xs []string) string {
+	b, _ := json.Marshal(xs)
+	return string(b)
+}
+
 // visibleOn writes the access conditions for resource row a (after other
 // conditions: each begins with AND).
 func (b *builder) visibleOn(a string) {
@@ -331,39 +352,80 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		}
 	case store.LastUpdatedCond:
 		b.rangePredicate(a+".updated", a+".updated", c.Prefix, c.Lo, c.Hi)
+	case store.NoneCond:
+		if len(c.Conds) == 0 {
+			b.w("1")
+			return
+		}
+		if param, codes, ok := tokenCodes(c.Conds); ok {
+			// Codes of one token parameter (security labels): one
+			// lookup, whatever the systems (a code of another system
+			// hides its resource too: the safe direction).
+			// (Index forms are binary: placeholders, not JSON.)
+			i := b.alias("i")
+			b.w(a, ".rid NOT IN (SELECT ", i, ".rid FROM ix_token ", i, " WHERE ", i, ".pid = ? AND ")
+			b.arg(b.pid(param))
+			b.in(i+".code", codes)
+			b.w(")")
+			return
+		}
+		b.w(a, ".rid NOT IN (")
+		for i, x := range c.Conds {
+			if i > 0 {
+				b.w(" UNION ALL ")
+			}
+			b.rowSelect(x)
+		}
+		b.w(")")
 	case store.OwnerCond:
+		// The owners travel as one JSON array: one statement shape for
+		// every principal, whatever the number of patients in reach.
 		b.w("(")
 		if c.Not {
 			b.w("NOT ")
 		}
 		b.w("(")
+		in := func() {
+			if len(c.Owners) == 1 {
+				b.w(a, ".owner = ?")
+				b.arg(c.Owners[0])
+				return
+			}
+			b.w(a, ".owner IN (SELECT value FROM json_each(?))")
+			b.arg(jsonList(c.Owners))
+		}
 		switch {
 		case len(c.Owners) > 0 && c.Tenant:
-			b.w(a, ".owner IN ('', ", placeholders(len(c.Owners)), ")")
+			b.w(a, ".owner = '' OR ")
+			in()
 		case len(c.Owners) > 0:
-			b.w(a, ".owner IN (", placeholders(len(c.Owners)), ")")
+			in()
 		case c.Tenant:
 			b.w(a, ".owner = ''")
 		default:
 			b.w("0")
 		}
 		b.w("))")
-		for _, o := range c.Owners {
-			b.arg(o)
-		}
 	case store.TypeCond:
 		if len(c.Types) == 0 {
 			b.w(map[bool]string{false: "0", true: "1"}[c.Not])
+			return
+		}
+		if len(c.Types) == 1 {
+			op := " = ?"
+			if c.Not {
+				op = " <> ?"
+			}
+			b.w(a, ".type", op)
+			b.arg(c.Types[0])
 			return
 		}
 		op := " IN ("
 		if c.Not {
 			op = " NOT IN ("
 		}
-		b.w(a, ".type", op, placeholders(len(c.Types)), ")")
-		for _, t := range c.Types {
-			b.arg(t)
-		}
+		b.w(a, ".type", op, "SELECT value FROM json_each(?))")
+		b.arg(jsonList(c.Types))
 	case store.ChainCond:
 		x, t := b.alias("x"), b.alias("t")
 		b.w(a, ".rid IN (SELECT ", x, ".rid FROM ix_ref ", x, " JOIN resource ", t, " ON ", t, ".type = ", x, ".ttype AND ", t, ".id = ", x, ".tid WHERE ",
@@ -741,7 +803,7 @@ func drives(c store.Clause) bool {
 func checkOnCandidates(c store.Clause) bool {
 	for _, x := range c {
 		switch x.(type) {
-		case store.RefCond, store.IDCond, store.LastUpdatedCond, store.ChainCond, store.HasCond, store.OwnerCond, store.TypeCond:
+		case store.RefCond, store.IDCond, store.LastUpdatedCond, store.ChainCond, store.HasCond, store.OwnerCond, store.TypeCond, store.NoneCond:
 			return false
 		}
 	}
