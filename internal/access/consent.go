@@ -51,6 +51,9 @@ func ParseConsent(id string, res map[string]any) (c *PatientConsent, ok bool, er
 	}
 	pat, _ := res["patient"].(map[string]any)
 	ref, _ := pat["reference"].(string)
+	if i := strings.Index(ref, "/_history/"); i >= 0 {
+		ref = ref[:i]
+	}
 	typ, pid := refOf(ref)
 	if typ != "Patient" || pid == "" {
 		return nil, false, nil
@@ -59,9 +62,11 @@ func ParseConsent(id string, res map[string]any) (c *PatientConsent, ok bool, er
 	n := 0
 	root, _ := res["provision"].(map[string]any)
 	if root == nil {
-		// No provision: the consent's own decision is not stated; it
-		// decides nothing.
-		return nil, false, nil
+		// No provision (a policy rule only, say OPTOUT): what it allows
+		// is not stated in a form the policy reads, so it denies (fail
+		// closed).
+		c.Root = Provision{Deny: true}
+		return c, true, nil
 	}
 	if c.Root, err = parseProvision(root, &n, 0); err != nil {
 		return nil, false, err
@@ -108,24 +113,31 @@ func parseProvision(m map[string]any, n *int, depth int) (Provision, error) {
 			}
 		}
 	}
+	unreadable := false // a data condition the policy cannot match
 	for _, x := range list(m["class"]) {
-		if cm, ok := x.(map[string]any); ok {
-			if code, _ := cm["code"].(string); code != "" {
-				p.Classes = append(p.Classes, code)
-			}
+		cm, _ := x.(map[string]any)
+		sys, _ := cm["system"].(string)
+		code, _ := cm["code"].(string)
+		if code == "" || (sys != "" && sys != "http://hl7.org/fhir/resource-types") {
+			unreadable = true
+			continue
 		}
+		p.Classes = append(p.Classes, code)
 	}
 	for _, x := range list(m["securityLabel"]) {
-		if cm, ok := x.(map[string]any); ok {
-			sys, _ := cm["system"].(string)
-			code, _ := cm["code"].(string)
-			p.Labels = append(p.Labels, Label{System: sys, Code: code})
+		cm, _ := x.(map[string]any)
+		sys, _ := cm["system"].(string)
+		code, _ := cm["code"].(string)
+		if code == "" {
+			unreadable = true
+			continue
 		}
+		p.Labels = append(p.Labels, Label{System: sys, Code: code})
 	}
 	// Codes, data references and data periods are not matched one by
 	// one: all three are handled as "codes" (see Provision).
 	_, dataPeriod := m["dataPeriod"]
-	p.Codes = len(list(m["code"])) > 0 || len(list(m["data"])) > 0 || dataPeriod
+	p.Codes = unreadable || len(list(m["code"])) > 0 || len(list(m["data"])) > 0 || dataPeriod
 	for _, x := range list(m["provision"]) {
 		nm, ok := x.(map[string]any)
 		if !ok {
@@ -250,6 +262,16 @@ func (r *Reach) provisionBase(p *Provision, now time.Time, rule *PatientRule, pe
 // applies reports whether a provision applies to this request now.
 func (r *Reach) applies(p *Provision, now time.Time) bool {
 	return r.inForce(p, now) && r.actorMatches(p)
+}
+
+// ConsentLimits reports whether the patient's consents limit this
+// principal in any way (hide anything of the patient from it).
+func (r *Reach) ConsentLimits(f *Facts, patient string) bool {
+	if !r.Consent || patient == r.Self {
+		return false
+	}
+	rule := r.consentRule(f, patient)
+	return rule.hidden || rule.Only != nil || len(rule.Deny) > 0
 }
 
 // inForce reports whether a provision's own period holds now and its

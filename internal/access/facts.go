@@ -54,10 +54,13 @@ func (r *Reach) Check(f *Facts, t Target) Verdict {
 		}
 	}
 	if t.Owner == "" {
-		if !r.Tenant {
-			return Verdict{Reason: "not in the reach of the role"}
+		switch {
+		case r.Tenant:
+			return Verdict{Allow: true, Reason: "in no patient compartment"}
+		case slices.Contains(r.Directory, t.Type):
+			return Verdict{Allow: true, Reason: "directory"}
 		}
-		return Verdict{Allow: true, Reason: "in no patient compartment"}
+		return Verdict{Reason: "in no patient compartment, and not a directory type: for roles that reach every patient"}
 	}
 	v := Verdict{Allow: true}
 	switch {
@@ -68,7 +71,7 @@ func (r *Reach) Check(f *Facts, t Target) Verdict {
 	case r.Patients == PatientsRelated:
 		if how, ok := f.Related[t.Owner]; ok {
 			v.Reason = "treatment relationship (" + how + ")"
-		} else if until, ok := f.Glass[t.Owner]; ok && f.Now.Before(until) {
+		} else if until, ok := f.Glass[t.Owner]; ok && r.BreakGlass > 0 && f.Now.Before(until) {
 			v.Reason, v.BreakGlass = "break-the-glass", true
 		} else {
 			return Verdict{Reason: "no treatment relationship with the patient", CanBreakGlass: r.BreakGlass > 0}
@@ -112,7 +115,8 @@ func (r *Reach) mayLabel(code string) bool {
 type Filter struct {
 	All      bool
 	Patients []string
-	Tenant   bool
+	Tenant   bool     // every resource in no compartment
+	Tenants  []string // else those of these types (the directory)
 	Exclude  []string
 	// HideLabels are the restricted labels the principal may not see.
 	HideLabels []Label
@@ -145,6 +149,9 @@ type DenyRule struct {
 // Filter computes a search's filter from the facts.
 func (r *Reach) Filter(f *Facts) *Filter {
 	out := &Filter{Tenant: r.Tenant, Constraints: r.Constraints}
+	if !r.Tenant {
+		out.Tenants = r.Directory
+	}
 	for _, l := range RestrictedLabels() {
 		if !r.mayLabel(l.Code) {
 			out.HideLabels = append(out.HideLabels, l)
@@ -165,7 +172,7 @@ func (r *Reach) Filter(f *Facts) *Filter {
 			set = append(set, p)
 		}
 		for p, until := range f.Glass {
-			if _, ok := f.Related[p]; !ok && f.Now.Before(until) {
+			if _, ok := f.Related[p]; !ok && r.BreakGlass > 0 && f.Now.Before(until) {
 				set = append(set, p)
 				out.Glass = append(out.Glass, p)
 			}
@@ -249,7 +256,7 @@ func (r *Reach) related(f *Facts, set []string, out *Filter) []string {
 	for _, p := range set {
 		if _, ok := f.Related[p]; ok {
 			keep = append(keep, p)
-		} else if until, ok := f.Glass[p]; ok && f.Now.Before(until) {
+		} else if until, ok := f.Glass[p]; ok && r.BreakGlass > 0 && f.Now.Before(until) {
 			keep = append(keep, p)
 			out.Glass = append(out.Glass, p)
 		}
@@ -266,7 +273,7 @@ func (fl *Filter) Visible(t Target) bool {
 		}
 	}
 	if t.Owner == "" {
-		return fl.Tenant
+		return fl.Tenant || slices.Contains(fl.Tenants, t.Type)
 	}
 	if fl.All {
 		if slices.Contains(fl.Exclude, t.Owner) {

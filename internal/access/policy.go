@@ -48,7 +48,14 @@ type File struct {
 		// data is accessed (a VIP: V).
 		Alert []string `json:"alert"`
 	} `json:"labels"`
-	Roles map[string]RoleFile `json:"roles"`
+	// Directory lists the resource types in no patient compartment that
+	// principals limited by patient (related, own, patient/ scopes) may
+	// reach when their role grants them: the directory and definitions.
+	// Other resources in no compartment (a Task, a Device, anything whose
+	// patient reference does not resolve) are for roles that reach every
+	// patient.
+	Directory []string            `json:"directory"`
+	Roles     map[string]RoleFile `json:"roles"`
 }
 
 // OrgRule is an organization-wide relationship rule.
@@ -95,6 +102,7 @@ type Rules struct {
 	encounterDays int
 	orgRules      []OrgRule
 	alert         []string
+	directory     []string
 	roles         map[string]*role
 	digest        string // names the policy in audit records
 }
@@ -200,6 +208,12 @@ func ParsePolicy(data []byte) (*Rules, error) {
 		}
 	}
 	r.alert = f.Labels.Alert
+	for _, t := range f.Directory {
+		if t == "*" || !validType(t) {
+			return nil, fmt.Errorf("policy: directory: %q is not a resource type", t)
+		}
+	}
+	r.directory = f.Directory
 	if len(f.Roles) == 0 {
 		return nil, errors.New("policy: no roles")
 	}

@@ -17,9 +17,11 @@ type Reach struct {
 	// Only, when set, limits the reach to this patient's compartment (a
 	// patient's own record; the launch patient of patient/ scopes).
 	Only string
-	// Tenant: resources in no patient compartment (the directory:
-	// Practitioner, Organization …) are reachable.
-	Tenant bool
+	// Tenant: every resource in no patient compartment is reachable (a
+	// reach of every patient); otherwise only those of the Directory
+	// types (Practitioner, Organization …).
+	Tenant    bool
+	Directory []string
 	// BreakGlass, when not zero, is how long a break-the-glass grant
 	// lasts for this principal (a relationship role).
 	BreakGlass time.Duration
@@ -119,7 +121,6 @@ func (r *Rules) decide(req *Request) Decision {
 		}
 		granting = append(granting, name)
 		exempt = exempt || ro.exempt
-		reach.Tenant = true
 		reach.Labels = append(reach.Labels, ro.labels...)
 		mode := ro.patients
 		if mode == PatientsOwn {
@@ -144,23 +145,27 @@ func (r *Rules) decide(req *Request) Decision {
 	if len(granting) == 0 {
 		return Decision{Reason: "no role grants " + string(perm) + " on " + typ}
 	}
-	// ∩ SMART scopes.
+	// ∩ SMART scopes. user/ (or system/) scopes reach what the role
+	// does; patient/ scopes only the launch patient. When both grant, the
+	// user/ scopes decide alone (their constraints included): the union
+	// of the two cannot be one reach, and the user/ one is the narrower
+	// reading for everything but the launch patient.
 	scopes := scopeGrants(p, typ, perm)
 	if len(scopes) == 0 {
 		return Decision{Reason: "no scope grants " + string(perm) + " on " + typ}
 	}
-	patientOnly := true
+	wide := slices.DeleteFunc(slices.Clone(scopes), func(s Scope) bool { return s.Context == "patient" })
+	if len(wide) > 0 {
+		scopes = wide
+	}
 	for _, s := range scopes {
-		if s.Context != "patient" {
-			patientOnly = false
-		}
 		if s.Query == "" {
 			reach.Constraints = nil // an unconstrained scope grants it
 			break
 		}
 		reach.Constraints = append(reach.Constraints, s.Query)
 	}
-	if patientOnly {
+	if len(wide) == 0 {
 		// patient/ scopes reach the launch patient's compartment only.
 		if p.Patient == "" {
 			return Decision{Reason: "patient/ scopes without a patient in the launch context"}
@@ -177,6 +182,8 @@ func (r *Rules) decide(req *Request) Decision {
 		}
 	}
 	reach.Consent = !exempt
+	reach.Tenant = reach.Patients == PatientsAll && reach.Only == ""
+	reach.Directory = r.directory
 	reason := "role " + strings.Join(granting, ",") + " and scope " + scopes[0].String()
 	return Decision{Allow: true, Reason: reason, Reach: reach}
 }

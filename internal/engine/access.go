@@ -126,9 +126,9 @@ func (e *Engine) written(w *store.Write, body []byte) {
 	case "Consent":
 		e.facts.genConsents.Add(1)
 	case "Patient":
-		if w.Deleted || bytes.Contains(body, []byte(`"generalPractitioner"`)) || bytes.Contains(body, []byte(`"managingOrganization"`)) {
-			e.facts.genRelated.Add(1)
-		}
+		// Any version may add or drop a generalPractitioner or a
+		// managingOrganization.
+		e.facts.genRelated.Add(1)
 		labelled := w.Deleted
 		for _, l := range labelsOf(body) {
 			if access.IsRestricted(l) {
@@ -199,7 +199,7 @@ func (e *Engine) relatedTo(ctx context.Context, r *access.Reach) (map[string]str
 		params   url.Values
 	}{
 		{"CareTeam", "careteam", url.Values{"participant": {r.Practitioner}, "status:not": {"inactive", "entered-in-error"}}},
-		{"Encounter", "encounter", url.Values{"participant": {r.Practitioner}, "date": {"ge" + since}}},
+		{"Encounter", "encounter", url.Values{"participant": {r.Practitioner}, "date": {"ge" + since}, "status:not": {"entered-in-error", "cancelled"}}},
 		{"Patient", "general-practitioner", url.Values{"general-practitioner": {r.Practitioner}}},
 	}
 	for _, org := range r.Organizations {
@@ -248,8 +248,13 @@ func (e *Engine) eachOwner(ctx context.Context, typ string, params url.Values, f
 			}
 		}
 		n += len(res.Matches)
-		if !res.More || n >= MaxRelated {
+		if !res.More {
 			return nil
+		}
+		if n >= MaxRelated {
+			// Facts cut short would widen (labels) or narrow
+			// (relationships) access: refuse rather than guess.
+			return fault.New(fault.Unavailable, "access facts: more than %d matches", MaxRelated)
 		}
 		q.Offset += len(res.Matches)
 		q.Snapshot = res.Snapshot
@@ -318,6 +323,11 @@ func (e *Engine) privacyConsents(ctx context.Context) (map[string][]*access.Pati
 				// A consent the policy cannot read is enforced as a
 				// refusal of everything of its patient (fail closed).
 				pc, ok = &access.PatientConsent{ID: r.ID, Patient: r.Owner, Root: access.Provision{Deny: true}}, r.Owner != ""
+			}
+			if ok && pc.Patient != r.Owner {
+				// Its patient reference does not name its compartment
+				// (an absolute URL, say): it may only restrict.
+				pc = &access.PatientConsent{ID: r.ID, Patient: pc.Patient, Root: access.Provision{Deny: true}}
 			}
 			if ok {
 				out[pc.Patient] = append(out[pc.Patient], pc)
@@ -524,6 +534,9 @@ func (e *Engine) constraintClause(typ string, constraints []string) ([]store.Cla
 		if err != nil || len(s.Query.Include) > 0 || len(s.Query.RevInclude) > 0 {
 			return nil, &denied{err: fault.New(fault.Forbidden, "access denied: a scope's constraint is not a search on %s", typ), reason: "scope constraint is not a search"}
 		}
+		if len(s.Query.Where) == 0 {
+			return nil, &denied{err: fault.New(fault.Forbidden, "access denied: a scope's constraint filters nothing"), reason: "scope constraint without conditions"}
+		}
 		if len(constraints) == 1 {
 			return s.Query.Where, nil
 		}
@@ -548,9 +561,13 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 	var out []store.Clause
 	switch {
 	case !fl.All:
-		out = append(out, store.Clause{store.OwnerCond{Owners: fl.Patients, Tenant: fl.Tenant}})
-	case len(fl.Exclude) > 0 || !fl.Tenant:
-		out = append(out, store.Clause{store.OwnerCond{Owners: fl.Exclude, Tenant: !fl.Tenant, Not: true}})
+		oc := store.OwnerCond{Owners: fl.Patients, Tenant: fl.Tenant || len(fl.Tenants) > 0}
+		if !fl.Tenant {
+			oc.TenantTypes = fl.Tenants
+		}
+		out = append(out, store.Clause{oc})
+	case len(fl.Exclude) > 0:
+		out = append(out, store.Clause{store.OwnerCond{Owners: fl.Exclude, Not: true}})
 	}
 	if len(fl.HideLabels) > 0 {
 		none := store.NoneCond{}
@@ -642,6 +659,9 @@ func (e *Engine) checkWrite(ctx context.Context, in access.Interaction, typ, own
 	if d.Reach == nil {
 		return nil
 	}
+	if err := e.writeLimits(ctx, d.Reach, typ, owner); err != nil {
+		return err
+	}
 	reach := writeReach(d.Reach)
 	f, err := e.factsFor(ctx, reach)
 	if err != nil {
@@ -650,6 +670,27 @@ func (e *Engine) checkWrite(ctx context.Context, in access.Interaction, typ, own
 	f.Glass = nil // writes do not use break-the-glass grants
 	if v := reach.Check(f, access.Target{Type: typ, Owner: owner, Labels: labels}); !v.Allow {
 		return writeRefusal(d.Reach, v.Reason)
+	}
+	return nil
+}
+
+// writeLimits refuses the writes no reach allows: under a constrained
+// scope (a constraint is matched on stored resources, not on what a write
+// brings), and a patient's Consent by someone the patient's consents
+// limit (they would lift their own restriction).
+func (e *Engine) writeLimits(ctx context.Context, r *access.Reach, typ, owner string) error {
+	if len(r.Constraints) > 0 {
+		return &denied{err: fault.New(fault.Forbidden, "access denied: writes are not allowed under a scope with a constraint"), reason: "write under a constrained scope"}
+	}
+	if typ != "Consent" || !r.Consent || owner == "" {
+		return nil
+	}
+	f, err := e.factsFor(ctx, r)
+	if err != nil {
+		return err
+	}
+	if r.ConsentLimits(f, owner) {
+		return &denied{err: fault.New(fault.Forbidden, "access denied: the patient's consent limits your access, so you may not change the patient's consents"), reason: "consent change by a principal the patient's consent limits"}
 	}
 	return nil
 }
@@ -663,6 +704,9 @@ func (e *Engine) checkCurrent(ctx context.Context, in access.Interaction, cur *s
 	}
 	if d.Reach == nil {
 		return nil
+	}
+	if err := e.writeLimits(ctx, d.Reach, cur.Type, cur.Owner); err != nil {
+		return err
 	}
 	reach := writeReach(d.Reach)
 	f, err := e.factsFor(ctx, reach)

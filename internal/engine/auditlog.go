@@ -339,7 +339,23 @@ func (e *Engine) AccessReport(ctx context.Context, patient string, params url.Va
 		return nil, e.record(ctx, ev, err)
 	}
 	ev.Count, ev.Patients = len(page.Hits), []string{patient}
+	if d := e.policy.Decide(ctx, &access.Request{Principal: access.PrincipalFrom(ctx), Interaction: access.AuditSearch}); !d.Allow {
+		// The patient's own report: what concerns them, not what the
+		// same events say of others (other patients, the query, the
+		// policy's reasons, network addresses).
+		for i, h := range page.Hits {
+			page.Hits[i].Event = forPatient(h.Event, patient)
+		}
+	}
 	return page, e.record(ctx, ev, nil)
+}
+
+// forPatient is the view of an event in a patient's own access report.
+func forPatient(ev *audit.Event, patient string) *audit.Event {
+	c := *ev
+	c.Patients = []string{patient}
+	c.Query, c.Detail, c.Reason, c.Address, c.Entries, c.Count, c.Scope = "", "", "", "", nil, 0, ""
+	return &c
 }
 
 func (e *Engine) auditSearch(ctx context.Context, q *auditQuery) (*AuditPage, error) {

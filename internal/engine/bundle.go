@@ -156,6 +156,17 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 			if en.method != "GET" {
 				continue
 			}
+			if en.id != "" {
+				// A deleted resource answers like a read: refused when
+				// out of reach, before it is said to be gone.
+				if cur, err := tx.Read(en.typ, en.id); err == nil && cur.Deleted {
+					if reach := e.reachOf(ctx, access.Read, en.typ); reach != nil {
+						if err := e.checkTarget(ctx, nil, reach, access.Target{Type: en.typ, Owner: cur.Owner}); err != nil {
+							return entryErr(en, err)
+						}
+					}
+				}
+			}
 			r, err := readInTx(tx, en)
 			if err == nil && r.Read != nil {
 				err = e.checkTxRead(ctx, en.typ, r.Read)

@@ -56,13 +56,10 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 }
 
 // missing is the answer for a resource that does not exist: for a
-// principal limited by patient, the same refusal as for one it may not see
-// (unless it breaks the glass: that is audited and alerted anyway).
+// principal limited by patient, the same refusal as for one it may not
+// see (with or without a break-the-glass reason).
 func (e *Engine) missing(ctx context.Context, reach *access.Reach, typ string, err error) error {
 	if fault.KindOf(err) != fault.NotFound || !restricted(reach) || !e.patientData(typ) {
-		return err
-	}
-	if p := access.PrincipalFrom(ctx); p != nil && p.BreakGlass != "" && reach.BreakGlass > 0 {
 		return err
 	}
 	return refuse(reach, "no such resource")
@@ -101,6 +98,14 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 	if err := e.checkRead(ctx, ev, reach, r); err != nil {
 		ev.Count = 0
 		return nil, e.record(ctx, ev, err)
+	}
+	if reach != nil && len(reach.Constraints) > 0 {
+		// A constraint is matched on the current version's index: an
+		// older version is out of its reach.
+		if cur, err := e.store.Read(ctx, typ, id); err != nil || cur.Version != version {
+			ev.Count = 0
+			return nil, e.record(ctx, ev, refuse(reach, "older version under a constrained scope"))
+		}
 	}
 	if err := e.record(ctx, ev, nil); err != nil {
 		return nil, err

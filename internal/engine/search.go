@@ -97,7 +97,7 @@ func (e *Engine) Search(ctx context.Context, typ string, params url.Values, opt 
 			decided[r.Type] = true
 			_, rr, err := e.decide(ctx, access.SearchType, r.Type, "")
 			if err != nil {
-				return nil, err
+				return nil, e.record(ctx, ev, err)
 			}
 			if !sameReach(reach, rr) {
 				// The filter applied was not made for this type.
@@ -338,6 +338,11 @@ func (e *Engine) History(ctx context.Context, hr *HistoryRequest) (*HistoryPage,
 			}
 			canon.Add(name, v)
 		}
+	}
+	if hr.ID != "" && reach != nil && len(reach.Constraints) > 0 {
+		// A constraint is matched on the current version's index: the
+		// older versions are out of its reach.
+		return nil, e.record(ctx, ev, refuse(reach, "history under a constrained scope"))
 	}
 	if hr.ID != "" {
 		cur, err := e.store.Read(ctx, hr.Type, hr.ID)

@@ -33,6 +33,9 @@ type op struct {
 	w      *store.Write // nil: nothing to write
 	checks []check
 	result WriteResult
+	// hidden: a delete of a resource the principal may not see, answered
+	// as the delete of one that does not exist (why, for the audit).
+	hidden string
 }
 
 // check is an assumption verified inside the write transaction: the query
@@ -314,6 +317,10 @@ func (e *Engine) writeOne(ctx context.Context, in access.Interaction, typ, id st
 	// The event of the write as prepared: it commits with the write.
 	describe := func(ops []*op) *audit.Event {
 		r := &ops[0].result
+		if h := ops[0].hidden; h != "" {
+			ev.Reason += "; denied (answered as absent): " + h
+			ev.Outcome = audit.MinorFailure
+		}
 		if r.Resource != nil && !(in == access.Delete && r.NoOp) {
 			ev.ID, ev.Version, ev.Count = r.Resource.ID, r.Resource.Version, 1
 			ev.Patients = owners(ev.Patients[:0], r.Resource)
@@ -500,6 +507,12 @@ func (e *Engine) prepareDelete(ctx context.Context, typ, id string, checks []che
 		return &op{checks: checks, result: WriteResult{NoOp: true, Resource: cur}}, nil
 	}
 	if err := e.checkCurrent(ctx, access.Delete, cur); err != nil {
+		var d *denied
+		if errors.As(err, &d) && !restricted(e.reachOf(ctx, access.Delete, typ)) {
+			// A principal that reaches every patient gets, for what a
+			// label or consent hides from it, what it gets for nothing.
+			return &op{checks: checks, result: WriteResult{NoOp: true}, hidden: d.reason}, nil
+		}
 		return nil, err
 	}
 	w := &store.Write{Type: typ, ID: id, Version: cur.Version + 1, Updated: e.stamp(), Method: store.MethodDelete, Deleted: true, Owner: cur.Owner}

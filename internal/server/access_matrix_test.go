@@ -191,6 +191,9 @@ func (s *testServer) roleToken(client, username string, roles []string, practiti
 	case practitioner != "":
 		a.FHIRUser = "Practitioner/" + practitioner
 	}
+	if s.launch != "" {
+		a.Patient = s.launch
+	}
 	rec := httptest.NewRecorder()
 	s.srv.auth.Approve(rec, req, ar, a)
 	cb, _ := url.Parse(rec.Header().Get("Location"))

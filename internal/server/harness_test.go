@@ -29,6 +29,9 @@ type testServer struct {
 	token  string
 	client string // the client id of token
 	secret string // and its secret
+	// launch, when set, is the launch patient of the user tokens
+	// roleToken issues.
+	launch string
 }
 
 // bearer adds the test server's token to requests without an

@@ -196,11 +196,13 @@ type CompositeCond struct {
 }
 
 // OwnerCond holds for resources in one of the Owners' patient
-// compartments, or (Tenant) in none; Not negates it.
+// compartments, or (Tenant) in none — of TenantTypes only, when set; Not
+// negates it.
 type OwnerCond struct {
-	Owners []string
-	Tenant bool
-	Not    bool
+	Owners      []string
+	Tenant      bool
+	TenantTypes []string
+	Not         bool
 }
 
 // TypeCond holds for resources of one of Types; Not negates it.

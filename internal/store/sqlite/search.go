@@ -394,14 +394,23 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 			b.w(a, ".owner IN (SELECT value FROM json_each(?))")
 			b.arg(jsonList(c.Owners))
 		}
+		tenant := func() {
+			if len(c.TenantTypes) == 0 {
+				b.w(a, ".owner = ''")
+				return
+			}
+			b.w("(", a, ".owner = '' AND ", a, ".type IN (SELECT value FROM json_each(?)))")
+			b.arg(jsonList(c.TenantTypes))
+		}
 		switch {
 		case len(c.Owners) > 0 && c.Tenant:
-			b.w(a, ".owner = '' OR ")
+			tenant()
+			b.w(" OR ")
 			in()
 		case len(c.Owners) > 0:
 			in()
 		case c.Tenant:
-			b.w(a, ".owner = ''")
+			tenant()
 		default:
 			b.w("0")
 		}
