@@ -101,6 +101,7 @@ clients use (default: https:// and the address listened on).`,
 	f.StringVar(&cfg.TLSCert, "tls-cert", "", "PEM certificate file (default: self-signed in DATA/tls)")
 	f.StringVar(&cfg.TLSKey, "tls-key", "", "PEM private key file")
 	f.BoolVar(&cfg.InsecureHTTP, "insecure-http", false, "serve plain HTTP (loopback addresses only)")
+	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "access-control policy file (JSON, docs/access.md; reloaded when it changes); default: built in")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "external base URL of the API and issuer of its tokens (default: from each request; tokens: https:// and the listen address)")
 	f.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "largest request body in bytes")
 	f.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite durability: FULL or NORMAL")

@@ -47,6 +47,9 @@ type Event struct {
 	Client     string `json:"cl,omitempty"`
 	Purpose    string `json:"pu,omitempty"`
 	BreakGlass bool   `json:"bg,omitempty"`
+	// Alert names why the event is an alert for the privacy officer
+	// (AlertBreakGlass, AlertRestrictedPatient), or is empty.
+	Alert string `json:"al,omitempty"`
 	// Query is a search's query string as received (sealed records only).
 	Query string `json:"q,omitempty"`
 	// Patients are the ids of the patients whose data the interaction
@@ -74,6 +77,12 @@ type Entry struct {
 	Version     int64  `json:"ve,omitempty"`
 	Outcome     string `json:"o"`
 }
+
+// Alerts an event can raise.
+const (
+	AlertBreakGlass        = "break-the-glass"
+	AlertRestrictedPatient = "restricted-patient" // a patient labelled for alerts (a VIP)
+)
 
 // Recorder stores events. Implementations MUST be safe for concurrent use.
 type Recorder interface {

@@ -20,6 +20,7 @@ const (
 	systemRole          = "urn:hestia:role"
 	systemClient        = "urn:hestia:client"
 	systemActCode       = "http://terminology.hl7.org/CodeSystem/v3-ActCode"
+	systemAlert         = "urn:hestia:alert"
 	systemDICOM         = "http://dicom.nema.org/resources/ontology/DCM"
 )
 
@@ -60,6 +61,7 @@ type (
 	}
 	meta struct {
 		Security []coding `json:"security,omitempty"`
+		Tag      []coding `json:"tag,omitempty"`
 	}
 	coding struct {
 		System  string `json:"system,omitempty"`
@@ -162,6 +164,13 @@ func (ev *Event) AuditEvent() *AuditEvent {
 		// in the purpose of the event (emergency treatment).
 		out.Meta = &meta{Security: []coding{{System: systemActCode, Code: "BTG", Display: "break the glass"}}}
 		out.PurposeOfEvent = []concept{{Coding: []coding{{System: systemActReason, Code: "ETREAT"}}}}
+	}
+	if ev.Alert != "" {
+		// An alert for the privacy officer (AuditEvent?alert=…).
+		if out.Meta == nil {
+			out.Meta = &meta{}
+		}
+		out.Meta.Tag = []coding{{System: systemAlert, Code: ev.Alert}}
 	}
 	if ev.Type != "" {
 		// An instance, or (a search, a type's history) the resource type.

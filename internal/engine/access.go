@@ -400,7 +400,7 @@ func (e *Engine) breakGlass(ctx context.Context, ev *audit.Event, r *access.Reac
 		f.Glass = make(map[string]time.Time)
 	}
 	f.Glass[patient] = until
-	ev.BreakGlass = true
+	ev.BreakGlass, ev.Alert = true, audit.AlertBreakGlass
 	ev.Detail = "break-the-glass until " + until.UTC().Format(time.RFC3339) + "; reason: " + p.BreakGlass
 	// An alert for the privacy officer (ids only: the reason stays in the
 	// sealed record).
@@ -481,6 +481,9 @@ func (e *Engine) checkTarget(ctx context.Context, ev *audit.Event, r *access.Rea
 // reached.
 func (e *Engine) alert(ctx context.Context, ev *audit.Event, patient string) {
 	ev.Reason += "; alert: restricted patient"
+	if ev.Alert == "" {
+		ev.Alert = audit.AlertRestrictedPatient
+	}
 	e.log.WarnContext(ctx, "access alert: restricted patient", slog.String("request", ev.RequestID),
 		slog.String("principal", ev.Principal), slog.String("patient", patient))
 }

@@ -149,6 +149,7 @@ const auditScan = 50000
 // auditQuery is a parsed AuditEvent search.
 type auditQuery struct {
 	patient, agent, typ, outcome, entity string
+	alert                                string // "*" for any
 	dates                                []dateBound
 	count                                int
 	before                               uint64
@@ -161,7 +162,8 @@ type dateBound struct {
 
 // parseAuditQuery reads the AuditEvent search parameters Hestia supports:
 // patient, agent, date (with prefixes), type (the interaction), outcome,
-// entity, _count, _before (paging).
+// entity, alert (the privacy officer's alerts: *, break-the-glass,
+// restricted-patient), _count, _before (paging).
 func parseAuditQuery(params url.Values) (*auditQuery, error) {
 	q := &auditQuery{count: 50, before: math.MaxUint64}
 	for name, vals := range params {
@@ -180,6 +182,11 @@ func parseAuditQuery(params url.Values) (*auditQuery, error) {
 				q.outcome = v
 			case "entity":
 				q.entity = v
+			case "alert":
+				if v != "*" && v != audit.AlertBreakGlass && v != audit.AlertRestrictedPatient {
+					return nil, fault.New(fault.Invalid, "alert: one of *, %s, %s", audit.AlertBreakGlass, audit.AlertRestrictedPatient)
+				}
+				q.alert = v
 			case "date":
 				b, err := parseDateBound(v)
 				if err != nil {
@@ -199,7 +206,7 @@ func parseAuditQuery(params url.Values) (*auditQuery, error) {
 				}
 				q.before = n
 			default:
-				return nil, fault.New(fault.Invalid, "unsupported AuditEvent search parameter %q (patient, agent, date, type, outcome, entity, _count)", name)
+				return nil, fault.New(fault.Invalid, "unsupported AuditEvent search parameter %q (patient, agent, date, type, outcome, entity, alert, _count)", name)
 			}
 		}
 	}
@@ -254,6 +261,9 @@ func (q *auditQuery) match(ev *audit.Event) bool {
 		return false
 	}
 	if q.outcome != "" && ev.Outcome != q.outcome {
+		return false
+	}
+	if q.alert != "" && (ev.Alert == "" || (q.alert != "*" && ev.Alert != q.alert)) {
 		return false
 	}
 	if q.patient != "" && !slices.Contains(ev.Patients, q.patient) && !(ev.Type == "Patient" && ev.ID == q.patient) {

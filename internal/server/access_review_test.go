@@ -242,3 +242,19 @@ func TestGlassAuditAndRelationshipRemoval(t *testing.T) {
 		t.Fatalf("right after the general practitioner was removed: %d", r.status)
 	}
 }
+
+// A request may state its purpose of use; consents limited to a purpose
+// apply to requests that state it (the role's purpose otherwise).
+func TestPurposeOfUseHeader(t *testing.T) {
+	s := newTestServer(t)
+	w := newAccessWorld(t, s)
+	p := makeFixture(s, "rel")
+	s.create(privacyConsent(p.id, map[string]any{"type": "permit", "provision": []any{map[string]any{"type": "deny",
+		"purpose": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "HRESCH"}}}}}))
+	path := "/Observation/" + p.ids["Observation"]
+	s.expect(s.do("GET", path, nil, bearerOf(w.clinician)...), 200)
+	if r := s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "HRESCH")...); r.status != 403 {
+		t.Fatalf("research purpose against a consent that denies research: %d", r.status)
+	}
+	s.expect(s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "TREAT")...), 200)
+}

@@ -381,6 +381,17 @@ func TestBreakTheGlass(t *testing.T) {
 	if r := s.do("GET", "/Patient/"+w.a.id+"/$access-report", nil, bearerOf(bt)...); r.status != 403 {
 		t.Fatalf("another patient's access report: %d", r.status)
 	}
+	// The privacy officer finds the alerts: break-the-glass, and data of
+	// a patient labelled for alerts (V) reached by someone allowed.
+	vip := makeFixture(s, "vip")
+	s.expect(s.do("GET", "/Observation/"+vip.ids["Observation"], nil), 200)
+	auditor := s.roleToken(w.app, "w.officer", []string{"auditor"}, "", "", "user/AuditEvent.rs")
+	for _, kind := range []string{"break-the-glass", "restricted-patient"} {
+		waitFor(t, func() bool {
+			b := s.expect(s.do("GET", "/AuditEvent?alert="+kind, nil, bearerOf(auditor)...), 200)
+			return len(entries(b)) > 0 && strings.Contains(jsonString(b), `"code":"`+kind+`"`)
+		})
+	}
 }
 
 // Audit events are for auditors (role and scope); clinicians, patients and

@@ -129,6 +129,26 @@ func breakGlassReason(r *http.Request) string {
 	}, v)
 }
 
+// PurposeHeader states a request's purpose of use: a v3-ActReason code
+// (TREAT, HPAYMT, HOPERAT …), which consents may depend on. Without it the
+// role's purpose applies.
+const PurposeHeader = "X-Purpose-Of-Use"
+
+// purposeOfUse reads the purpose header: a code of letters and digits, or
+// "" (anything else is ignored).
+func purposeOfUse(r *http.Request) string {
+	v := strings.TrimSpace(r.Header.Get(PurposeHeader))
+	if v == "" || len(v) > 20 {
+		return ""
+	}
+	for _, c := range v {
+		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
+			return ""
+		}
+	}
+	return v
+}
+
 // authenticate finds the principal of a request from its bearer token. It
 // answers 401 (with WWW-Authenticate, RFC 6750) and returns false when
 // there is no valid token; each refusal is audited.
@@ -145,7 +165,8 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 				kind = access.KindService
 			}
 			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
-				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles, BreakGlass: breakGlassReason(r)}, true
+				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles, BreakGlass: breakGlassReason(r),
+				Purpose: purposeOfUse(r)}, true
 		}
 	}
 	failure, challenge := "no_token", `Bearer realm="hestia"`
