@@ -613,13 +613,38 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 }
 
 // labelCond is the condition "carries security label l" (on the blind
-// index of Resource._security).
+// index of Resource._security). The parsed condition is kept; its index
+// forms are computed again for each request (they change when the index
+// key rotates).
 func (e *Engine) labelCond(l access.Label) (store.Cond, error) {
-	s, err := e.reg.Parse("Patient", url.Values{"_security": {l.System + "|" + l.Code}}, search.Options{Encoder: e.enc, Now: e.now()})
-	if err != nil || len(s.Query.Where) != 1 || len(s.Query.Where[0]) != 1 {
-		return nil, fault.Wrap(fault.Internal, errors.Join(err, errors.New("no label condition")), "access conditions")
+	key := l.System + "|" + l.Code
+	e.labelConds.mu.Lock()
+	c, ok := e.labelConds.m[key]
+	e.labelConds.mu.Unlock()
+	if !ok {
+		s, err := e.reg.Parse("Patient", url.Values{"_security": {key}}, search.Options{Encoder: search.Plain, Now: e.now()})
+		if err != nil || len(s.Query.Where) != 1 || len(s.Query.Where[0]) != 1 {
+			return nil, fault.Wrap(fault.Internal, errors.Join(err, errors.New("no label condition")), "access conditions")
+		}
+		c = s.Query.Where[0][0]
+		e.labelConds.mu.Lock()
+		if e.labelConds.m == nil {
+			e.labelConds.m = make(map[string]store.Cond)
+		}
+		e.labelConds.m[key] = c
+		e.labelConds.mu.Unlock()
 	}
-	return s.Query.Where[0][0], nil
+	enc, err := e.enc.EncodeCond(c)
+	if err != nil {
+		return nil, cryptErr(err)
+	}
+	return enc, nil
+}
+
+// labelConds keeps the parsed label conditions (see labelCond).
+type labelConds struct {
+	mu sync.Mutex
+	m  map[string]store.Cond
 }
 
 // searchPatient returns the one patient a search is about (patient=,

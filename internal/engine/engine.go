@@ -65,6 +65,8 @@ type Engine struct {
 
 	facts factCache   // what the policy decides from (access.go)
 	glass glassGrants // break-the-glass grants in force
+
+	labelConds labelConds
 }
 
 // New returns an engine.
