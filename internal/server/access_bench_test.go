@@ -162,3 +162,41 @@ func BenchmarkAccessSearch(b *testing.B) {
 		})
 	}
 }
+
+// BenchmarkAccessRead measures, in one run, the p50 of reading one
+// Observation by id as the hestia command (no policy), the service role
+// and a clinician (relationship, labels, consent checked on the resource).
+//
+//	go test ./internal/server -run X -bench AccessRead -benchtime 3000x
+func BenchmarkAccessRead(b *testing.B) {
+	ab := loadAccessBench(b)
+	ctx := access.WithPrincipal(context.Background(), access.Local())
+	params, _ := url.ParseQuery("patient=" + ab.panel[0] + "&_count=1")
+	page, err := ab.node.Engine.Search(ctx, "Observation", params, engine.SearchOptions{})
+	if err != nil || len(page.Result.Matches) == 0 {
+		b.Fatal("no observation", err)
+	}
+	id := page.Result.Matches[0].ID
+	who := []*access.Principal{access.Local(),
+		{ID: "bench-service", Kind: access.KindService, Client: "bench-service", Scopes: []string{"system/*.cruds"}},
+		{ID: "bench-clinician", Kind: access.KindUser, Roles: []string{"clinician"}, FHIRUser: "Practitioner/bench-dr", Scopes: []string{"user/*.cruds"}}}
+	lat := make([][]time.Duration, len(who))
+	for i := 0; i < b.N; i++ {
+		for j, p := range who {
+			t0 := time.Now()
+			if _, err := ab.node.Engine.Read(access.WithPrincipal(context.Background(), p), "Observation", id); err != nil {
+				b.Fatal(err)
+			}
+			lat[j] = append(lat[j], time.Since(t0))
+		}
+	}
+	p50 := func(d []time.Duration) float64 {
+		s := slices.Clone(d)
+		slices.Sort(s)
+		return float64(s[len(s)/2].Microseconds())
+	}
+	u, sv, c := p50(lat[0]), p50(lat[1]), p50(lat[2])
+	b.ReportMetric(u, "p50-unrestricted-µs")
+	b.ReportMetric(sv, "p50-service-µs")
+	b.ReportMetric(c, "p50-clinician-µs")
+}
