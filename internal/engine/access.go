@@ -680,7 +680,28 @@ func searchPatient(typ string, params url.Values) string {
 // checkWrite decides a write of typ into owner's compartment with labels
 // (the new content of a create or update).
 func (e *Engine) checkWrite(ctx context.Context, in access.Interaction, typ, owner string, labels []access.Label) error {
-	d := e.policy.Decide(ctx, &access.Request{Principal: access.PrincipalFrom(ctx), Interaction: in, ResourceType: typ})
+	return e.decideWrite(ctx, in, typ, "", owner, func(*access.Reach) ([]access.Label, error) { return labels, nil })
+}
+
+// checkCurrent decides a write (update or delete) of the current version
+// cur: its compartment, labels and consent.
+func (e *Engine) checkCurrent(ctx context.Context, in access.Interaction, cur *store.Resource) error {
+	return e.decideWrite(ctx, in, cur.Type, cur.ID, cur.Owner, func(r *access.Reach) ([]access.Label, error) {
+		if r.MaySeeAllLabels() {
+			return nil, nil // the labels do not matter
+		}
+		c := *cur // open a copy of the stored version
+		if err := e.openBody(ctx, &c); err != nil {
+			return nil, err
+		}
+		return labelsOf(c.Body), nil
+	})
+}
+
+// decideWrite decides a write of typ/id in owner's compartment; labels
+// gives the labels that matter to the write's reach.
+func (e *Engine) decideWrite(ctx context.Context, in access.Interaction, typ, id, owner string, labels func(*access.Reach) ([]access.Label, error)) error {
+	d := e.policy.Decide(ctx, &access.Request{Principal: access.PrincipalFrom(ctx), Interaction: in, ResourceType: typ, ID: id})
 	if !d.Allow {
 		return &denied{err: fault.New(fault.Forbidden, "access denied"), reason: d.Reason}
 	}
@@ -696,8 +717,12 @@ func (e *Engine) checkWrite(ctx context.Context, in access.Interaction, typ, own
 		return err
 	}
 	f.Glass = nil // writes do not use break-the-glass grants
-	if v := reach.Check(f, access.Target{Type: typ, Owner: owner, Labels: labels}); !v.Allow {
-		return writeRefusal(d.Reach, v.Reason)
+	ls, err := labels(reach)
+	if err != nil {
+		return err
+	}
+	if v := reach.Check(f, access.Target{Type: typ, Owner: owner, Labels: ls}); !v.Allow {
+		return writeRefusal(reach, v.Reason)
 	}
 	return nil
 }
@@ -719,40 +744,6 @@ func (e *Engine) writeLimits(ctx context.Context, r *access.Reach, typ, owner st
 	}
 	if r.ConsentLimits(f, owner) {
 		return &denied{err: fault.New(fault.Forbidden, "access denied: the patient's consent limits your access, so you may not change the patient's consents"), reason: "consent change by a principal the patient's consent limits"}
-	}
-	return nil
-}
-
-// checkCurrent decides a write (update or delete) of the current version
-// cur: its compartment, labels and consent.
-func (e *Engine) checkCurrent(ctx context.Context, in access.Interaction, cur *store.Resource) error {
-	d := e.policy.Decide(ctx, &access.Request{Principal: access.PrincipalFrom(ctx), Interaction: in, ResourceType: cur.Type, ID: cur.ID})
-	if !d.Allow {
-		return &denied{err: fault.New(fault.Forbidden, "access denied"), reason: d.Reason}
-	}
-	if d.Reach == nil {
-		return nil
-	}
-	if err := e.writeLimits(ctx, d.Reach, cur.Type, cur.Owner); err != nil {
-		return err
-	}
-	reach := writeReach(d.Reach)
-	f, err := e.factsFor(ctx, reach)
-	if err != nil {
-		return err
-	}
-	f.Glass = nil // writes do not use break-the-glass grants
-	t := access.Target{Type: cur.Type, Owner: cur.Owner}
-	if !reach.MaySeeAllLabels() {
-		// The labels matter: open a copy of the stored version.
-		c := *cur
-		if err := e.openBody(ctx, &c); err != nil {
-			return err
-		}
-		t.Labels = labelsOf(c.Body)
-	}
-	if v := reach.Check(f, t); !v.Allow {
-		return writeRefusal(reach, v.Reason)
 	}
 	return nil
 }

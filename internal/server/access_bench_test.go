@@ -145,11 +145,6 @@ func BenchmarkAccessSearch(b *testing.B) {
 					lat[j] = append(lat[j], time.Since(t0))
 				}
 			}
-			p50 := func(d []time.Duration) float64 {
-				s := slices.Clone(d)
-				slices.Sort(s)
-				return float64(s[len(s)/2].Microseconds())
-			}
 			u, c, sv := p50(lat[0]), p50(lat[1]), p50(lat[2])
 			b.ReportMetric(u, "p50-unrestricted-µs")
 			b.ReportMetric(c, "p50-clinician-µs")
@@ -190,13 +185,15 @@ func BenchmarkAccessRead(b *testing.B) {
 			lat[j] = append(lat[j], time.Since(t0))
 		}
 	}
-	p50 := func(d []time.Duration) float64 {
-		s := slices.Clone(d)
-		slices.Sort(s)
-		return float64(s[len(s)/2].Microseconds())
-	}
 	u, sv, c := p50(lat[0]), p50(lat[1]), p50(lat[2])
 	b.ReportMetric(u, "p50-unrestricted-µs")
 	b.ReportMetric(sv, "p50-service-µs")
 	b.ReportMetric(c, "p50-clinician-µs")
+}
+
+// p50 is the median of latencies, in microseconds.
+func p50(d []time.Duration) float64 {
+	s := slices.Clone(d)
+	slices.Sort(s)
+	return float64(s[len(s)/2].Microseconds())
 }

@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -178,12 +177,6 @@ func (s *testServer) roleToken(client, username string, roles []string, practiti
 	if err != nil {
 		s.t.Fatal(err)
 	}
-	verifier, challenge := pkce()
-	req, _ := http.NewRequest("GET", s.url+authorizeURL(s, client, challenge, scope), nil)
-	ar, err := s.srv.auth.ParseAuthorize(context.Background(), req)
-	if err != nil {
-		s.t.Fatal(err)
-	}
 	a := oauth.Approval{Subject: u.ID, Scopes: strings.Fields(scope), Roles: roles}
 	switch {
 	case patientID != "":
@@ -194,15 +187,7 @@ func (s *testServer) roleToken(client, username string, roles []string, practiti
 	if s.launch != "" {
 		a.Patient = s.launch
 	}
-	rec := httptest.NewRecorder()
-	s.srv.auth.Approve(rec, req, ar, a)
-	cb, _ := url.Parse(rec.Header().Get("Location"))
-	_, tr := s.codeExchange(client, cb.Query().Get("code"), verifier)
-	tok, _ := tr["access_token"].(string)
-	if tok == "" {
-		s.t.Fatalf("token: %v (%s)", tr, rec.Header().Get("Location"))
-	}
-	return tok
+	return s.approvedToken(client, scope, a)
 }
 
 // TestAuthorizationMatrix runs every row of testdata/access/matrix.tsv
@@ -292,7 +277,7 @@ func TestAuthorizationMatrix(t *testing.T) {
 			}
 			got = strconv.Itoa(s.do("POST", "/"+row.target, body, headers...).status)
 		case "update":
-			body := map[string]any{}
+			var body map[string]any
 			if fp != nil {
 				body = fp.bodies[row.target]
 			} else {

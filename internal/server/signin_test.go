@@ -475,6 +475,13 @@ func (s *testServer) userScopedToken(client, username string, roles []string, sc
 	if err != nil {
 		s.t.Fatal(err)
 	}
+	return s.approvedToken(client, scope, oauth.Approval{Subject: u.ID, Scopes: strings.Fields(scope), Roles: roles})
+}
+
+// approvedToken runs an authorization request for scope that the user
+// approves with a, and returns the access token of its code.
+func (s *testServer) approvedToken(client, scope string, a oauth.Approval) string {
+	s.t.Helper()
 	verifier, challenge := pkce()
 	req, _ := http.NewRequest("GET", s.url+authorizeURL(s, client, challenge, scope), nil)
 	ar, err := s.srv.auth.ParseAuthorize(context.Background(), req)
@@ -482,7 +489,7 @@ func (s *testServer) userScopedToken(client, username string, roles []string, sc
 		s.t.Fatal(err)
 	}
 	rec := httptest.NewRecorder()
-	s.srv.auth.Approve(rec, req, ar, oauth.Approval{Subject: u.ID, Scopes: strings.Fields(scope), Roles: roles})
+	s.srv.auth.Approve(rec, req, ar, a)
 	cb, _ := url.Parse(rec.Header().Get("Location"))
 	_, tr := s.codeExchange(client, cb.Query().Get("code"), verifier)
 	tok, _ := tr["access_token"].(string)
