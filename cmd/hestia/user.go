@@ -54,6 +54,7 @@ func userAddCmd() *cobra.Command {
 	f.StringArrayVar(&nu.Roles, "role", nil, "a role (repeatable)")
 	f.StringVar(&nu.Patient, "patient", "", "the Patient id of a patient's account")
 	f.StringVar(&nu.Practitioner, "practitioner", "", "the Practitioner id of a clinician's account")
+	f.StringVar(&nu.Organization, "organization", "", "the Organization id of a staff member's employer")
 	keyFlags(cmd, &cfg)
 	return cmd
 }

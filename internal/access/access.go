@@ -81,6 +81,7 @@ type Principal struct {
 	// Patient is the patient in the token's launch context; FHIRUser the
 	// user's own resource (a URL), when the token says.
 	Patient, FHIRUser string
+	Organization      string   // the id of the user's Organization (from the token), or ""
 	Roles             []string // a user's roles (from the token)
 	// Purpose is the purpose of use the request states (a v3-ActReason
 	// code, e.g. TREAT); BreakGlass the reason given to break the glass

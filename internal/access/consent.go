@@ -295,9 +295,11 @@ func (r *Reach) inForce(p *Provision, now time.Time) bool {
 }
 
 // actorMatches reports whether a provision's actors include the
-// principal: its Practitioner, or its own patient record. An actor the
-// policy cannot relate to the principal (an organization, a care team)
-// matches for a deny and not for a permit (fail closed).
+// principal: its Practitioner, its own patient record, or its
+// Organization (when the token names one). An actor the policy cannot
+// relate to the principal (a care team, a role; an organization when the
+// principal's is unknown) matches for a deny and not for a permit (fail
+// closed).
 func (r *Reach) actorMatches(p *Provision) bool {
 	if len(p.Actors) == 0 {
 		return true
@@ -308,8 +310,11 @@ func (r *Reach) actorMatches(p *Provision) bool {
 			return true
 		case r.Self != "" && a == "Patient/"+r.Self:
 			return true
-		case strings.HasPrefix(a, "Practitioner/"), strings.HasPrefix(a, "Patient/"):
-			// Someone else.
+		case r.Organization != "" && a == r.Organization:
+			return true
+		case strings.HasPrefix(a, "Practitioner/"), strings.HasPrefix(a, "Patient/"),
+			r.Organization != "" && strings.HasPrefix(a, "Organization/"):
+			// Someone else (the principal's organization is known).
 		default:
 			if p.Deny {
 				return true

@@ -58,10 +58,13 @@ type File struct {
 	Roles     map[string]RoleFile `json:"roles"`
 }
 
-// OrgRule is an organization-wide relationship rule.
+// OrgRule is an organization-wide relationship rule: users with one of
+// Roles reach the patients the Organization manages; with Members, only
+// users who belong to that organization.
 type OrgRule struct {
 	Organization string   `json:"organization"` // "Organization/ID"
 	Roles        []string `json:"roles"`
+	Members      bool     `json:"members,omitempty"`
 }
 
 // RoleFile is one role of a policy file.
@@ -284,10 +287,14 @@ func (r *Rules) EncounterWindow() time.Duration {
 }
 
 // OrganizationRules returns the organization-wide rules that apply to a
-// principal with these roles: the organizations whose patients it reaches.
-func (r *Rules) OrganizationRules(roles []string) []string {
+// principal with these roles and organization (an id, or ""): the
+// organizations whose patients it reaches.
+func (r *Rules) OrganizationRules(roles []string, organization string) []string {
 	var out []string
 	for _, o := range r.orgRules {
+		if o.Members && o.Organization != "Organization/"+organization {
+			continue
+		}
 		if slices.ContainsFunc(o.Roles, func(x string) bool { return slices.Contains(roles, x) }) {
 			out = append(out, o.Organization)
 		}

@@ -37,6 +37,7 @@ type Reach struct {
 	// (relationships, consent actors); Self the principal's own patient
 	// id (a patient is never kept from their own record by consent).
 	Practitioner, Self string
+	Organization       string // "Organization/ID" of the user's employer, or ""
 	Purpose            string // purpose of use (v3-ActReason)
 	// Organizations are the organizations whose patients an
 	// organization-wide rule relates the principal to; EncounterWindow how
@@ -111,7 +112,7 @@ func (r *Rules) decide(req *Request) Decision {
 	}
 	// Role permissions.
 	reach := &Reach{Patients: "", Alert: r.alert, ConsentDeny: r.consentDeny, Purpose: p.Purpose,
-		Organizations: r.OrganizationRules(roles), EncounterWindow: r.EncounterWindow()}
+		Organizations: r.OrganizationRules(roles, p.Organization), EncounterWindow: r.EncounterWindow()}
 	var granting []string
 	exempt := false
 	for _, name := range roles {
@@ -177,6 +178,9 @@ func (r *Rules) decide(req *Request) Decision {
 	}
 	if p.Kind == KindUser {
 		reach.Practitioner = practitionerOf(p.FHIRUser)
+		if p.Organization != "" {
+			reach.Organization = "Organization/" + p.Organization
+		}
 		if reach.Self == "" && slices.Contains(p.Roles, "patient") {
 			reach.Self = ownPatient(p)
 		}

@@ -49,8 +49,11 @@ type User struct {
 	Roles    []string `json:"roles"`
 	// Patient is the Patient id of a patient's account; Practitioner the
 	// Practitioner id of a clinician's (both optional).
-	Patient      string   `json:"patient,omitempty"`
-	Practitioner string   `json:"practitioner,omitempty"`
+	Patient      string `json:"patient,omitempty"`
+	Practitioner string `json:"practitioner,omitempty"`
+	// Organization is the Organization id of the user's employer (for
+	// organization-wide rules and consents naming an organization).
+	Organization string   `json:"organization,omitempty"`
 	PasswordHash string   `json:"password_hash"`
 	MustChange   bool     `json:"must_change,omitempty"` // a one-time password: change at next sign-in
 	TOTPSecret   string   `json:"totp_secret,omitempty"` // base32; confirmed once TOTPStep > 0 or TOTPConfirmed
@@ -205,9 +208,23 @@ type NewUser struct {
 	Roles        []string
 	Patient      string
 	Practitioner string
+	Organization string
 	// Password, if empty, is generated as a one-time password that must
 	// be changed at the first sign-in.
 	Password string
+}
+
+// validID reports whether s is a FHIR logical id.
+func validID(s string) bool {
+	if len(s) == 0 || len(s) > 64 {
+		return false
+	}
+	for _, c := range s {
+		if !(c >= 'A' && c <= 'Z' || c >= 'a' && c <= 'z' || c >= '0' && c <= '9' || c == '-' || c == '.') {
+			return false
+		}
+	}
+	return true
 }
 
 // Create adds an account and returns it with its one-time password (when
@@ -228,6 +245,11 @@ func (a *Accounts) Create(ctx context.Context, nu NewUser, rec Record) (*User, s
 	if slices.Contains(nu.Roles, PatientRole) && (len(nu.Roles) > 1 || nu.Patient == "") {
 		return nil, "", invalid("a patient account has the patient role alone and names its Patient (--patient)")
 	}
+	for _, id := range []string{nu.Patient, nu.Practitioner, nu.Organization} {
+		if id != "" && !validID(id) {
+			return nil, "", invalid("a Patient, Practitioner or Organization id is 1 to 64 letters, digits, '-' and '.'")
+		}
+	}
 	pw, oneTime := nu.Password, ""
 	if pw == "" {
 		pw = generatePassword()
@@ -235,7 +257,7 @@ func (a *Accounts) Create(ctx context.Context, nu NewUser, rec Record) (*User, s
 	} else if err := CheckPassword(pw, name); err != nil {
 		return nil, "", err
 	}
-	u := &User{ID: uuid.NewString(), Username: name, Roles: nu.Roles, Patient: nu.Patient, Practitioner: nu.Practitioner,
+	u := &User{ID: uuid.NewString(), Username: name, Roles: nu.Roles, Patient: nu.Patient, Practitioner: nu.Practitioner, Organization: nu.Organization,
 		PasswordHash: crypt.HashPassword(pw, a.cfg.Params), MustChange: oneTime != "", Created: a.cfg.Now().UTC()}
 	data, err := a.seal(u)
 	if err != nil {

@@ -178,6 +178,7 @@ func sameReach(a, b *access.Reach) bool {
 	}
 	return a.Patients == b.Patients && a.Only == b.Only && a.Tenant == b.Tenant && a.Consent == b.Consent &&
 		a.ConsentDeny == b.ConsentDeny && a.Practitioner == b.Practitioner && a.Self == b.Self && a.Purpose == b.Purpose &&
+		a.Organization == b.Organization && slices.Equal(a.Directory, b.Directory) &&
 		slices.Equal(a.Labels, b.Labels) && slices.Equal(a.Organizations, b.Organizations) && len(b.Constraints) == 0
 }
 

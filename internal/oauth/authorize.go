@@ -91,11 +91,14 @@ func (s *Server) AuthorizeError(w http.ResponseWriter, r *http.Request, req *Aut
 
 // Approval is the user's decision on an authorization request.
 type Approval struct {
-	Subject  string    // the user's id
-	FHIRUser string    // the user's FHIR resource (Practitioner/x, Patient/y), or ""
-	Patient  string    // the patient in context (launch/patient), or ""
-	Scopes   []string  // granted: a subset of the requested scopes
-	AuthTime time.Time // when the user signed in (the ID token's auth_time)
+	Subject  string // the user's id
+	FHIRUser string // the user's FHIR resource (Practitioner/x, Patient/y), or ""
+	// Organization is the id of the user's Organization, or "" (a claim
+	// of the access token, for the access policy).
+	Organization string
+	Patient      string    // the patient in context (launch/patient), or ""
+	Scopes       []string  // granted: a subset of the requested scopes
+	AuthTime     time.Time // when the user signed in (the ID token's auth_time)
 	// Roles are the user's roles when they signed in; they travel in the
 	// access token (a change revokes the account's grants).
 	Roles []string
@@ -124,6 +127,9 @@ func (s *Server) Approve(w http.ResponseWriter, r *http.Request, req *AuthorizeR
 	}
 	if a.Patient != "" {
 		sess.JWTClaims.Extra["patient"] = a.Patient
+	}
+	if a.Organization != "" {
+		sess.JWTClaims.Extra["organization"] = a.Organization
 	}
 	if len(a.Roles) > 0 {
 		sess.JWTClaims.Extra["roles"] = a.Roles

@@ -33,6 +33,7 @@ type Claims struct {
 	// Patient is the patient in context (SMART launch/patient); FHIRUser
 	// the user's own FHIR resource URL.
 	Patient, FHIRUser string
+	Organization      string   // the user's Organization id
 	Roles             []string // the user's roles at sign-in
 	// AuthTime is when the user authorized the grant (its auth_time;
 	// zero for services).
@@ -86,6 +87,7 @@ type accessClaims struct {
 	ClientID string   `json:"client_id"`
 	Patient  string   `json:"patient"`
 	FHIRUser string   `json:"fhirUser"`
+	Org      string   `json:"organization"`
 	Roles    []string `json:"roles"`
 	AuthTime float64  `json:"auth_time"` // a JSON number, which may come in exponent form
 }
@@ -122,7 +124,7 @@ func (s *Server) verifyJWT(raw string, now time.Time) (*Claims, string, error) {
 		return nil, "", ErrInvalidToken
 	}
 	return &Claims{Subject: std.Subject, Client: extra.ClientID, Scopes: strings.Fields(extra.Scope), Expires: std.Expiry.Time(),
-		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Roles: nonNil(extra.Roles), AuthTime: time.Unix(int64(extra.AuthTime), 0)}, parts[2], nil
+		Patient: extra.Patient, FHIRUser: extra.FHIRUser, Organization: extra.Org, Roles: nonNil(extra.Roles), AuthTime: time.Unix(int64(extra.AuthTime), 0)}, parts[2], nil
 }
 
 func nonNil(s []string) []string {

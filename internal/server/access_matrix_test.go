@@ -170,7 +170,7 @@ func makeFixture(s *testServer, state string) *fixturePatient {
 // account's fhirUser and, for a patient, the patient in context.
 func (s *testServer) roleToken(client, username string, roles []string, practitioner, patientID, scope string) string {
 	s.t.Helper()
-	if _, _, err := s.node.AddUser(localCtx(), auth.NewUser{Username: username, Roles: roles, Practitioner: practitioner, Patient: patientID}); err != nil {
+	if _, _, err := s.node.AddUser(localCtx(), auth.NewUser{Username: username, Roles: roles, Practitioner: practitioner, Patient: patientID, Organization: s.org}); err != nil {
 		s.t.Fatal(err)
 	}
 	u, err := s.node.Accounts.ByName(context.Background(), username)
@@ -187,6 +187,7 @@ func (s *testServer) roleToken(client, username string, roles []string, practiti
 	if s.launch != "" {
 		a.Patient = s.launch
 	}
+	a.Organization = s.org
 	return s.approvedToken(client, scope, a)
 }
 

@@ -258,3 +258,44 @@ func TestPurposeOfUseHeader(t *testing.T) {
 	}
 	s.expect(s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "TREAT")...), 200)
 }
+
+// A user's organization comes with the token: organization-wide rules for
+// members, and consents naming an organization, apply to its members only.
+func TestOrganizationRulesAndConsents(t *testing.T) {
+	cfg := testConfig(t)
+	withPolicy(t, &cfg, func(p map[string]any) {
+		p["relationship"] = map[string]any{"encounterDays": 30, "organizations": []any{
+			map[string]any{"organization": "Organization/ward7", "roles": []any{"nurse"}, "members": true}}}
+		// The service records consents: a deny naming an organization
+		// would otherwise apply to it too (its organization is unknown),
+		// and those a consent limits may not change consents.
+		role(p, "service")["consentExempt"] = true
+	})
+	s := openAt(t, cfg)
+	w := newAccessWorld(t, s)
+	managed := patient("Wardfamily")
+	managed["managingOrganization"] = ref("Organization/ward7")
+	pid := s.create(managed)["id"].(string)
+	obs := s.create(clinical("Observation", pid))["id"].(string)
+	s.org = "ward7"
+	member := s.roleToken(w.app, "w.ward7nurse", []string{"nurse"}, "n7", "", "user/*.cruds")
+	s.org = "ward8"
+	other := s.roleToken(w.app, "w.ward8nurse", []string{"nurse"}, "n8", "", "user/*.cruds")
+	s.org = ""
+	s.expect(s.do("GET", "/Observation/"+obs, nil, bearerOf(member)...), 200)
+	if r := s.do("GET", "/Observation/"+obs, nil, bearerOf(other)...); r.status != 403 {
+		t.Fatalf("a nurse of another organization: %d", r.status)
+	}
+	// A consent that denies ward8 leaves ward7's nurse alone; one that
+	// denies ward7 stops her.
+	deny := func(org string) map[string]any {
+		return privacyConsent(pid, map[string]any{"type": "permit", "provision": []any{map[string]any{"type": "deny",
+			"actor": []any{map[string]any{"role": map[string]any{"text": "organization"}, "reference": ref("Organization/" + org)}}}}})
+	}
+	s.create(deny("ward8"))
+	s.expect(s.do("GET", "/Observation/"+obs, nil, bearerOf(member)...), 200)
+	s.create(deny("ward7"))
+	if r := s.do("GET", "/Observation/"+obs, nil, bearerOf(member)...); r.status != 403 {
+		t.Fatalf("a consent denying her organization: %d", r.status)
+	}
+}

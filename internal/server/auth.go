@@ -165,7 +165,7 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 				kind = access.KindService
 			}
 			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
-				Patient: c.Patient, FHIRUser: c.FHIRUser, Roles: c.Roles, BreakGlass: breakGlassReason(r),
+				Patient: c.Patient, FHIRUser: c.FHIRUser, Organization: c.Organization, Roles: c.Roles, BreakGlass: breakGlassReason(r),
 				Purpose: purposeOfUse(r)}, true
 		}
 	}
@@ -261,7 +261,7 @@ func (n *Node) patientExists(ctx context.Context, userID, id string) (bool, erro
 		fhirUser = "Practitioner/" + u.Practitioner
 	}
 	ctx = access.WithPrincipal(ctx, &access.Principal{ID: userID, Kind: access.KindUser, Client: "hestia-signin",
-		Scopes: []string{"user/Patient.r"}, Roles: u.Roles, FHIRUser: fhirUser})
+		Scopes: []string{"user/Patient.r"}, Roles: u.Roles, FHIRUser: fhirUser, Organization: u.Organization})
 	_, err = n.Engine.Read(ctx, "Patient", id)
 	if err == nil {
 		return true, nil

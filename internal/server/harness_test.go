@@ -30,8 +30,8 @@ type testServer struct {
 	client string // the client id of token
 	secret string // and its secret
 	// launch, when set, is the launch patient of the user tokens
-	// roleToken issues.
-	launch string
+	// roleToken issues; org the Organization of the accounts it creates.
+	launch, org string
 }
 
 // bearer adds the test server's token to requests without an

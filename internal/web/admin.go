@@ -53,6 +53,7 @@ type userView struct {
 	Roles        []string  `json:"roles"`
 	Patient      string    `json:"patient,omitempty"`
 	Practitioner string    `json:"practitioner,omitempty"`
+	Organization string    `json:"organization,omitempty"`
 	MFA          bool      `json:"mfa"`
 	MustChange   bool      `json:"must_change_password"`
 	Disabled     bool      `json:"disabled"`
@@ -60,7 +61,7 @@ type userView struct {
 }
 
 func view(u *auth.User) userView {
-	return userView{ID: u.ID, Username: u.Username, Roles: u.Roles, Patient: u.Patient, Practitioner: u.Practitioner,
+	return userView{ID: u.ID, Username: u.Username, Roles: u.Roles, Patient: u.Patient, Practitioner: u.Practitioner, Organization: u.Organization,
 		MFA: u.HasMFA(), MustChange: u.MustChange, Disabled: u.Disabled, Created: u.Created}
 }
 
@@ -87,18 +88,19 @@ func (h *Handler) createUser(w http.ResponseWriter, r *http.Request) {
 		Roles        []string `json:"roles"`
 		Patient      string   `json:"patient"`
 		Practitioner string   `json:"practitioner"`
+		Organization string   `json:"organization"`
 	}
 	dec := json.NewDecoder(http.MaxBytesReader(w, r.Body, 64<<10))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&in); err != nil {
-		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be a JSON object with username, roles, patient, practitioner"})
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "the body must be a JSON object with username, roles, patient, practitioner, organization"})
 		return
 	}
 	var u *auth.User
 	var otp string
 	err := h.cfg.Administer(r.Context(), access.UserAdministration, "create roles="+strings.Join(in.Roles, ","), func(seal func(string) ([]byte, error)) error {
 		var err error
-		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner},
+		u, otp, err = h.cfg.Accounts.Create(r.Context(), auth.NewUser{Username: in.Username, Roles: in.Roles, Patient: in.Patient, Practitioner: in.Practitioner, Organization: in.Organization},
 			record(seal, "create"))
 		return err
 	})

@@ -604,6 +604,7 @@ func (h *Handler) authorize(w http.ResponseWriter, r *http.Request) {
 	case u.Practitioner != "":
 		a.FHIRUser = "Practitioner/" + u.Practitioner
 	}
+	a.Organization = u.Organization
 	if data["Picker"] == true {
 		p := strings.TrimSpace(r.PostFormValue("patient"))
 		ok := patientID.MatchString(p)
