@@ -270,7 +270,11 @@ func (r *Reach) ConsentLimits(f *Facts, patient string) bool {
 	if !r.Consent || patient == r.Self {
 		return false
 	}
-	rule := r.consentRule(f, patient)
+	// Whatever purpose the request states: a provision limited to any
+	// purpose counts (a purpose must not open the way to lifting it).
+	any := *r
+	any.Purpose = ""
+	rule := any.consentRule(f, patient)
 	return rule.hidden || rule.Only != nil || len(rule.Deny) > 0
 }
 
@@ -340,7 +344,8 @@ func (rule *PatientRule) allows(typ string, labels []Label) bool {
 			return false
 		}
 		for _, l := range d.Labels {
-			if slices.Contains(labels, l) {
+			// By code, whatever the system, as the search index does.
+			if slices.ContainsFunc(labels, func(x Label) bool { return x.Code == l.Code }) {
 				return false
 			}
 		}

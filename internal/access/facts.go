@@ -268,7 +268,7 @@ func (r *Reach) related(f *Facts, set []string, out *Filter) []string {
 // store's query implements; for tests and for resources read one by one).
 func (fl *Filter) Visible(t Target) bool {
 	for _, l := range t.Labels {
-		if slices.Contains(fl.HideLabels, Label{System: l.System, Code: restricted(l)}) {
+		if c := restricted(l); c != "" && slices.ContainsFunc(fl.HideLabels, func(h Label) bool { return h.Code == c }) {
 			return false
 		}
 	}

@@ -85,6 +85,9 @@ type RoleFile struct {
 	// (a service the law exempts, such as public-health reporting; the
 	// default policy exempts no one).
 	ConsentExempt bool `json:"consentExempt,omitempty"`
+	// Purposes are the purposes of use its users may state with the
+	// X-Purpose-Of-Use header besides Purpose (any other: refused).
+	Purposes []string `json:"purposes,omitempty"`
 	// Purpose is the purpose of use (a v3-ActReason code such as TREAT)
 	// of the role's requests that state none; consents may depend on it.
 	Purpose string `json:"purpose,omitempty"`
@@ -119,6 +122,7 @@ type role struct {
 	audit      bool
 	administer bool
 	purpose    string
+	purposes   []string
 	exempt     bool // from consent
 }
 
@@ -158,8 +162,12 @@ func RestrictedLabels() []Label {
 func IsRestricted(l Label) bool { return restricted(l) != "" }
 
 // restricted returns the code of a restricted label, or "".
+//
+// The code decides, whatever the system (a legacy system URL, none): a
+// label is hidden by what it says, and the search index matches codes
+// alike (the safe direction).
 func restricted(l Label) string {
-	if sys, ok := restrictedLabels[l.Code]; ok && sys == l.System {
+	if _, ok := restrictedLabels[l.Code]; ok {
 		return l.Code
 	}
 	return ""
@@ -222,7 +230,7 @@ func ParsePolicy(data []byte) (*Rules, error) {
 	}
 	for name, rf := range f.Roles {
 		ro := &role{name: name, grants: make(map[string]string, len(rf.Grants)), patients: rf.Patients,
-			breakGlass: rf.BreakGlass, labels: rf.Labels, audit: rf.Audit, administer: rf.Administer, purpose: rf.Purpose, exempt: rf.ConsentExempt}
+			breakGlass: rf.BreakGlass, labels: rf.Labels, audit: rf.Audit, administer: rf.Administer, purpose: rf.Purpose, purposes: rf.Purposes, exempt: rf.ConsentExempt}
 		for typ, perms := range rf.Grants {
 			if !validType(typ) {
 				return nil, fmt.Errorf("policy: role %s: %q is not a resource type", name, typ)

@@ -110,41 +110,45 @@ func (r *Rules) decide(req *Request) Decision {
 	if perm == 0 || typ == "" {
 		return Decision{Reason: string(req.Interaction) + " is not granted by this policy"}
 	}
-	// Role permissions.
-	reach := &Reach{Patients: "", Alert: r.alert, ConsentDeny: r.consentDeny, Purpose: p.Purpose,
-		Organizations: r.OrganizationRules(roles, p.Organization), EncounterWindow: r.EncounterWindow()}
-	var granting []string
-	exempt := false
+	// Role permissions. Of the user's roles that grant the interaction,
+	// one decides: the one that reaches furthest (patients, then labels,
+	// then name, for a stable choice). Attributes of several roles are
+	// never mixed (a relationship role's labels with another role's reach
+	// to every patient would allow what neither role does).
+	var chosen *role
 	for _, name := range roles {
 		ro := r.roles[name]
 		if ro == nil || !ro.grant(typ, perm) {
 			continue
 		}
-		granting = append(granting, name)
-		exempt = exempt || ro.exempt
-		reach.Labels = append(reach.Labels, ro.labels...)
-		mode := ro.patients
-		if mode == PatientsOwn {
-			mode = PatientsNone
-			if own := ownPatient(p); own != "" {
-				mode, reach.Only = PatientsAll, own
-			}
-		}
-		if better(mode, reach.Patients) {
-			reach.Patients = mode
-		}
-		if ro.breakGlass && r.glass > 0 {
-			reach.BreakGlass = r.glass
-		}
-		if ro.patients == PatientsOwn {
-			reach.Self = ownPatient(p)
-		}
-		if reach.Purpose == "" {
-			reach.Purpose = ro.purpose
+		if chosen == nil || wider(ro, chosen, p) {
+			chosen = ro
 		}
 	}
-	if len(granting) == 0 {
+	if chosen == nil {
 		return Decision{Reason: "no role grants " + string(perm) + " on " + typ}
+	}
+	reach := &Reach{Alert: r.alert, ConsentDeny: r.consentDeny, Purpose: chosen.purpose,
+		Labels: chosen.labels, Organizations: r.OrganizationRules([]string{chosen.name}, p.Organization),
+		EncounterWindow: r.EncounterWindow()}
+	exempt := chosen.exempt
+	reach.Patients = chosen.patients
+	if chosen.patients == PatientsOwn {
+		reach.Patients = PatientsNone
+		if own := ownPatient(p); own != "" {
+			reach.Patients, reach.Only, reach.Self = PatientsAll, own, own
+		}
+	}
+	if chosen.breakGlass && r.glass > 0 {
+		reach.BreakGlass = r.glass
+	}
+	if p.Purpose != "" {
+		// A stated purpose must be one the role may state: a consent
+		// limited to a purpose must not be dodged by naming another.
+		if p.Purpose != chosen.purpose && !slices.Contains(chosen.purposes, p.Purpose) {
+			return Decision{Reason: "purpose of use " + p.Purpose + " is not one role " + chosen.name + " may state"}
+		}
+		reach.Purpose = p.Purpose
 	}
 	// ∩ SMART scopes. user/ (or system/) scopes reach what the role
 	// does; patient/ scopes only the launch patient. When both grant, the
@@ -188,8 +192,35 @@ func (r *Rules) decide(req *Request) Decision {
 	reach.Consent = !exempt
 	reach.Tenant = reach.Patients == PatientsAll && reach.Only == ""
 	reach.Directory = r.directory
-	reason := "role " + strings.Join(granting, ",") + " and scope " + scopes[0].String()
+	reason := "role " + chosen.name + " and scope " + scopes[0].String()
 	return Decision{Allow: true, Reason: reason, Reach: reach}
+}
+
+// wider reports whether role a reaches further than role b for p.
+func wider(a, b *role, p *Principal) bool {
+	mode := func(ro *role) string {
+		if ro.patients == PatientsOwn {
+			if ownPatient(p) == "" {
+				return PatientsNone
+			}
+			return PatientsRelated // one patient: between related and none
+		}
+		return ro.patients
+	}
+	if ma, mb := mode(a), mode(b); ma != mb {
+		return better(ma, mb)
+	}
+	la, lb := len(a.labels), len(b.labels)
+	if slices.Contains(a.labels, "*") {
+		la = 1 << 10
+	}
+	if slices.Contains(b.labels, "*") {
+		lb = 1 << 10
+	}
+	if la != lb {
+		return la > lb
+	}
+	return a.name < b.name
 }
 
 // better reports whether reach mode a is wider than b.

@@ -4,9 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"log/slog"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -273,7 +273,8 @@ func (e *Engine) labelledPatients(ctx context.Context) (map[string][]access.Labe
 	}
 	out := make(map[string][]access.Label)
 	for _, l := range access.RestrictedLabels() {
-		err := e.eachOwner(ctx, "Patient", url.Values{"_security": {l.System + "|" + l.Code}}, func(owner string) {
+		// The code in any system, as everywhere (access.IsRestricted).
+		err := e.eachOwner(ctx, "Patient", url.Values{"_security": {l.Code}}, func(owner string) {
 			out[owner] = append(out[owner], l)
 		})
 		if err != nil {
@@ -561,16 +562,35 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 		return nil, nil, nil
 	}
 	fl := reach.Filter(f)
+	// The consents' exceptions first: each is a clause of the query, and
+	// a query holds a bounded number of them (SQLite bounds the depth of
+	// an expression; the statement must not grow with the data). The
+	// patients past the bound are hidden from the search whole (fail
+	// closed); their resources read one by one are decided exactly.
+	var rules []store.Clause
+	var hidden []string
+	for _, rule := range fl.Rules {
+		cls, err := e.ruleClauses(rule)
+		if err != nil {
+			return nil, nil, err
+		}
+		if len(rules)+len(cls) > MaxConsentClauses {
+			hidden = append(hidden, rule.Patient)
+			continue
+		}
+		rules = append(rules, cls...)
+	}
 	var out []store.Clause
 	switch {
 	case !fl.All:
-		oc := store.OwnerCond{Owners: fl.Patients, Tenant: fl.Tenant || len(fl.Tenants) > 0}
+		owners := slices.DeleteFunc(slices.Clone(fl.Patients), func(p string) bool { return slices.Contains(hidden, p) })
+		oc := store.OwnerCond{Owners: owners, Tenant: fl.Tenant || len(fl.Tenants) > 0}
 		if !fl.Tenant {
 			oc.TenantTypes = fl.Tenants
 		}
 		out = append(out, store.Clause{oc})
-	case len(fl.Exclude) > 0:
-		out = append(out, store.Clause{store.OwnerCond{Owners: fl.Exclude, Not: true}})
+	case len(fl.Exclude) > 0 || len(hidden) > 0:
+		out = append(out, store.Clause{store.OwnerCond{Owners: append(slices.Clone(fl.Exclude), hidden...), Not: true}})
 	}
 	if len(fl.HideLabels) > 0 {
 		none := store.NoneCond{}
@@ -583,33 +603,46 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 		}
 		out = append(out, store.Clause{none})
 	}
-	for _, rule := range fl.Rules {
-		other := store.OwnerCond{Owners: []string{rule.Patient}, Not: true}
-		if rule.Only != nil {
-			out = append(out, store.Clause{other, store.TypeCond{Types: rule.Only}})
+	return append(out, rules...), fl, nil
+}
+
+// MaxConsentClauses bounds the clauses consents' exceptions add to one
+// search (see visible).
+const MaxConsentClauses = 64
+
+// ruleClauses are the clauses of one patient's consent exceptions: each
+// holds for resources of other patients or that the exception spares.
+func (e *Engine) ruleClauses(rule access.PatientRule) ([]store.Clause, error) {
+	var out []store.Clause
+	other := store.OwnerCond{Owners: []string{rule.Patient}, Not: true}
+	if rule.Only != nil {
+		out = append(out, store.Clause{other, store.TypeCond{Types: rule.Only}})
+	}
+	for _, d := range rule.Deny {
+		labels := d.Labels
+		if len(labels) == 0 {
+			labels = []access.Label{{}}
 		}
-		for _, d := range rule.Deny {
-			labels := d.Labels
-			if len(labels) == 0 {
-				labels = []access.Label{{}}
+		if len(labels) > MaxConsentClauses {
+			// More than a query may hold for one patient: all of it.
+			return make([]store.Clause, MaxConsentClauses+1), nil
+		}
+		for _, l := range labels {
+			cl := store.Clause{other}
+			if len(d.Types) > 0 {
+				cl = append(cl, store.TypeCond{Types: d.Types, Not: true})
 			}
-			for _, l := range labels {
-				cl := store.Clause{other}
-				if len(d.Types) > 0 {
-					cl = append(cl, store.TypeCond{Types: d.Types, Not: true})
+			if l.Code != "" {
+				c, err := e.labelCond(l)
+				if err != nil {
+					return nil, err
 				}
-				if l.Code != "" {
-					c, err := e.labelCond(l)
-					if err != nil {
-						return nil, nil, err
-					}
-					cl = append(cl, store.NotCond{Cond: c})
-				}
-				out = append(out, cl)
+				cl = append(cl, store.NotCond{Cond: c})
 			}
+			out = append(out, cl)
 		}
 	}
-	return out, fl, nil
+	return out, nil
 }
 
 // labelCond is the condition "carries security label l" (on the blind
@@ -617,39 +650,38 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 // forms are computed again for each request (they change when the index
 // key rotates).
 func (e *Engine) labelCond(l access.Label) (store.Cond, error) {
-	key := l.System + "|" + l.Code
 	e.labelConds.mu.Lock()
-	c, ok := e.labelConds.m[key]
+	param := e.labelConds.param
 	e.labelConds.mu.Unlock()
-	if !ok {
-		s, err := e.reg.Parse("Patient", url.Values{"_security": {key}}, search.Options{Encoder: search.Plain, Now: e.now()})
-		if err != nil || len(s.Query.Where) != 1 || len(s.Query.Where[0]) != 1 {
-			return nil, fault.Wrap(fault.Internal, errors.Join(err, errors.New("no label condition")), "access conditions")
+	if param == "" {
+		p, ok := e.reg.Lookup("Patient", "_security")
+		if !ok {
+			return nil, fault.New(fault.Internal, "access conditions: no _security parameter")
 		}
-		c = s.Query.Where[0][0]
+		param = p.Key
 		e.labelConds.mu.Lock()
-		if e.labelConds.m == nil {
-			e.labelConds.m = make(map[string]store.Cond)
-		}
-		e.labelConds.m[key] = c
+		e.labelConds.param = param
 		e.labelConds.mu.Unlock()
 	}
-	enc, err := e.enc.EncodeCond(c)
+	// The code in any system (see access.IsRestricted), built as a
+	// condition: no query syntax for a consent's codes to play with.
+	enc, err := e.enc.EncodeCond(store.TokenCond{Param: param, Code: l.Code})
 	if err != nil {
 		return nil, cryptErr(err)
 	}
 	return enc, nil
 }
 
-// labelConds keeps the parsed label conditions (see labelCond).
+// labelConds keeps the parameter key of _security (see labelCond).
 type labelConds struct {
-	mu sync.Mutex
-	m  map[string]store.Cond
+	mu    sync.Mutex
+	param string
 }
 
 // searchPatient returns the one patient a search is about (patient=,
-// subject= on a Patient, or Patient?_id=), or "".
-func searchPatient(typ string, params url.Values) string {
+// subject= on a Patient, or Patient?_id=), or "": the parameter must be
+// one of the type's (a lenient search ignores unknown ones).
+func (e *Engine) searchPatient(typ string, params url.Values) string {
 	if typ == "Patient" {
 		if ids := params["_id"]; len(ids) == 1 && !strings.Contains(ids[0], ",") {
 			return ids[0]
@@ -657,6 +689,9 @@ func searchPatient(typ string, params url.Values) string {
 		return ""
 	}
 	for _, name := range []string{"patient", "subject", "subject:Patient"} {
+		if _, ok := e.reg.Lookup(typ, strings.TrimSuffix(name, ":Patient")); !ok {
+			continue
+		}
 		vs := params[name]
 		if len(vs) != 1 || strings.Contains(vs[0], ",") {
 			continue

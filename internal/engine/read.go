@@ -3,8 +3,10 @@ package engine
 import (
 	"context"
 	"errors"
+	"slices"
 
 	"github.com/hestiahealth/hestia/internal/access"
+	"github.com/hestiahealth/hestia/internal/audit"
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
 	"github.com/hestiahealth/hestia/internal/store"
@@ -36,7 +38,7 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 	}
 	if r.Deleted {
 		ev.Version = r.Version
-		if err := e.checkTarget(ctx, ev, reach, access.Target{Type: typ, Owner: r.Owner}); err != nil {
+		if err := e.checkDeleted(ctx, ev, reach, r); err != nil {
 			return nil, e.record(ctx, ev, err)
 		}
 		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
@@ -59,16 +61,10 @@ func (e *Engine) Read(ctx context.Context, typ, id string) (*Resource, error) {
 // principal limited by patient, the same refusal as for one it may not
 // see (with or without a break-the-glass reason).
 func (e *Engine) missing(ctx context.Context, reach *access.Reach, typ string, err error) error {
-	if fault.KindOf(err) != fault.NotFound || !restricted(reach) || !e.patientData(typ) {
+	if fault.KindOf(err) != fault.NotFound || !restricted(reach) || slices.Contains(reach.Directory, typ) {
 		return err
 	}
 	return refuse(reach, "no such resource")
-}
-
-// patientData reports whether resources of typ can be in a patient
-// compartment.
-func (e *Engine) patientData(typ string) bool {
-	return typ == "Patient" || len(e.reg.CompartmentKeys(typ)) > 0
 }
 
 // VRead returns one version of a resource.
@@ -86,8 +82,8 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 		return nil, e.record(ctx, ev, e.missing(ctx, reach, typ, storeErr(err, "version")))
 	}
 	if r.Deleted {
-		if err := e.checkTarget(ctx, ev, reach, access.Target{Type: typ, Owner: r.Owner}); err != nil {
-			return nil, e.record(ctx, ev, err)
+		if err := e.checkDeleted(ctx, ev, reach, r); err != nil {
+			return nil, e.record(ctx, ev, versionRefusal(err))
 		}
 		return nil, e.record(ctx, ev, &GoneError{Version: r.Version, Updated: r})
 	}
@@ -97,7 +93,7 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 	}
 	if err := e.checkRead(ctx, ev, reach, r); err != nil {
 		ev.Count = 0
-		return nil, e.record(ctx, ev, err)
+		return nil, e.record(ctx, ev, versionRefusal(err))
 	}
 	if reach != nil && len(reach.Constraints) > 0 {
 		// A constraint is matched on the current version's index: an
@@ -111,6 +107,35 @@ func (e *Engine) VRead(ctx context.Context, typ, id string, version int64) (*Res
 		return nil, err
 	}
 	return r, nil
+}
+
+// checkDeleted decides a delete marker: the compartment, and the labels
+// of the last version that had a body (a deleted resource says no more
+// than a hidden one).
+func (e *Engine) checkDeleted(ctx context.Context, ev *audit.Event, reach *access.Reach, r *store.Resource) error {
+	t := access.Target{Type: r.Type, Owner: r.Owner}
+	if reach != nil && r.Version > 1 {
+		prev, err := e.store.ReadVersion(ctx, r.Type, r.ID, r.Version-1)
+		if err != nil {
+			return storeErr(err, "version")
+		}
+		if !prev.Deleted {
+			if err := e.openBody(ctx, prev); err != nil {
+				return err
+			}
+			t.Labels = labelsOf(prev.Body)
+		}
+	}
+	return e.checkTarget(ctx, ev, reach, t)
+}
+
+// versionRefusal words a vread's refusal as a missing version says it.
+func versionRefusal(err error) error {
+	var d *denied
+	if errors.As(err, &d) && fault.KindOf(err) == fault.NotFound {
+		return &denied{err: fault.New(fault.NotFound, "version not found"), reason: d.reason}
+	}
+	return err
 }
 
 // GoneError reports a deleted resource (HTTP 410).

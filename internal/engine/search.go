@@ -141,7 +141,7 @@ func (e *Engine) restrict(ctx context.Context, ev *audit.Event, q *store.Query, 
 			return nil, err
 		}
 		if i == 0 {
-			if patient := searchPatient(typ, params); ev != nil && patient != "" && r.Patients == access.PatientsRelated {
+			if patient := e.searchPatient(typ, params); ev != nil && patient != "" && r.Patients == access.PatientsRelated {
 				if _, ok := f.Related[patient]; !ok {
 					if _, ok := f.Glass[patient]; !ok {
 						e.breakGlass(ctx, ev, r, f, patient)

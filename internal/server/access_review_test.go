@@ -243,10 +243,13 @@ func TestGlassAuditAndRelationshipRemoval(t *testing.T) {
 	}
 }
 
-// A request may state its purpose of use; consents limited to a purpose
-// apply to requests that state it (the role's purpose otherwise).
+// A request may state its purpose of use, one its role may state; consents
+// limited to a purpose apply to requests that state it (the role's purpose
+// otherwise), and a purpose never opens the way to changing a consent.
 func TestPurposeOfUseHeader(t *testing.T) {
-	s := newTestServer(t)
+	cfg := testConfig(t)
+	withPolicy(t, &cfg, func(p map[string]any) { role(p, "clinician")["purposes"] = []any{"HRESCH"} })
+	s := openAt(t, cfg)
 	w := newAccessWorld(t, s)
 	p := makeFixture(s, "rel")
 	s.create(privacyConsent(p.id, map[string]any{"type": "permit", "provision": []any{map[string]any{"type": "deny",
@@ -257,6 +260,17 @@ func TestPurposeOfUseHeader(t *testing.T) {
 		t.Fatalf("research purpose against a consent that denies research: %d", r.status)
 	}
 	s.expect(s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "TREAT")...), 200)
+	if r := s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "HPAYMT")...); r.status != 403 {
+		t.Fatalf("a purpose the role may not state: %d", r.status)
+	}
+	// A consent limited to treatment: stating research does not let the
+	// clinician delete it.
+	q := makeFixture(s, "rel")
+	cid := s.create(privacyConsent(q.id, map[string]any{"type": "permit", "provision": []any{map[string]any{"type": "deny",
+		"purpose": []any{map[string]any{"system": "http://terminology.hl7.org/CodeSystem/v3-ActReason", "code": "TREAT"}}}}}))["id"].(string)
+	if r := s.do("DELETE", "/Consent/"+cid, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "HRESCH")...); r.status != 403 {
+		t.Fatalf("deleting a treatment consent while stating research: %d", r.status)
+	}
 }
 
 // A user's organization comes with the token: organization-wide rules for

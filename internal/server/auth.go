@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/hestiahealth/hestia/internal/access"
@@ -115,18 +116,33 @@ func public(path string) bool {
 const MaxBreakGlassReason = 500
 
 // breakGlassReason is the reason in a request's break-the-glass header
-// (engine.BreakGlassHeader), printable characters only, or "".
+// (engine.BreakGlassHeader): printable characters only (no control or
+// format characters), or "" when it says nothing (fewer than three
+// letters or digits).
 func breakGlassReason(r *http.Request) string {
-	v := strings.TrimSpace(r.Header.Get(engine.BreakGlassHeader))
+	v := r.Header.Get(engine.BreakGlassHeader)
 	if len(v) > MaxBreakGlassReason {
 		v = v[:MaxBreakGlassReason]
 	}
-	return strings.Map(func(c rune) rune {
-		if c < 0x20 || c == 0x7f || c == utf8.RuneError {
+	v = strings.TrimSpace(strings.Map(func(c rune) rune {
+		if c == utf8.RuneError || unicode.IsControl(c) || unicode.Is(unicode.Cf, c) {
 			return -1
 		}
+		if unicode.IsSpace(c) {
+			return ' '
+		}
 		return c
-	}, v)
+	}, v))
+	n := 0
+	for _, c := range v {
+		if unicode.IsLetter(c) || unicode.IsDigit(c) {
+			n++
+		}
+	}
+	if n < 3 {
+		return ""
+	}
+	return v
 }
 
 // PurposeHeader states a request's purpose of use: a v3-ActReason code

@@ -320,6 +320,14 @@ func (b *builder) where(a, typ string, where []store.Clause) {
 			b.w(" AND ")
 		}
 		b.clause(a, typ, c)
+		if indexable(c) && !exactIndex(c) {
+			// The index gave a superset (a prefix bucket): check each,
+			// as the top level does.
+			b.w(" AND ")
+			if !b.matchClause(a, c) {
+				b.fail("a prefix condition cannot be checked on candidates")
+			}
+		}
 	}
 }
 
