@@ -19,7 +19,7 @@ POLICY_FILE = os.path.join(ROOT, "internal", "access", "default-policy.json")
 OUT_FILE = os.path.join(HERE, "matrix.tsv")
 
 # --------------------------------------------------------------------------
-# The matrix dimensions (brief + README)
+# The matrix dimensions (README)
 # --------------------------------------------------------------------------
 
 ROLES = ["clinician", "nurse", "registration", "billing", "researcher",
