@@ -1,6 +1,7 @@
 package access
 
 import (
+	"context"
 	"encoding/json"
 	"testing"
 	"time"
@@ -20,7 +21,7 @@ func FuzzParsePolicy(f *testing.F) {
 		p := &Principal{ID: "u", Kind: KindUser, Roles: []string{"x", "clinician", "patient"}, Scopes: []string{"user/*.cruds", "patient/*.rs"},
 			Patient: "p1", FHIRUser: "Practitioner/dr", Purpose: "TREAT"}
 		for _, in := range []Interaction{Read, SearchType, Create, Update, Delete, HistorySystem, AuditSearch, AccessReport} {
-			d := r.Decide(nil, &Request{Principal: p, Interaction: in, ResourceType: "Observation", ID: "p1"})
+			d := r.Decide(context.Background(), &Request{Principal: p, Interaction: in, ResourceType: "Observation", ID: "p1"})
 			if d.Allow && d.Reach != nil {
 				f := &Facts{Now: time.Now(), Related: map[string]string{"p1": "careteam"}}
 				d.Reach.Check(f, Target{Type: "Observation", Owner: "p1"})
