@@ -180,6 +180,9 @@ func ParsePolicy(data []byte) (*Rules, error) {
 	if len(data) > MaxPolicySize {
 		return nil, fmt.Errorf("policy: larger than %d bytes", MaxPolicySize)
 	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return nil, errors.New("policy: the file is empty")
+	}
 	var f File
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()

@@ -37,6 +37,7 @@ func TestPolicyFileErrors(t *testing.T) {
 		{`{"directory": ["Observation*"], "roles": {"x": {"grants": {}}}}`, "directory"},
 		{`{"roles": {}}`, "no roles"},
 		{`{"roles": {"x": {"grants": {}}}} {}`, "trailing"},
+		{" \n", "empty"},
 	} {
 		_, err := ParsePolicy([]byte(c.file))
 		if err == nil || !strings.Contains(err.Error(), c.want) {
