@@ -2,11 +2,21 @@
 // that touches resources — read, vread, history, search and what it
 // includes, create, update, delete, each batch or transaction entry,
 // import — is described as a Request and handed to a Policy before any
-// data is read or written.
+// data is read or written. The policy of a server is Rules, parsed from a
+// policy file (roles, patient reach, labels, consent default,
+// break-the-glass; docs/access.md); an allowed data interaction comes with
+// a Reach, which decides each resource (Reach.Check) and each search
+// (Reach.Filter) from the Facts the engine gathers.
 //
 // Invariants:
-//   - A Policy decides from the Request alone; it never reads the database.
-//   - A decision that cannot be made is a denial (fail closed).
+//   - The package decides from what it is given (the Request, the Facts);
+//     it never reads the database.
+//   - A decision that cannot be made is a denial (fail closed); what a
+//     consent says that the policy cannot read denies.
+//   - Reach.Check and Reach.Filter agree: a resource the filter lets
+//     through is one Check allows, and the other way round (FuzzConsent).
+//   - One role decides an interaction; attributes of several roles are
+//     never combined.
 //   - Decisions carry a reason, which the audit log records.
 package access
 
