@@ -5,8 +5,13 @@
 //
 // Invariants:
 //   - Every interaction is first described to the access policy (one
-//     place: authorize) and ends with an audit event (one place: record);
+//     place: decide) and ends with an audit event (one place: record);
 //     a denial or an audit failure fails the interaction (fail closed).
+//   - What a data interaction reaches is decided on the data: each
+//     resource read or replaced and each write's new content by its
+//     Reach (access.go), each search by conditions in the store's query
+//     (store.Query.Visible), never by filtering results afterwards; the
+//     facts the policy decides from are gathered here, from the store.
 //   - Every resource written is validated against the R4 definitions,
 //     carries server-assigned meta.versionId and meta.lastUpdated, and is
 //     indexed through the search Encoder in the same store transaction.
