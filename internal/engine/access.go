@@ -264,13 +264,12 @@ func (e *Engine) eachOwner(ctx context.Context, typ string, params url.Values, f
 // labelledPatients maps the patients whose Patient resource carries a
 // restricted label to those labels.
 func (e *Engine) labelledPatients(ctx context.Context) (map[string][]access.Label, error) {
-	gen, now := e.facts.genLabelled.Load(), e.now()
-	e.facts.mu.Lock()
-	c := e.facts.labelled
-	e.facts.mu.Unlock()
-	if c.fresh(gen, now) {
-		return c.v, nil
-	}
+	return cachedFact(e, &e.facts.genLabelled, &e.facts.labelled, func() (map[string][]access.Label, error) {
+		return e.gatherLabelled(ctx)
+	})
+}
+
+func (e *Engine) gatherLabelled(ctx context.Context) (map[string][]access.Label, error) {
 	out := make(map[string][]access.Label)
 	for _, l := range access.RestrictedLabels() {
 		// The code in any system, as everywhere (access.IsRestricted).
@@ -281,21 +280,38 @@ func (e *Engine) labelledPatients(ctx context.Context) (map[string][]access.Labe
 			return nil, err
 		}
 	}
-	e.facts.mu.Lock()
-	e.facts.labelled = cached[map[string][]access.Label]{gen: gen, at: now, v: out, have: true}
-	e.facts.mu.Unlock()
 	return out, nil
+}
+
+// cachedFact returns the fact in slot while its generation (gen) has not
+// moved and it is younger than factsTTL, else gathers it again with fill.
+func cachedFact[T any](e *Engine, gen *atomic.Int64, slot *cached[T], fill func() (T, error)) (T, error) {
+	g, now := gen.Load(), e.now()
+	e.facts.mu.Lock()
+	c := *slot
+	e.facts.mu.Unlock()
+	if c.fresh(g, now) {
+		return c.v, nil
+	}
+	v, err := fill()
+	if err != nil {
+		return v, err
+	}
+	e.facts.mu.Lock()
+	*slot = cached[T]{gen: g, at: now, v: v, have: true}
+	e.facts.mu.Unlock()
+	return v, nil
 }
 
 // privacyConsents gathers the active Consents of scope patient-privacy.
 func (e *Engine) privacyConsents(ctx context.Context) (map[string][]*access.PatientConsent, error) {
-	gen, now := e.facts.genConsents.Load(), e.now()
-	e.facts.mu.Lock()
-	c := e.facts.consents
-	e.facts.mu.Unlock()
-	if c.fresh(gen, now) {
-		return c.v, nil
-	}
+	return cachedFact(e, &e.facts.genConsents, &e.facts.consents, func() (map[string][]*access.PatientConsent, error) {
+		return e.gatherConsents(ctx)
+	})
+}
+
+func (e *Engine) gatherConsents(ctx context.Context) (map[string][]*access.PatientConsent, error) {
+	now := e.now()
 	s, err := e.reg.Parse("Consent", url.Values{
 		"scope":  {"http://terminology.hl7.org/CodeSystem/consentscope|patient-privacy"},
 		"status": {"active"},
@@ -340,9 +356,6 @@ func (e *Engine) privacyConsents(ctx context.Context) (map[string][]*access.Pati
 		q.Offset += len(res.Matches)
 		q.Snapshot = res.Snapshot
 	}
-	e.facts.mu.Lock()
-	e.facts.consents = cached[map[string][]*access.PatientConsent]{gen: gen, at: now, v: out, have: true}
-	e.facts.mu.Unlock()
 	return out, nil
 }
 
