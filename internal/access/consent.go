@@ -272,9 +272,9 @@ func (r *Reach) ConsentLimits(f *Facts, patient string) bool {
 	}
 	// Whatever purpose the request states: a provision limited to any
 	// purpose counts (a purpose must not open the way to lifting it).
-	any := *r
-	any.Purpose = ""
-	rule := any.consentRule(f, patient)
+	whatever := *r
+	whatever.Purpose = ""
+	rule := whatever.consentRule(f, patient)
 	return rule.hidden || rule.Only != nil || len(rule.Deny) > 0
 }
 

@@ -583,11 +583,11 @@ func (e *Engine) visible(ctx context.Context, reach *access.Reach, f *access.Fac
 	var rules []store.Clause
 	var hidden []string
 	for _, rule := range fl.Rules {
-		cls, err := e.ruleClauses(rule)
+		cls, fits, err := e.ruleClauses(rule)
 		if err != nil {
 			return nil, nil, err
 		}
-		if len(rules)+len(cls) > MaxConsentClauses {
+		if !fits || len(rules)+len(cls) > MaxConsentClauses {
 			hidden = append(hidden, rule.Patient)
 			continue
 		}
@@ -625,8 +625,8 @@ const MaxConsentClauses = 64
 
 // ruleClauses are the clauses of one patient's consent exceptions: each
 // holds for resources of other patients or that the exception spares.
-func (e *Engine) ruleClauses(rule access.PatientRule) ([]store.Clause, error) {
-	var out []store.Clause
+// fits is false when they are more than one query may hold.
+func (e *Engine) ruleClauses(rule access.PatientRule) (out []store.Clause, fits bool, err error) {
 	other := store.OwnerCond{Owners: []string{rule.Patient}, Not: true}
 	if rule.Only != nil {
 		out = append(out, store.Clause{other, store.TypeCond{Types: rule.Only}})
@@ -636,9 +636,8 @@ func (e *Engine) ruleClauses(rule access.PatientRule) ([]store.Clause, error) {
 		if len(labels) == 0 {
 			labels = []access.Label{{}}
 		}
-		if len(labels) > MaxConsentClauses {
-			// More than a query may hold for one patient: all of it.
-			return make([]store.Clause, MaxConsentClauses+1), nil
+		if len(out)+len(labels) > MaxConsentClauses {
+			return nil, false, nil
 		}
 		for _, l := range labels {
 			cl := store.Clause{other}
@@ -648,14 +647,14 @@ func (e *Engine) ruleClauses(rule access.PatientRule) ([]store.Clause, error) {
 			if l.Code != "" {
 				c, err := e.labelCond(l)
 				if err != nil {
-					return nil, err
+					return nil, false, err
 				}
 				cl = append(cl, store.NotCond{Cond: c})
 			}
 			out = append(out, cl)
 		}
 	}
-	return out, nil
+	return out, true, nil
 }
 
 // labelCond is the condition "carries security label l" (on the blind
