@@ -119,10 +119,21 @@ func TestBreakTheGlassOpensOnePatient(t *testing.T) {
 	if r := s.do("GET", "/Condition/"+c.ids["Condition"], nil, bearerOf(w.clinician)...); r.status != 403 {
 		t.Fatalf("after a search whose patient parameter was ignored: %d", r.status)
 	}
-	for _, reason := range []string{" ", "\u200b", "\u2800", "\ufeff", "\t", "a."} {
-		if r := s.do("GET", "/Observation/"+d.ids["Observation"], nil, bearerOf(w.clinician, "X-Break-Glass-Reason", reason)...); r.status != 403 {
-			t.Fatalf("reason %q: %d", reason, r.status)
+	// A reason that says nothing is refused as bad input (400), and
+	// grants nothing; a blank header is no header (403).
+	for _, reason := range []string{"\u200b", "\u2800", "\ufeff", "a.", "--"} {
+		r := s.do("GET", "/Observation/"+d.ids["Observation"], nil, bearerOf(w.clinician, "X-Break-Glass-Reason", reason)...)
+		if r.status != 400 || !strings.Contains(string(r.body), "OperationOutcome") {
+			t.Fatalf("reason %q: %d %s", reason, r.status, r.body)
 		}
+	}
+	for _, reason := range []string{" ", "\t"} {
+		if r := s.do("GET", "/Observation/"+d.ids["Observation"], nil, bearerOf(w.clinician, "X-Break-Glass-Reason", reason)...); r.status != 403 {
+			t.Fatalf("blank reason %q: %d", reason, r.status)
+		}
+	}
+	if r := s.do("GET", "/Observation/"+d.ids["Observation"], nil, bearerOf(w.clinician)...); r.status != 403 {
+		t.Fatalf("after reasons that say nothing: %d", r.status)
 	}
 }
 

@@ -263,6 +263,11 @@ func TestPurposeOfUseHeader(t *testing.T) {
 	if r := s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", "HPAYMT")...); r.status != 403 {
 		t.Fatalf("a purpose the role may not state: %d", r.status)
 	}
+	for _, bad := range []string{"treat", "TREAT;HPAYMT", strings.Repeat("A", 21)} {
+		if r := s.do("GET", path, nil, bearerOf(w.clinician, "X-Purpose-Of-Use", bad)...); r.status != 400 || !strings.Contains(string(r.body), "X-Purpose-Of-Use") {
+			t.Fatalf("purpose %q: %d %s", bad, r.status, r.body)
+		}
+	}
 	// A consent limited to treatment: stating research does not let the
 	// clinician delete it.
 	q := makeFixture(s, "rel")

@@ -115,12 +115,15 @@ func public(path string) bool {
 // MaxBreakGlassReason bounds the reason a user gives to break the glass.
 const MaxBreakGlassReason = 500
 
-// breakGlassReason is the reason in a request's break-the-glass header
-// (engine.BreakGlassHeader): printable characters only (no control or
-// format characters), or "" when it says nothing (fewer than three
-// letters or digits).
-func breakGlassReason(r *http.Request) string {
+// breakGlassReason reads the break-the-glass header
+// (engine.BreakGlassHeader): printable characters only (control and format
+// characters dropped). A header that says nothing (fewer than three
+// letters or digits) is a problem to answer with 400, not a reason.
+func breakGlassReason(r *http.Request) (reason, problem string) {
 	v := r.Header.Get(engine.BreakGlassHeader)
+	if v == "" {
+		return "", ""
+	}
 	if len(v) > MaxBreakGlassReason {
 		v = v[:MaxBreakGlassReason]
 	}
@@ -140,9 +143,9 @@ func breakGlassReason(r *http.Request) string {
 		}
 	}
 	if n < 3 {
-		return ""
+		return "", engine.BreakGlassHeader + " must say why the glass is broken (at least three letters or digits)"
 	}
-	return v
+	return v, ""
 }
 
 // PurposeHeader states a request's purpose of use: a v3-ActReason code
@@ -150,19 +153,23 @@ func breakGlassReason(r *http.Request) string {
 // role's purpose applies.
 const PurposeHeader = "X-Purpose-Of-Use"
 
-// purposeOfUse reads the purpose header: a code of letters and digits, or
-// "" (anything else is ignored).
-func purposeOfUse(r *http.Request) string {
+// purposeOfUse reads the purpose header: a code of capital letters,
+// digits and '-' (at most 20), or a problem to answer with 400.
+func purposeOfUse(r *http.Request) (purpose, problem string) {
 	v := strings.TrimSpace(r.Header.Get(PurposeHeader))
-	if v == "" || len(v) > 20 {
-		return ""
+	if v == "" {
+		return "", ""
 	}
+	ok := len(v) <= 20
 	for _, c := range v {
 		if !(c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-') {
-			return ""
+			ok = false
 		}
 	}
-	return v
+	if !ok {
+		return "", PurposeHeader + " must be a purpose-of-use code such as TREAT (capital letters, digits and '-', at most 20)"
+	}
+	return v, ""
 }
 
 // authenticate finds the principal of a request from its bearer token. It
@@ -180,9 +187,18 @@ func (s *Server) authenticate(w http.ResponseWriter, r *http.Request, id string)
 			if c.Subject == c.Client {
 				kind = access.KindService
 			}
+			reason, problem := breakGlassReason(r)
+			purpose, problem2 := purposeOfUse(r)
+			if problem == "" {
+				problem = problem2
+			}
+			if problem != "" {
+				reject(w, http.StatusBadRequest, "invalid", problem, id)
+				return nil, false
+			}
 			return &access.Principal{ID: c.Subject, Kind: kind, Address: addr, Client: c.Client, Scopes: c.Scopes,
-				Patient: c.Patient, FHIRUser: c.FHIRUser, Organization: c.Organization, Roles: c.Roles, BreakGlass: breakGlassReason(r),
-				Purpose: purposeOfUse(r)}, true
+				Patient: c.Patient, FHIRUser: c.FHIRUser, Organization: c.Organization, Roles: c.Roles, BreakGlass: reason,
+				Purpose: purpose}, true
 		}
 	}
 	failure, challenge := "no_token", `Bearer realm="hestia"`
