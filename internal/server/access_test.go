@@ -472,3 +472,19 @@ func jsonString(v any) string {
 	b, _ := jsonMarshal(v)
 	return string(b)
 }
+
+// The running server (Serve) watches the policy file: an edit takes
+// effect without a restart.
+func TestServeReloadsThePolicy(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Listen = "127.0.0.1:0"
+	path := withPolicy(t, &cfg, func(map[string]any) {})
+	_, srv := startServe(t, cfg)
+	before := srv.node.Policy.Rules().Digest()
+	edited := withPolicy(t, &Config{}, func(p map[string]any) { role(p, "nurse")["grants"] = map[string]any{"Patient": "rs"} })
+	data, _ := os.ReadFile(edited)
+	if err := os.WriteFile(path, data, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool { return srv.node.Policy.Rules().Digest() != before })
+}
