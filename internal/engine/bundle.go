@@ -169,7 +169,10 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 			}
 			r, err := readInTx(tx, en)
 			if err == nil && r.Read != nil {
-				err = e.checkTxRead(ctx, en.typ, r.Read)
+				// Opened here (once), to be decided before the commit.
+				if err = e.openBody(ctx, r.Read); err == nil {
+					err = e.checkRead(ctx, nil, e.reachOf(ctx, access.Read, en.typ), r.Read)
+				}
 			}
 			if err != nil {
 				if en.id != "" {
@@ -221,8 +224,10 @@ func (e *Engine) transaction(ctx context.Context, bundle map[string]any, ev *aud
 			continue
 		}
 		r := results[en.index]
-		if err := e.openResults(ctx, r); err != nil {
-			return nil, err
+		if r.Search != nil { // a read's body was opened in the transaction
+			if err := e.openResults(ctx, r); err != nil {
+				return nil, err
+			}
 		}
 		in, n := access.Read, 1
 		if r.Search != nil {
@@ -258,22 +263,6 @@ func hasChain(where []store.Clause) bool {
 		}
 	}
 	return false
-}
-
-// checkTxRead decides a transaction's read entry (r as stored, sealed).
-func (e *Engine) checkTxRead(ctx context.Context, typ string, r *store.Resource) error {
-	reach := e.reachOf(ctx, access.Read, typ)
-	if reach == nil {
-		return nil
-	}
-	c := *r
-	if err := e.openBody(ctx, &c); err != nil {
-		return err
-	}
-	if err := e.checkTarget(ctx, nil, reach, access.Target{Type: typ, Owner: c.Owner, Labels: labelsOf(c.Body)}); err != nil {
-		return err
-	}
-	return e.checkConstraints(ctx, reach, typ, r.ID)
 }
 
 // MaxConditionalEntries caps the conditional entries of one transaction:

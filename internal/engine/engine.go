@@ -125,18 +125,8 @@ func RequestID(ctx context.Context) string {
 // the reason of the decision; a denial is audited here and returned as
 // Forbidden.
 func (e *Engine) begin(ctx context.Context, in access.Interaction, typ, id string) (*audit.Event, error) {
-	p := access.PrincipalFrom(ctx)
-	d := e.policy.Decide(ctx, &access.Request{Principal: p, Interaction: in, ResourceType: typ, ID: id})
-	ev := e.event(ctx, in, typ, id)
-	ev.Reason = d.Reason
-	if d.Allow {
-		return ev, nil
-	}
-	ev.Outcome = audit.MinorFailure
-	if err := e.audit.Record(ctx, ev); err != nil {
-		return nil, fault.Wrap(fault.Unavailable, err, "the audit log is unavailable")
-	}
-	return nil, fault.New(fault.Forbidden, "access denied")
+	ev, _, err := e.decide(ctx, in, typ, id)
+	return ev, err
 }
 
 // authorize asks the policy about a part of an interaction (a transaction
