@@ -160,7 +160,7 @@ func (e *Engine) factsFor(ctx context.Context, r *access.Reach) (*access.Facts, 
 		f.Glass = e.glass.grants(glassKey(p), f.Now)
 	}
 	var err error
-	if r.Patients == access.PatientsRelated && r.Practitioner != "" {
+	if r.Patients == access.PatientsRelated && (r.Practitioner != "" || len(r.Organizations) > 0) {
 		if f.Related, err = e.relatedTo(ctx, r); err != nil {
 			return nil, err
 		}
@@ -193,20 +193,21 @@ func (e *Engine) relatedTo(ctx context.Context, r *access.Reach) (map[string]str
 		return c.v, nil
 	}
 	out := make(map[string]string)
-	since := now.Add(-r.EncounterWindow).UTC().Format("2006-01-02T15:04:05Z")
-	queries := []struct {
+	type relation struct {
 		typ, how string
 		params   url.Values
-	}{
-		{"CareTeam", "careteam", url.Values{"participant": {r.Practitioner}, "status:not": {"inactive", "entered-in-error"}}},
-		{"Encounter", "encounter", url.Values{"participant": {r.Practitioner}, "date": {"ge" + since}, "status:not": {"entered-in-error", "cancelled"}}},
-		{"Patient", "general-practitioner", url.Values{"general-practitioner": {r.Practitioner}}},
+	}
+	var queries []relation
+	if r.Practitioner != "" {
+		since := now.Add(-r.EncounterWindow).UTC().Format("2006-01-02T15:04:05Z")
+		queries = []relation{
+			{"CareTeam", "careteam", url.Values{"participant": {r.Practitioner}, "status:not": {"inactive", "entered-in-error"}}},
+			{"Encounter", "encounter", url.Values{"participant": {r.Practitioner}, "date": {"ge" + since}, "status:not": {"entered-in-error", "cancelled"}}},
+			{"Patient", "general-practitioner", url.Values{"general-practitioner": {r.Practitioner}}},
+		}
 	}
 	for _, org := range r.Organizations {
-		queries = append(queries, struct {
-			typ, how string
-			params   url.Values
-		}{"Patient", "organization", url.Values{"organization": {org}}})
+		queries = append(queries, relation{"Patient", "organization", url.Values{"organization": {org}}})
 	}
 	for _, q := range queries {
 		err := e.eachOwner(ctx, q.typ, q.params, func(owner string) {

@@ -298,10 +298,14 @@ func TestOrganizationRulesAndConsents(t *testing.T) {
 	obs := s.create(clinical("Observation", pid))["id"].(string)
 	s.org = "ward7"
 	member := s.roleToken(w.app, "w.ward7nurse", []string{"nurse"}, "n7", "", "user/*.cruds")
+	noPractitioner := s.roleToken(w.app, "w.ward7float", []string{"nurse"}, "", "", "user/*.cruds")
 	s.org = "ward8"
 	other := s.roleToken(w.app, "w.ward8nurse", []string{"nurse"}, "n8", "", "user/*.cruds")
 	s.org = ""
 	s.expect(s.do("GET", "/Observation/"+obs, nil, bearerOf(member)...), 200)
+	// The rule is the organization's: a member without a Practitioner
+	// reaches its patients too.
+	s.expect(s.do("GET", "/Observation/"+obs, nil, bearerOf(noPractitioner)...), 200)
 	if r := s.do("GET", "/Observation/"+obs, nil, bearerOf(other)...); r.status != 403 {
 		t.Fatalf("a nurse of another organization: %d", r.status)
 	}
