@@ -71,7 +71,7 @@ func (r *Reach) Check(f *Facts, t Target) Verdict {
 	case r.Patients == PatientsRelated:
 		if how, ok := f.Related[t.Owner]; ok {
 			v.Reason = "treatment relationship (" + how + ")"
-		} else if until, ok := f.Glass[t.Owner]; ok && r.BreakGlass > 0 && f.Now.Before(until) {
+		} else if r.glassFor(f, t.Owner) {
 			v.Reason, v.BreakGlass = "break-the-glass", true
 		} else {
 			return Verdict{Reason: "no treatment relationship with the patient", CanBreakGlass: r.BreakGlass > 0}
@@ -168,15 +168,16 @@ func (r *Reach) Filter(f *Facts) *Filter {
 	case r.Patients == PatientsAll:
 		out.All = true
 	case r.Patients == PatientsRelated:
+		candidates := make([]string, 0, len(f.Related)+len(f.Glass))
 		for p := range f.Related {
-			set = append(set, p)
+			candidates = append(candidates, p)
 		}
-		for p, until := range f.Glass {
-			if _, ok := f.Related[p]; !ok && r.BreakGlass > 0 && f.Now.Before(until) {
-				set = append(set, p)
-				out.Glass = append(out.Glass, p)
+		for p := range f.Glass {
+			if _, ok := f.Related[p]; !ok {
+				candidates = append(candidates, p)
 			}
 		}
+		set = r.related(f, candidates, out)
 	}
 	hide := func(p string) {
 		if out.All {
@@ -249,19 +250,26 @@ func (r *Reach) Filter(f *Facts) *Filter {
 	return out
 }
 
-// related keeps of set (the one patient of an Only reach) what a
-// relationship or a break-the-glass grant reaches.
+// related keeps of set what a relationship or a break-the-glass grant
+// reaches, noting in out the patients reached through a grant.
 func (r *Reach) related(f *Facts, set []string, out *Filter) []string {
 	var keep []string
 	for _, p := range set {
 		if _, ok := f.Related[p]; ok {
 			keep = append(keep, p)
-		} else if until, ok := f.Glass[p]; ok && r.BreakGlass > 0 && f.Now.Before(until) {
+		} else if r.glassFor(f, p) {
 			keep = append(keep, p)
 			out.Glass = append(out.Glass, p)
 		}
 	}
 	return keep
+}
+
+// glassFor reports whether a break-the-glass grant for patient is in
+// force, and the reach may still break the glass.
+func (r *Reach) glassFor(f *Facts, patient string) bool {
+	until, ok := f.Glass[patient]
+	return ok && r.BreakGlass > 0 && f.Now.Before(until)
 }
 
 // Visible reports whether a filter lets a resource through (what the
