@@ -8,7 +8,6 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
-	"time"
 )
 
 // Holder is the policy in force: Rules that an administrator's edit of the
@@ -93,27 +92,6 @@ func (h *Holder) Reload() (changed bool, err error) {
 	h.rules.Store(r)
 	h.last = data
 	return true, nil
-}
-
-// Watch reloads the policy file every interval until ctx ends, and calls
-// report after each reload that changed the policy or failed.
-func (h *Holder) Watch(ctx context.Context, interval time.Duration, report func(r *Rules, err error)) {
-	if h.path == "" {
-		return
-	}
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		changed, err := h.Reload()
-		if changed || err != nil {
-			report(h.Rules(), err)
-		}
-	}
 }
 
 var _ Policy = (*Holder)(nil)

@@ -422,7 +422,7 @@ func TestPolicyReloads(t *testing.T) {
 	// What Serve starts (the test server runs the handler alone).
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	go s.node.Policy.Watch(ctx, 50*time.Millisecond, s.srv.policyReloaded)
+	go s.srv.watchPolicy(ctx, 50*time.Millisecond)
 	w := newAccessWorld(t, s)
 	read := func() int {
 		return s.do("GET", "/Observation/"+w.a.ids["Observation"], nil, bearerOf(w.clinician)...).status

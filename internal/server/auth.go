@@ -315,15 +315,20 @@ func (n *Node) RotateSigningKey(ctx context.Context) error {
 // flushFailures records, every minute, the authentication failures the
 // limiter counted but did not record one by one, per address.
 func (s *Server) flushFailures(ctx context.Context) {
-	t := time.NewTicker(time.Minute)
+	every(ctx, time.Minute, func() { s.recordSuppressed(ctx, s.failures.expired()) })
+}
+
+// every calls fn each interval until ctx ends.
+func every(ctx context.Context, interval time.Duration, fn func()) {
+	t := time.NewTicker(interval)
 	defer t.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case <-t.C:
+			fn()
 		}
-		s.recordSuppressed(ctx, s.failures.expired())
 	}
 }
 

@@ -200,6 +200,15 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 // policyPoll is how often the policy file is checked for changes.
 const policyPoll = 2 * time.Second
 
+// watchPolicy reloads the policy file each interval until ctx ends.
+func (s *Server) watchPolicy(ctx context.Context, interval time.Duration) {
+	every(ctx, interval, func() {
+		if changed, err := s.node.Policy.Reload(); changed || err != nil {
+			s.policyReloaded(s.node.Policy.Rules(), err)
+		}
+	})
+}
+
 // policyReloaded audits a reload of the policy file (a configuration
 // change), or logs why an edited file was refused (the policy in force
 // stays).
@@ -356,7 +365,7 @@ func (s *Server) Serve(ctx context.Context, ready func(addr net.Addr)) error {
 	defer stopAuth()
 	go s.auth.Run(actx)
 	go s.flushFailures(actx)
-	go s.node.Policy.Watch(actx, policyPoll, s.policyReloaded)
+	go s.watchPolicy(actx, policyPoll)
 	if is := s.node.Checkpoints; is != nil {
 		done := make(chan struct{})
 		cctx, stop := context.WithCancel(ctx)
