@@ -1,8 +1,6 @@
 package access
 
 import (
-	"context"
-	"slices"
 	"strings"
 )
 
@@ -109,92 +107,9 @@ func (s Scope) Covers(other Scope) bool {
 	return true
 }
 
-// ClinicalRoles are the roles whose user/ scopes reach data under the
-// scope policy (clinicians and nurses); the other roles' permissions come
-// with the access-control policy.
-var ClinicalRoles = []string{"clinician", "nurse"}
-
 // AdminScope is the scope of an app through which an administrator manages
 // accounts (the admin API); it grants nothing to other roles.
 const AdminScope = "hestia.admin"
-
-// Scopes is the policy of a server with authentication and no role rules
-// yet: a token's SMART scopes decide. It allows
-//   - the hestia command on the server's own data (local) everything;
-//   - anyone the public audit-log proofs and the capability statement;
-//   - an administrator (role admin) account administration through an app
-//     holding AdminScope;
-//   - a service its system/ scopes and a user with a clinical role
-//     (ClinicalRoles) its user/ scopes, by
-//     resource type and permission (c create, r read/vread/instance
-//     history, u update, d delete, s search/type history); batches and
-//     transactions to any principal with a scope, as each entry is decided
-//     on its own;
-//
-// and refuses everything else: audit events and administration to anyone
-// but local, patient/ scopes (they need the compartment rules of the
-// access-control policy), and scopes with a v2 query constraint (they need
-// the constraint pushed into the search, also to come).
-type Scopes struct{}
-
-// Decide implements Policy.
-func (Scopes) Decide(_ context.Context, r *Request) Decision {
-	p := r.Principal
-	if p == nil {
-		return Decision{Allow: false, Reason: "no principal"}
-	}
-	if p.Kind == KindLocal {
-		return Decision{Allow: true, Reason: "local: the hestia command on the server's own data"}
-	}
-	switch r.Interaction {
-	case AuditProof, Capabilities:
-		return Decision{Allow: true, Reason: "public"}
-	case UserAdministration:
-		if p.Kind == KindUser && slices.Contains(p.Roles, "admin") && slices.Contains(p.Scopes, AdminScope) {
-			return Decision{Allow: true, Reason: "administrator with scope " + AdminScope}
-		}
-		return Decision{Allow: false, Reason: "account administration needs an administrator's token with scope " + AdminScope}
-	}
-	var want string // the scope context of the principal
-	switch p.Kind {
-	case KindService:
-		want = "system"
-	case KindUser:
-		want = "user"
-		if !slices.ContainsFunc(p.Roles, func(r string) bool { return slices.Contains(ClinicalRoles, r) }) {
-			// Until role permissions exist, only clinical roles reach
-			// data: a patient's or an administrator's user/ scopes grant
-			// nothing.
-			return Decision{Allow: false, Reason: "no clinical role: user/ scopes grant nothing to this account"}
-		}
-	default:
-		return Decision{Allow: false, Reason: "not authenticated"}
-	}
-	switch r.Interaction {
-	case Batch, Transaction:
-		if len(p.Scopes) > 0 {
-			return Decision{Allow: true, Reason: "entries are decided one by one"}
-		}
-		return Decision{Allow: false, Reason: "no scope"}
-	}
-	perm, typ := permissionOf(r.Interaction), r.ResourceType
-	if r.Interaction == HistorySystem {
-		typ = "*"
-	}
-	if perm == 0 || typ == "" {
-		return Decision{Allow: false, Reason: string(r.Interaction) + " is not granted by scopes"}
-	}
-	for _, s := range p.Scopes {
-		sc, ok := ParseScope(s)
-		if !ok || sc.Context != want || sc.Query != "" {
-			continue
-		}
-		if (sc.Type == "*" || sc.Type == typ) && strings.ContainsRune(sc.Perms, perm) {
-			return Decision{Allow: true, Reason: "scope " + s}
-		}
-	}
-	return Decision{Allow: false, Reason: "no scope grants " + string(perm) + " on " + typ}
-}
 
 // permissionOf maps an interaction to its SMART v2 permission letter (0
 // for interactions scopes do not grant).
@@ -213,5 +128,3 @@ func permissionOf(in Interaction) rune {
 	}
 	return 0
 }
-
-var _ Policy = Scopes{}

@@ -53,10 +53,11 @@ func TestScopeCovers(t *testing.T) {
 	}
 }
 
-// The scope policy: a service's system/ scopes decide by type and
-// permission; patient/ and constrained scopes grant nothing yet; audit
-// events stay with the local administrator.
-func TestScopesPolicy(t *testing.T) {
+// Scopes in the default policy: a service's system/ scopes decide by type
+// and permission; a user's scopes grant only what a role allows; a
+// patient account without its patient reaches nothing; audit events stay
+// with auditors; v2 constraints are applied to the data.
+func TestScopesInTheDefaultPolicy(t *testing.T) {
 	svc := func(scopes ...string) *Principal {
 		return &Principal{ID: "c1", Kind: KindService, Client: "c1", Scopes: scopes}
 	}
@@ -82,7 +83,7 @@ func TestScopesPolicy(t *testing.T) {
 		{svc("system/*.cruds"), Erase, "Patient", false},
 		{svc("patient/*.cruds"), Read, "Patient", false},
 		{svc("user/*.cruds"), Read, "Patient", false},
-		{svc("system/Observation.rs?category=laboratory"), Read, "Observation", false},
+		{svc("system/Observation.rs?category=laboratory"), Read, "Observation", true}, // the constraint applies to the data
 		{svc("system/Patient.r"), Transaction, "", true},
 		{svc(), Transaction, "", false},
 		{&Principal{ID: "u", Kind: KindUser, Roles: []string{"nurse"}, Scopes: []string{"user/Patient.r"}}, Read, "Patient", true},
@@ -99,9 +100,16 @@ func TestScopesPolicy(t *testing.T) {
 		{Local(), AuditSearch, "", true},
 		{nil, Capabilities, "", false},
 	}
+	rules, err := ParsePolicy(DefaultPolicy)
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, c := range cases {
-		d := Scopes{}.Decide(context.Background(), &Request{Principal: c.p, Interaction: c.in, ResourceType: c.typ})
-		if d.Allow != c.allow || d.Reason == "" {
+		d := rules.Decide(context.Background(), &Request{Principal: c.p, Interaction: c.in, ResourceType: c.typ})
+		// Allowed for a reach of no patient data is allowed for nothing
+		// of a patient type.
+		allow := d.Allow && (d.Reach == nil || d.Reach.Patients != PatientsNone || d.Reach.Only != "" || c.typ != "Patient")
+		if allow != c.allow || d.Reason == "" {
 			id := "<nil>"
 			if c.p != nil {
 				id = c.p.Kind + " " + strings.Join(c.p.Scopes, " ")
