@@ -21,7 +21,7 @@ import (
 )
 
 // BreakGlassHeader is the request header that states why a user breaks the
-// glass (internal/rest reads it into the principal).
+// glass (internal/server reads it into the principal).
 const BreakGlassHeader = "X-Break-Glass-Reason"
 
 // Client-visible refusals of a data-dependent decision. They are the same
@@ -83,9 +83,13 @@ func (e *Engine) decide(ctx context.Context, in access.Interaction, typ, id stri
 }
 
 // reachOf returns the reach of an interaction on typ without auditing (a
-// part of an interaction already decided and audited as a whole).
+// part of an interaction already decided and audited as a whole). A
+// refusal reaches nothing (fail closed), never "no limit".
 func (e *Engine) reachOf(ctx context.Context, in access.Interaction, typ string) *access.Reach {
 	d := e.policy.Decide(ctx, &access.Request{Principal: access.PrincipalFrom(ctx), Interaction: in, ResourceType: typ})
+	if !d.Allow {
+		return &access.Reach{Patients: access.PatientsNone}
+	}
 	return d.Reach
 }
 
