@@ -42,11 +42,11 @@ func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources
 		for _, r := range all {
 			keys := r.forms // the rows' forms are all a delete needs
 			if len(keys) == 0 {
-				if keys, err = db.open(owner, r.typ, r.id, r.keys); err != nil {
+				if keys, err = db.core.Open(owner, r.typ, r.id, r.keys); err != nil {
 					return fmt.Errorf("open the key list of %s/%s: %w", r.typ, r.id, err)
 				}
 			}
-			if err := w.deleteIndex(r.rid, keys); err != nil {
+			if err := w.DeleteIndex(r.rid, keys); err != nil {
 				return err
 			}
 			if err := w.exec(`UPDATE resource SET deleted = 1, ix = NULL, ixf = NULL WHERE rid = ?`, r.rid); err != nil {

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/hestiahealth/hestia/internal/store"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 )
 
 // countingCipher counts the key lists opened.
@@ -39,20 +40,23 @@ func TestFormsListAnswersWithoutOpeningKeyLists(t *testing.T) {
 	if err := db.rpool.QueryRowContext(ctx, `SELECT ixf FROM resource WHERE id = 'p1'`).Scan(&ixf); err != nil {
 		t.Fatal(err)
 	}
-	rows, err := decodeRows(ixf, nil)
-	if err != nil || len(rows) != 3 {
-		t.Fatalf("forms list: %d rows, %v", len(rows), err)
+	_, x, err := sqlstore.DecodeIndex(func() (map[int64]string, error) { return db.paramKeys(ctx) }, ixf, map[int64]string{})
+	if err != nil || len(x.Strings)+len(x.Tokens)+len(x.Dates) != 3 {
+		t.Fatalf("forms list: %+v, %v", x, err)
 	}
-	for _, r := range rows {
-		switch r.table {
-		case tString, tToken:
-			if len(r.s1) != 0 || len(r.s2) != 0 || len(r.ix1) == 0 {
-				t.Fatalf("forms list row %+v: values present or forms missing", r)
-			}
-		case tDate:
-			if r.i1 != 1 || r.i2 != 2 {
-				t.Fatalf("forms list date row %+v", r)
-			}
+	for _, r := range x.Strings {
+		if r.Norm != "" || r.Exact != "" || r.IxNorm == "" {
+			t.Fatalf("forms list row %+v: values present or forms missing", r)
+		}
+	}
+	for _, r := range x.Tokens {
+		if r.Code != "" || r.System != "" || r.IxCode == "" {
+			t.Fatalf("forms list row %+v: values present or forms missing", r)
+		}
+	}
+	for _, r := range x.Dates {
+		if r.Lo != 1 || r.Hi != 2 {
+			t.Fatalf("forms list date row %+v", r)
 		}
 	}
 
@@ -113,7 +117,7 @@ func TestFormsListAnswersWithoutOpeningKeyLists(t *testing.T) {
 	}
 	q.Close()
 	for _, r := range all {
-		whole, err := db.keyList("p", "Patient", r.id, r.ix, r.forms)
+		whole, err := db.core.KeyList("p", "Patient", r.id, r.ix, r.forms)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -138,7 +142,7 @@ func TestFormsListAnswersWithoutOpeningKeyLists(t *testing.T) {
 	}
 }
 
-// mergeKeys inverts the split of a key list into forms and values.
+// MergeKeys inverts the split of a key list into forms and values.
 func TestMergeKeys(t *testing.T) {
 	db := openWithCipher(t, 0)
 	x := &store.Index{
@@ -156,28 +160,28 @@ func TestMergeKeys(t *testing.T) {
 	}
 	err := db.Update(context.Background(), func(tx store.Tx) error {
 		w := tx.(*writeTx)
-		cipher := db.cfg.Cipher
-		values, forms, err := w.prepareIndex(x)
+		cipher := db.core.Cipher()
+		values, forms, err := w.PrepareIndex(x)
 		if err != nil {
 			return err
 		}
-		db.cfg.Cipher = nil
-		whole, _, err := w.prepareIndex(x)
-		db.cfg.Cipher = cipher
+		db.core.SetCipher(nil)
+		whole, _, err := w.PrepareIndex(x)
+		db.core.SetCipher(cipher)
 		if err != nil {
 			return err
 		}
-		merged, err := mergeKeys(forms, values)
+		merged, err := sqlstore.MergeKeys(forms, values)
 		if err != nil {
 			return err
 		}
 		if string(merged) != string(whole) {
 			t.Errorf("merged list differs from the whole list:\n%q\n%q", merged, whole)
 		}
-		if _, err := mergeKeys(forms, values[:len(values)-1]); err == nil {
+		if _, err := sqlstore.MergeKeys(forms, values[:len(values)-1]); err == nil {
 			t.Error("a truncated values list merged")
 		}
-		if _, err := mergeKeys(forms, append(values, 0)); err == nil {
+		if _, err := sqlstore.MergeKeys(forms, append(values, 0)); err == nil {
 			t.Error("a values list with a left-over byte merged")
 		}
 		return nil

@@ -2,108 +2,46 @@ package sqlite
 
 import (
 	"context"
-	"database/sql"
-	"errors"
-	"fmt"
-	"strings"
+	"database/sql/driver"
+
+	"modernc.org/sqlite"
 
 	"github.com/hestiahealth/hestia/internal/store"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 )
 
-const selectCurrent = `SELECT r.type, r.id, r.version, v.updated, v.method, r.deleted, v.owner, v.body
-FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version`
+// The shared search SQL calls back into Go for conditions and sort keys
+// that need a resource's key list (see sqlstore's match.go).
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 6, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		return sqlstore.MatchFunc(args)
+	})
+	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 8, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		return sqlstore.SortKeyFunc(args)
+	})
+}
 
 // Read implements store.Store.
 func (db *DB) Read(ctx context.Context, typ, id string) (*store.Resource, error) {
-	return readCurrent(ctx, db.rpool, typ, id)
-}
-
-func readCurrent(ctx context.Context, q querier, typ, id string) (*store.Resource, error) {
-	row := q.QueryRowContext(ctx, selectCurrent+` WHERE r.type = ? AND r.id = ?`, typ, id)
-	r, err := scanResource(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read %s/%s: %w", typ, id, err)
-	}
-	return r, nil
+	return db.core.Read(ctx, db.rpool, typ, id)
 }
 
 // ReadVersion implements store.Store.
 func (db *DB) ReadVersion(ctx context.Context, typ, id string, version int64) (*store.Resource, error) {
-	row := db.rpool.QueryRowContext(ctx, `SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.owner, v.body
-FROM resource r JOIN version v ON v.rid = r.rid WHERE r.type = ? AND r.id = ? AND v.version = ?`, typ, id, version)
-	r, err := scanResource(row)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, store.ErrNotFound
-	}
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: read %s/%s/_history/%d: %w", typ, id, version, err)
-	}
-	return r, nil
-}
-
-type scanner interface{ Scan(dest ...any) error }
-
-func scanResource(s scanner) (*store.Resource, error) {
-	var r store.Resource
-	var updated int64
-	var method, deleted int
-	var body []byte
-	if err := s.Scan(&r.Type, &r.ID, &r.Version, &updated, &method, &deleted, &r.Owner, &body); err != nil {
-		return nil, err
-	}
-	r.Updated = fromMicros(updated)
-	r.Method = store.Method(method)
-	r.Deleted = deleted != 0
-	if !r.Deleted {
-		r.Body = body
-	}
-	return &r, nil
+	return db.core.ReadVersion(ctx, db.rpool, typ, id, version)
 }
 
 // ReadMany implements store.Store.
 func (db *DB) ReadMany(ctx context.Context, refs []store.Ref) ([]*store.Resource, error) {
-	return readMany(ctx, db.rpool, refs)
+	return db.core.ReadMany(ctx, db.rpool, refs)
 }
 
-func readMany(ctx context.Context, q querier, refs []store.Ref) ([]*store.Resource, error) {
-	var out []*store.Resource
-	const chunk = 400
-	for len(refs) > 0 {
-		n := min(chunk, len(refs))
-		part := refs[:n]
-		refs = refs[n:]
-		var sb strings.Builder
-		sb.WriteString(selectCurrent)
-		sb.WriteString(` WHERE r.deleted = 0 AND (r.type, r.id) IN (VALUES `)
-		args := make([]any, 0, 2*len(part))
-		for i, ref := range part {
-			if i > 0 {
-				sb.WriteString(", ")
-			}
-			sb.WriteString("(?, ?)")
-			args = append(args, ref.Type, ref.ID)
-		}
-		sb.WriteString(")")
-		rows, err := q.QueryContext(ctx, sb.String(), args...)
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read many: %w", err)
-		}
-		for rows.Next() {
-			r, err := scanResource(rows)
-			if err != nil {
-				rows.Close()
-				return nil, fmt.Errorf("sqlite: read many: %w", err)
-			}
-			out = append(out, r)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return nil, fmt.Errorf("sqlite: read many: %w", err)
-		}
-	}
-	return out, nil
+// History implements store.Store.
+func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.HistoryPage, error) {
+	return db.core.History(ctx, db.rpool, q)
+}
+
+// Search implements store.Store.
+func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
+	return db.core.Search(ctx, db.rpool, q)
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 
 	"github.com/hestiahealth/hestia/internal/store"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 )
 
 const reindexBatch = 200
@@ -51,11 +52,11 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 			}
 			after = it.rid
 			n++
-			if it.oldPlain, err = db.keyList(it.owner, it.typ, it.id, it.sealed, it.forms); err != nil {
+			if it.oldPlain, err = db.core.KeyList(it.owner, it.typ, it.id, it.sealed, it.forms); err != nil {
 				rows.Close()
 				return changed, fmt.Errorf("sqlite: reindex: open the key list of %s/%s: %w", it.typ, it.id, err)
 			}
-			old, x, err := decodeIndex(ctx, db, it.oldPlain, params)
+			old, x, err := sqlstore.DecodeIndex(func() (map[int64]string, error) { return db.paramKeys(ctx) }, it.oldPlain, params)
 			if err != nil {
 				rows.Close()
 				return changed, fmt.Errorf("sqlite: reindex %s/%s: %w", it.typ, it.id, err)
@@ -88,21 +89,21 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 					if !bytes.Equal(current, it.sealed) || !bytes.Equal(currentForms, it.forms) {
 						continue // written or erased meanwhile
 					}
-					if err := w.deleteIndex(it.rid, it.oldPlain); err != nil {
+					if err := w.DeleteIndex(it.rid, it.oldPlain); err != nil {
 						return err
 					}
-					keys, forms, err := w.prepareIndex(it.x)
+					keys, forms, err := w.PrepareIndex(it.x)
 					if err != nil {
 						return err
 					}
-					sealed, err := db.seal(it.owner, it.typ, it.id, keys)
+					sealed, err := db.core.Seal(it.owner, it.typ, it.id, keys)
 					if err != nil {
 						return fmt.Errorf("seal the key list of %s/%s: %w", it.typ, it.id, err)
 					}
-					if err := w.insertIndex(it.rid, it.x); err != nil {
+					if err := w.InsertIndex(it.rid, it.x); err != nil {
 						return err
 					}
-					if err := w.exec(`UPDATE resource SET ix = ?, ixf = ? WHERE rid = ?`, nilIfEmpty(sealed), nilIfEmpty(forms), it.rid); err != nil {
+					if err := w.exec(`UPDATE resource SET ix = ?, ixf = ? WHERE rid = ?`, sqlstore.NilIfEmpty(sealed), sqlstore.NilIfEmpty(forms), it.rid); err != nil {
 						return err
 					}
 					changed++
@@ -137,60 +138,6 @@ func (db *DB) paramKeys(ctx context.Context) (map[int64]string, error) {
 		m[pid] = key
 	}
 	return m, rows.Err()
-}
-
-// decodeIndex rebuilds the index of a resource from its unsealed key list:
-// the rows as they are and a copy to encode afresh. params is extended
-// with parameters registered since it was read.
-func decodeIndex(ctx context.Context, db *DB, keys []byte, params map[int64]string) (old, x *store.Index, err error) {
-	rows, err := decodeRows(keys, nil)
-	if err != nil {
-		return nil, nil, err
-	}
-	x = &store.Index{}
-	for i := range rows {
-		r := &rows[i]
-		param, ok := params[r.pid]
-		if !ok {
-			fresh, err := db.paramKeys(ctx)
-			if err != nil {
-				return nil, nil, err
-			}
-			if param, ok = fresh[r.pid]; !ok {
-				return nil, nil, fmt.Errorf("%w: unknown parameter %d", errRowKeys, r.pid)
-			}
-			for k, v := range fresh {
-				params[k] = v
-			}
-		}
-		grp := int32(r.grp)
-		switch r.table {
-		case tString:
-			x.Strings = append(x.Strings, store.StringRow{Param: param, Group: grp,
-				Norm: string(r.s1), Exact: string(r.s2), IxNorm: string(r.ix1), IxExact: string(r.ix2)})
-		case tToken:
-			x.Tokens = append(x.Tokens, store.TokenRow{Param: param, Group: grp,
-				Code: string(r.s1), System: string(r.s2), IxCode: string(r.ix1), IxSystem: string(r.ix2)})
-		case tRef:
-			x.References = append(x.References, store.ReferenceRow{Param: param, Group: grp,
-				ID: string(r.s1), Type: string(r.s2), URL: string(r.s3)})
-		case tDate:
-			x.Dates = append(x.Dates, store.DateRow{Param: param, Group: grp, Lo: r.i1, Hi: r.i2})
-		case tNumber:
-			x.Numbers = append(x.Numbers, store.NumberRow{Param: param, Group: grp, Lo: r.f1, Hi: r.f2})
-		case tQuantity:
-			x.Quantities = append(x.Quantities, store.QuantityRow{Param: param, Group: grp,
-				Lo: r.f1, Hi: r.f2, Code: string(r.s1), System: string(r.s2), Unit: string(r.s3)})
-		case tURI:
-			x.URIs = append(x.URIs, store.URIRow{Param: param, Group: grp, URI: string(r.s1), IxURI: string(r.ix1)})
-		}
-	}
-	old = &store.Index{
-		Strings: append([]store.StringRow(nil), x.Strings...),
-		Tokens:  append([]store.TokenRow(nil), x.Tokens...),
-		URIs:    append([]store.URIRow(nil), x.URIs...),
-	}
-	return old, x, nil
 }
 
 // sameForms reports whether x has the index forms of old (the rows are the

@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/store"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 
 	_ "modernc.org/sqlite" // the "sqlite" database/sql driver
 )
@@ -58,27 +59,20 @@ type Config struct {
 	Cipher KeyCipher
 }
 
-// KeyCipher seals the key lists of resources (resource.ix), which hold
-// search values in the clear. internal/crypt implements it with the
-// owner's data key; ref ("Type/id") binds a list to its resource. Nil keeps
-// them unsealed (tests, and the benchmark-only plaintext build).
-type KeyCipher interface {
-	SealKeys(owner, ref string, plain []byte) ([]byte, error)
-	OpenKeys(owner, ref string, sealed []byte) ([]byte, error)
-}
+// KeyCipher seals the key lists of resources (see sqlstore.KeyCipher).
+type KeyCipher = sqlstore.KeyCipher
 
 // DB is an open database. It implements store.Store.
 type DB struct {
 	cfg    Config
 	read   *sql.DB
-	rpool  *readPool
+	rpool  *sqlstore.StmtPool
+	core   *sqlstore.Core // the shared SQL: search, reads, index writes
 	keyrd  *sql.DB // reads the keyset table: see LoadKey
 	write  *sql.DB
 	ckpt   *sql.DB
-	id     int64 // in dbs, for the SQL functions
 	wconn  *sql.Conn
 	jobs   chan *job
-	params *paramCache
 	audit  auditLog
 	adopt  adoption      // journal records waiting for the writer (journal.go)
 	wake   chan struct{} // tells the writer journal records wait
@@ -175,17 +169,18 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	db := &DB{
 		cfg:    cfg,
 		read:   read,
-		rpool:  &readPool{db: read},
+		rpool:  sqlstore.NewStmtPool(read),
+		core:   sqlstore.NewCore(sqlstore.SQLite),
 		keyrd:  keyrd,
 		write:  write,
 		ckpt:   ckpt,
 		wconn:  wconn,
 		jobs:   make(chan *job, 1024),
 		wake:   make(chan struct{}, 1),
-		params: newParamCache(),
 		done:   make(chan struct{}),
 	}
-	if err := db.params.load(ctx, read); err != nil {
+	db.core.SetCipher(cfg.Cipher)
+	if err := db.core.LoadParams(ctx, read); err != nil {
 		db.closeConns()
 		return nil, err
 	}
@@ -197,8 +192,6 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		db.closeConns()
 		return nil, err
 	}
-	db.id = dbID.Add(1)
-	dbs.Store(db.id, db)
 	go db.writer()
 	go db.checkpointer()
 	return db, nil
@@ -280,7 +273,10 @@ func migrate(ctx context.Context, conn *sql.Conn) error {
 // SetCipher sets the KeyCipher that seals key lists. It must be called
 // before the first write or search (the keyring that implements it keeps
 // its own keys in this database, so it is made after Open).
-func (db *DB) SetCipher(c KeyCipher) { db.cfg.Cipher = c }
+func (db *DB) SetCipher(c KeyCipher) {
+	db.cfg.Cipher = c
+	db.core.SetCipher(c)
+}
 
 // Close stops the writer after the queued writes and closes the database.
 func (db *DB) Close() error {
@@ -291,7 +287,6 @@ func (db *DB) Close() error {
 		close(db.jobs)
 		db.mu.Unlock()
 		<-db.done
-		dbs.Delete(db.id)
 		err = db.closeConns()
 	})
 	return err
@@ -300,7 +295,10 @@ func (db *DB) Close() error {
 func (db *DB) closeConns() error {
 	var errs []error
 	if db.rpool != nil {
-		db.rpool.close()
+		db.rpool.Close()
+	}
+	if db.core != nil {
+		db.core.Close()
 	}
 	if db.read != nil {
 		errs = append(errs, db.read.Close())
@@ -324,13 +322,6 @@ func (db *DB) closeConns() error {
 	return errors.Join(errs...)
 }
 
-// querier is what both a read connection pool and the writer transaction
-// offer.
-type querier interface {
-	QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error)
-	QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row
-}
+func micros(t time.Time) int64 { return sqlstore.Micros(t) }
 
-func micros(t time.Time) int64 { return t.UnixMicro() }
-
-func fromMicros(us int64) time.Time { return time.UnixMicro(us).UTC() }
+func fromMicros(us int64) time.Time { return sqlstore.FromMicros(us) }

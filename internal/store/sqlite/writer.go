@@ -9,11 +9,9 @@ import (
 	"strconv"
 	"time"
 
-	"modernc.org/sqlite"
-	sqlite3 "modernc.org/sqlite/lib"
-
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/store"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 )
 
 type job struct {
@@ -184,7 +182,7 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 		}
 		return err
 	}
-	w := &writeTx{db: db, tx: tx, ctx: ctx}
+	w := &writeTx{Writer: db.core.NewWriter(ctx, tx), db: db, tx: tx, ctx: ctx}
 	for i, j := range batch {
 		if err := j.ctx.Err(); err != nil {
 			results[i] = err
@@ -201,21 +199,20 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 		}
 		// Statements run under the batch's context, never the caller's: an
 		// interrupted statement would roll back the whole batch transaction.
-		w.jobParams = w.jobParams[:0]
+		w.BeginJob()
 		w.jobAudit = len(w.audit)
 		ferr := callSafely(j.fn, w)
 		if ferr == nil {
 			ferr = w.flush()
 		}
 		if ferr != nil {
-			w.discardPending()
+			w.RollbackJob()
 			results[i] = ferr
-			w.forgetJobParams()
 			w.audit = w.audit[:w.jobAudit]
 			if _, err := tx.ExecContext(ctx, "ROLLBACK TO "+sp); err != nil {
 				// The transaction is in an unknown state: fail everything.
 				tx.Rollback()
-				w.discardParams()
+				w.Abandon()
 				err = fmt.Errorf("sqlite: rollback to savepoint: %w", err)
 				for k, j := range batch {
 					if results[k] == nil || k == i {
@@ -230,7 +227,7 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 			// The call's writes cannot be told apart from the batch's: fail
 			// the whole batch rather than report a write that commits.
 			tx.Rollback()
-			w.discardParams()
+			w.Abandon()
 			err = fmt.Errorf("sqlite: release savepoint: %w", err)
 			for _, j := range batch {
 				j.done <- err
@@ -247,7 +244,7 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 	}
 	if aerr != nil {
 		tx.Rollback()
-		w.discardParams()
+		w.Abandon()
 		for _, j := range batch {
 			j.done <- aerr
 		}
@@ -255,7 +252,7 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 	}
 	var cerr error
 	if err := tx.Commit(); err != nil {
-		w.discardParams()
+		w.Abandon()
 		err = fmt.Errorf("sqlite: commit: %w", err)
 		cerr = err
 		for i := range results {
@@ -264,7 +261,7 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 			}
 		}
 	} else {
-		w.publishParams()
+		w.Committed()
 		w.db.publishAudit(tree)
 		if w.afterCommit != nil {
 			w.afterCommit()
@@ -276,6 +273,24 @@ func (db *DB) runBatch(batch []*job, taken []adoptBatch) error {
 	return cerr
 }
 
+// writeTx implements store.Tx on the writer's open transaction: the shared
+// Writer (resources and index rows) and the batch's audit records.
+type writeTx struct {
+	*sqlstore.Writer
+	db          *DB
+	tx          *sql.Tx
+	ctx         context.Context
+	afterCommit func()         // run on the writer goroutine after a successful commit
+	audit       []pendingAudit // audit records of the batch's jobs, in order
+	jobAudit    int            // len(audit) when the current job began
+}
+
+var _ store.Tx = (*writeTx)(nil)
+
+func (w *writeTx) exec(query string, args ...any) error { return w.Writer.Exec(query, args...) }
+
+func (w *writeTx) flush() error { return w.Writer.Flush() }
+
 // callSafely runs fn and turns a panic into an error, so that one bad
 // request cannot take the writer goroutine (and every later write) down.
 func callSafely(fn func(store.Tx) error, tx store.Tx) (err error) {
@@ -285,174 +300,4 @@ func callSafely(fn func(store.Tx) error, tx store.Tx) (err error) {
 		}
 	}()
 	return fn(tx)
-}
-
-// writeTx implements store.Tx on the writer's open transaction.
-type writeTx struct {
-	db          *DB
-	tx          *sql.Tx
-	ctx         context.Context
-	newParams   map[string]int64 // parameter keys registered in this batch
-	jobParams   []string         // ... by the current job (lost if it rolls back)
-	stmts       map[string]*sql.Stmt
-	pending     pendingRows
-	afterCommit func()         // run on the writer goroutine after a successful commit
-	audit       []pendingAudit // audit records of the batch's jobs, in order
-	jobAudit    int            // len(audit) when the current job began
-	pids        []int64        // parameter ids of the rows being written
-	insertSQL   [nTables]map[int]string
-}
-
-var _ store.Tx = (*writeTx)(nil)
-
-func (w *writeTx) Read(typ, id string) (*store.Resource, error) {
-	if err := w.flush(); err != nil {
-		return nil, err
-	}
-	return readCurrent(w.ctx, w.tx, typ, id)
-}
-
-func (w *writeTx) Search(q *store.Query) (*store.SearchResult, error) {
-	if err := w.flush(); err != nil {
-		return nil, err
-	}
-	return search(w.ctx, w.db, w.tx, w, q)
-}
-
-func (w *writeTx) Put(wr *store.Write) error {
-	if wr.Version < 1 {
-		return fmt.Errorf("sqlite: put %s/%s: version %d: %w", wr.Type, wr.ID, wr.Version, store.ErrConflict)
-	}
-	ctx := w.ctx
-	var rid, cur int64
-	var index *store.Index
-	if !wr.Deleted {
-		index = wr.Index
-	}
-	keys, forms, err := w.prepareIndex(index)
-	if err != nil {
-		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
-	}
-	sealed, err := w.db.seal(wr.Owner, wr.Type, wr.ID, keys)
-	if err != nil {
-		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
-	}
-	if wr.Version == 1 {
-		// A new resource: insert directly; the UNIQUE (type, id) constraint
-		// reports one that exists.
-		ins, err := w.stmt(`INSERT INTO resource (type, id, version, updated, deleted, owner, ix, ixf) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`)
-		if err != nil {
-			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		res, err := ins.ExecContext(ctx, wr.Type, wr.ID, wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, nilIfEmpty(sealed), nilIfEmpty(forms))
-		if err != nil {
-			if isConstraint(err) {
-				return fmt.Errorf("sqlite: put %s/%s: resource exists: %w", wr.Type, wr.ID, store.ErrConflict)
-			}
-			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		if rid, err = res.LastInsertId(); err != nil {
-			return fmt.Errorf("sqlite: insert %s/%s: %w", wr.Type, wr.ID, err)
-		}
-	} else {
-		sel, err := w.stmt(`SELECT rid, version, owner, ix, ixf FROM resource WHERE type = ? AND id = ?`)
-		if err != nil {
-			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		if err := w.flush(); err != nil { // buffered rows of an earlier version
-			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		var oldKeys, oldForms []byte
-		var oldOwner string
-		err = sel.QueryRowContext(ctx, wr.Type, wr.ID).Scan(&rid, &cur, &oldOwner, &oldKeys, &oldForms)
-		if errors.Is(err, sql.ErrNoRows) {
-			return fmt.Errorf("sqlite: put %s/%s: expected version %d, resource does not exist: %w", wr.Type, wr.ID, wr.Version-1, store.ErrConflict)
-		}
-		if err != nil {
-			return fmt.Errorf("sqlite: put %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		if cur+1 != wr.Version {
-			return fmt.Errorf("sqlite: put %s/%s: expected version %d, stored %d: %w", wr.Type, wr.ID, wr.Version-1, cur, store.ErrConflict)
-		}
-		if err := w.exec(`UPDATE resource SET version = ?, updated = ?, deleted = ?, owner = ?, ix = ?, ixf = ? WHERE rid = ?`,
-			wr.Version, micros(wr.Updated), boolInt(wr.Deleted), wr.Owner, nilIfEmpty(sealed), nilIfEmpty(forms), rid); err != nil {
-			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
-		}
-		// The old rows are deleted by their forms: the forms list has them,
-		// and only a whole key list of an older write needs opening.
-		old := oldForms
-		if len(old) == 0 {
-			if old, err = w.db.open(oldOwner, wr.Type, wr.ID, oldKeys); err != nil {
-				return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
-			}
-		}
-		if err := w.deleteIndex(rid, old); err != nil {
-			return fmt.Errorf("sqlite: update %s/%s: %w", wr.Type, wr.ID, err)
-		}
-	}
-	var body any
-	if !wr.Deleted {
-		body = wr.Body
-	}
-	if err := w.exec(`INSERT INTO version (rid, version, updated, method, owner, body) VALUES (?, ?, ?, ?, ?, ?)`,
-		rid, wr.Version, micros(wr.Updated), int(wr.Method), wr.Owner, body); err != nil {
-		return fmt.Errorf("sqlite: insert version %s/%s/%d: %w", wr.Type, wr.ID, wr.Version, err)
-	}
-	if err := w.insertIndex(rid, index); err != nil {
-		return fmt.Errorf("sqlite: index %s/%s: %w", wr.Type, wr.ID, err)
-	}
-	return nil
-}
-
-func boolInt(b bool) int {
-	if b {
-		return 1
-	}
-	return 0
-}
-
-// isConstraint reports a SQLite constraint violation (such as UNIQUE).
-func isConstraint(err error) bool {
-	var se *sqlite.Error
-	if errors.As(err, &se) {
-		return se.Code()&0xff == sqlite3.SQLITE_CONSTRAINT
-	}
-	return false
-}
-
-// seal seals a key list with the configured cipher (an empty list stays
-// empty: it holds nothing).
-func (db *DB) seal(owner, typ, id string, keys []byte) ([]byte, error) {
-	if db.cfg.Cipher == nil || len(keys) == 0 {
-		return keys, nil
-	}
-	return db.cfg.Cipher.SealKeys(owner, typ+"/"+id, keys)
-}
-
-// keyList returns the whole key list of a resource from its columns ix
-// and ixf (see rowkeys.go): ix opened, and merged with ixf if there is one.
-func (db *DB) keyList(owner, typ, id string, ix, ixf []byte) ([]byte, error) {
-	plain, err := db.open(owner, typ, id, ix)
-	if err != nil || len(ixf) == 0 {
-		return plain, err
-	}
-	return mergeKeys(ixf, plain)
-}
-
-// open opens a key list sealed by seal.
-func (db *DB) open(owner, typ, id string, sealed []byte) ([]byte, error) {
-	if db.cfg.Cipher == nil || len(sealed) == 0 {
-		return sealed, nil
-	}
-	return db.cfg.Cipher.OpenKeys(owner, typ+"/"+id, sealed)
-}
-
-// nilIfEmpty stores an empty list as NULL: a resource without index rows,
-// without values behind forms, or (forms) a build whose key lists are not
-// sealed.
-func nilIfEmpty(b []byte) any {
-	if len(b) == 0 {
-		return nil
-	}
-	return b
 }

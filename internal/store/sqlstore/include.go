@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -13,7 +13,7 @@ const maxIncludeRounds = 4
 
 // includes resolves _include and _revinclude for a page of matches. It
 // returns the included resources that are not matches, each once.
-func includes(ctx context.Context, db *DB, q querier, params paramLookup, sq *store.Query, matches map[int64]*ridResource, rids []int64) ([]*store.Resource, error) {
+func (c *Core) includes(ctx context.Context, q Querier, params paramLookup, sq *store.Query, matches map[int64]*ridResource, rids []int64) ([]*store.Resource, error) {
 	seen := make(map[int64]bool, len(rids))
 	for _, rid := range rids {
 		seen[rid] = true
@@ -56,7 +56,7 @@ func includes(ctx context.Context, db *DB, q querier, params paramLookup, sq *st
 		}
 		if len(sq.Visible) > 0 && len(fresh) > 0 {
 			var err error
-			if fresh, err = visibleRids(ctx, db, q, params, sq.Visible, fresh); err != nil {
+			if fresh, err = c.visibleRids(ctx, q, params, sq.Visible, fresh); err != nil {
 				return nil, err
 			}
 		}
@@ -81,7 +81,7 @@ func includes(ctx context.Context, db *DB, q querier, params paramLookup, sq *st
 	return out, nil
 }
 
-func forwardInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, from []*ridResource, limitRows int) ([]int64, error) {
+func forwardInclude(ctx context.Context, q Querier, params paramLookup, inc store.Include, from []*ridResource, limitRows int) ([]int64, error) {
 	var src []any
 	for _, r := range from {
 		if r.Type == inc.SourceType {
@@ -105,7 +105,7 @@ WHERE x.pid = ? AND t.deleted = 0 AND x.rid IN (` + placeholders(len(src)) + `)`
 	return queryRids(ctx, q, query+" LIMIT ?", append(args, limitRows))
 }
 
-func reverseInclude(ctx context.Context, q querier, params paramLookup, inc store.Include, to []*ridResource, limitRows int) ([]int64, error) {
+func reverseInclude(ctx context.Context, q Querier, params paramLookup, inc store.Include, to []*ridResource, limitRows int) ([]int64, error) {
 	pid, err := params.lookup(ctx, q, inc.Param)
 	if err != nil {
 		return nil, err
@@ -132,8 +132,8 @@ WHERE x.pid = ? AND x.ttype = ? AND s.type = ? AND s.deleted = 0 AND x.tid IN (`
 
 // visibleRids keeps of rids those the access conditions let through, in
 // their order.
-func visibleRids(ctx context.Context, db *DB, q querier, params paramLookup, visible []store.Clause, rids []int64) ([]int64, error) {
-	b := &builder{ctx: ctx, db: db, q: q, params: params, visible: visible}
+func (c *Core) visibleRids(ctx context.Context, q Querier, params paramLookup, visible []store.Clause, rids []int64) ([]int64, error) {
+	b := &builder{ctx: ctx, c: c, q: q, params: params, visible: visible}
 	defer func() { unregisterMatchers(b.matcherIDs) }()
 	b.w("SELECT r.rid FROM resource r WHERE r.rid IN (", placeholders(len(rids)), ")")
 	for _, rid := range rids {
@@ -163,22 +163,22 @@ func room(sq *store.Query, have int) int {
 	return max(1, sq.IncludeLimit-have+1)
 }
 
-func queryRids(ctx context.Context, q querier, query string, args []any) ([]int64, error) {
+func queryRids(ctx context.Context, q Querier, query string, args []any) ([]int64, error) {
 	rows, err := q.QueryContext(ctx, query, args...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: include: %w", err)
+		return nil, fmt.Errorf("include: %w", err)
 	}
 	defer rows.Close()
 	var out []int64
 	for rows.Next() {
 		var rid int64
 		if err := rows.Scan(&rid); err != nil {
-			return nil, fmt.Errorf("sqlite: include: %w", err)
+			return nil, fmt.Errorf("include: %w", err)
 		}
 		out = append(out, rid)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: include: %w", err)
+		return nil, fmt.Errorf("include: %w", err)
 	}
 	return out, nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"bytes"
@@ -7,8 +7,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-
-	"modernc.org/sqlite"
 
 	"github.com/hestiahealth/hestia/internal/store"
 )
@@ -26,16 +24,11 @@ import (
 // behind blind-index forms reads the unsealed forms list (ixf) when the
 // resource has one, and opens the sealed key list (ix) otherwise.
 
-func init() {
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_match", 6, matchFunc)
-	sqlite.MustRegisterDeterministicScalarFunction("hestia_sortkey", 8, sortKeyFunc)
-}
-
 // candidateRows decodes a candidate's index rows from the arguments (ix,
 // owner, type, id) of the SQL functions, which the query passes from the
 // resource row, and ixf, its forms list: the forms list alone when forms
 // suffice and the resource has one, the whole key list (opened) otherwise.
-func candidateRows(db *DB, args []driver.Value, ixf driver.Value, forms bool, buf []row) ([]row, error) {
+func candidateRows(c *Core, args []driver.Value, ixf driver.Value, forms bool, buf []row) ([]row, error) {
 	formList, _ := ixf.([]byte)
 	if forms && len(formList) > 0 {
 		return decodeRows(formList, buf)
@@ -46,12 +39,12 @@ func candidateRows(db *DB, args []driver.Value, ixf driver.Value, forms bool, bu
 		sealed = v
 	case nil: // a resource without index rows
 	default:
-		return nil, errRowKeys
+		return nil, ErrRowKeys
 	}
 	owner, _ := args[1].(string)
 	typ, _ := args[2].(string)
 	id, _ := args[3].(string)
-	keys, err := db.keyList(owner, typ, id, sealed, formList)
+	keys, err := c.KeyList(owner, typ, id, sealed, formList)
 	if err != nil {
 		return nil, err
 	}
@@ -61,10 +54,6 @@ func candidateRows(db *DB, args []driver.Value, ixf driver.Value, forms bool, bu
 var (
 	matchers  sync.Map // int64 -> *matcher
 	matcherID atomic.Int64
-	// dbs holds the open databases by id, for hestia_sortkey to find the
-	// cipher of the database a query runs on.
-	dbs  sync.Map // int64 -> *DB
-	dbID atomic.Int64
 )
 
 func registerMatcher(m *matcher) int64 {
@@ -79,10 +68,11 @@ func unregisterMatchers(ids []int64) {
 	}
 }
 
-var errNoMatcher = errors.New("sqlite: hestia_match: unknown matcher")
+var errNoMatcher = errors.New("hestia_match: unknown matcher or database")
 
-// matchFunc implements hestia_match(ix, owner, type, id, matcher, ixf).
-func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+// MatchFunc implements hestia_match(ix, owner, type, id, matcher, ixf),
+// which the SQLite driver registers.
+func MatchFunc(args []driver.Value) (driver.Value, error) {
 	id, _ := args[4].(int64)
 	m, ok := matchers.Load(id)
 	if !ok {
@@ -91,7 +81,7 @@ func matchFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, er
 	mm := m.(*matcher)
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
-	rows, err := candidateRows(mm.db, args, args[5], mm.forms, (*buf)[:0])
+	rows, err := candidateRows(mm.c, args, args[5], mm.forms, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err
@@ -108,7 +98,7 @@ var rowPool = sync.Pool{New: func() any { b := make([]row, 0, 32); return &b }}
 // resource's rows. A forms matcher compares index forms, not values, and
 // so can be evaluated on the forms list.
 type matcher struct {
-	db    *DB
+	c     *Core
 	any   []predicate
 	forms bool
 }
@@ -146,7 +136,7 @@ func anyRow(table int, pid int64, test rowTest) predicate {
 // forms (see compileRowTest).
 func (b *builder) compileMatcher(c store.Clause) (*matcher, bool) {
 	for _, forms := range []bool{true, false} {
-		m := &matcher{db: b.db, forms: forms}
+		m := &matcher{c: b.c, forms: forms}
 		ok := true
 		for _, cond := range c {
 			p, pok := b.compilePredicate(cond, forms)
@@ -413,30 +403,38 @@ func kindIndex(k store.Kind) int {
 	return -1
 }
 
-// sortKeyFunc implements hestia_sortkey(ix, owner, type, id, db, pid,
+// SortKeyFunc implements hestia_sortkey(ix, owner, type, id, db, pid,
 // table, ixf): the sort key of a resource for one parameter, from its own
 // row keys: the smallest value ascending, the largest descending (table
 // -t-1 for table t; ranges sort by their low end ascending and their high
 // end descending); NULL when it has none. db names the open database
 // (dbs). Dates, numbers, quantities and references come from the forms
 // list when the resource has one.
-func sortKeyFunc(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+//
+// The SQLite driver registers it.
+func SortKeyFunc(args []driver.Value) (driver.Value, error) {
 	dbID, _ := args[4].(int64)
 	pid, _ := args[5].(int64)
 	table, _ := args[6].(int64)
+	d, ok := cores.Load(dbID)
+	if !ok {
+		return nil, errNoMatcher
+	}
+	return d.(*Core).sortValue(args, args[7], pid, table)
+}
+
+// sortValue is the sort key of one resource (args as for SortKeyFunc: ix,
+// owner, type, id; ixf) for parameter pid of table (-t-1 descending).
+func (c *Core) sortValue(args []driver.Value, ixf driver.Value, pid, table int64) (driver.Value, error) {
 	desc := int64(0)
 	if table < 0 {
 		table, desc = -table-1, 1
-	}
-	d, ok := dbs.Load(dbID)
-	if !ok {
-		return nil, errNoMatcher
 	}
 	buf := rowPool.Get().(*[]row)
 	defer rowPool.Put(buf)
 	// Dates, numbers, quantities and references are in the forms list.
 	forms := table == tDate || table == tNumber || table == tQuantity || table == tRef
-	rows, err := candidateRows(d.(*DB), args, args[7], forms, (*buf)[:0])
+	rows, err := candidateRows(c, args, ixf, forms, (*buf)[:0])
 	*buf = rows
 	if err != nil {
 		return nil, err

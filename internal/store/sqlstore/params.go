@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -18,10 +18,10 @@ type paramCache struct {
 
 func newParamCache() *paramCache { return &paramCache{byID: make(map[string]int64)} }
 
-func (c *paramCache) load(ctx context.Context, q querier) error {
+func (c *paramCache) load(ctx context.Context, q Querier) error {
 	rows, err := q.QueryContext(ctx, `SELECT pid, key FROM param`)
 	if err != nil {
-		return fmt.Errorf("sqlite: load parameters: %w", err)
+		return fmt.Errorf("load parameters: %w", err)
 	}
 	defer rows.Close()
 	c.mu.Lock()
@@ -30,7 +30,7 @@ func (c *paramCache) load(ctx context.Context, q querier) error {
 		var pid int64
 		var key string
 		if err := rows.Scan(&pid, &key); err != nil {
-			return fmt.Errorf("sqlite: load parameters: %w", err)
+			return fmt.Errorf("load parameters: %w", err)
 		}
 		c.byID[key] = pid
 	}
@@ -54,7 +54,7 @@ func (c *paramCache) put(m map[string]int64) {
 
 // lookup finds a key for a query. A key that was never registered has no
 // rows; it gets the id -1, which matches nothing.
-func (c *paramCache) lookup(ctx context.Context, q querier, key string) (int64, error) {
+func (c *paramCache) lookup(ctx context.Context, q Querier, key string) (int64, error) {
 	if pid, ok := c.get(key); ok {
 		return pid, nil
 	}
@@ -64,32 +64,30 @@ func (c *paramCache) lookup(ctx context.Context, q querier, key string) (int64, 
 		return -1, nil
 	}
 	if err != nil {
-		return 0, fmt.Errorf("sqlite: look up parameter: %w", err)
+		return 0, fmt.Errorf("look up parameter: %w", err)
 	}
 	c.put(map[string]int64{key: pid})
 	return pid, nil
 }
 
 // pid returns the id of key, registering it in the batch transaction.
-func (w *writeTx) pid(key string) (int64, error) {
-	if pid, ok := w.db.params.get(key); ok {
+func (w *Writer) pid(key string) (int64, error) {
+	if pid, ok := w.core.params.get(key); ok {
 		return pid, nil
 	}
 	if pid, ok := w.newParams[key]; ok {
 		return pid, nil
 	}
+	// Another writer (a node of a PostgreSQL deployment) may register the
+	// same key meanwhile: the insert then does nothing, and the key is read.
 	var pid int64
-	err := w.tx.QueryRowContext(w.ctx, `SELECT pid FROM param WHERE key = ?`, key).Scan(&pid)
+	err := w.tx.QueryRowContext(w.ctx, w.core.Rebind(`INSERT INTO param (key) VALUES (?) ON CONFLICT (key) DO NOTHING RETURNING pid`), key).Scan(&pid)
 	if errors.Is(err, sql.ErrNoRows) {
-		res, ierr := w.tx.ExecContext(w.ctx, `INSERT INTO param (key) VALUES (?)`, key)
-		if ierr != nil {
-			return 0, fmt.Errorf("register parameter: %w", ierr)
-		}
-		if pid, ierr = res.LastInsertId(); ierr != nil {
-			return 0, fmt.Errorf("register parameter: %w", ierr)
-		}
+		err = w.tx.QueryRowContext(w.ctx, w.core.Rebind(`SELECT pid FROM param WHERE key = ?`), key).Scan(&pid)
+	} else if err == nil {
 		w.jobParams = append(w.jobParams, key)
-	} else if err != nil {
+	}
+	if err != nil {
 		return 0, fmt.Errorf("register parameter: %w", err)
 	}
 	if w.newParams == nil {
@@ -99,20 +97,3 @@ func (w *writeTx) pid(key string) (int64, error) {
 	return pid, nil
 }
 
-// forgetJobParams drops the keys the current job registered: its savepoint
-// was rolled back, and their rows with it.
-func (w *writeTx) forgetJobParams() {
-	for _, k := range w.jobParams {
-		delete(w.newParams, k)
-	}
-	w.jobParams = w.jobParams[:0]
-}
-
-func (w *writeTx) publishParams() {
-	if len(w.newParams) > 0 {
-		w.db.params.put(w.newParams)
-	}
-	w.newParams = nil
-}
-
-func (w *writeTx) discardParams() { w.newParams = nil }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -8,8 +8,9 @@ import (
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
-// History implements store.Store.
-func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.HistoryPage, error) {
+// History lists versions (store.Store) from db.
+func (c *Core) History(ctx context.Context, db Querier, q *store.HistoryQuery) (*store.HistoryPage, error) {
+	db = c.wrap(db)
 	var where []string
 	var args []any
 	if q.Type != "" {
@@ -22,19 +23,19 @@ func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.Histor
 	}
 	if !q.Since.IsZero() {
 		where = append(where, "v.updated >= ?")
-		args = append(args, micros(q.Since))
+		args = append(args, Micros(q.Since))
 	}
 	if !q.At.IsZero() {
 		// The version that was current at the instant: written at or before
 		// it, and not yet replaced by a newer version at that time.
-		at := micros(q.At)
+		at := Micros(q.At)
 		where = append(where, "v.updated <= ?", `NOT EXISTS (SELECT 1 FROM version n WHERE n.rid = v.rid AND n.version > v.version AND n.updated <= ?)`)
 		args = append(args, at, at)
 	}
 	snapshot := q.Before
 	if snapshot == 0 {
-		if err := db.rpool.QueryRowContext(ctx, `SELECT coalesce(max(vid), 0) FROM version`).Scan(&snapshot); err != nil {
-			return nil, fmt.Errorf("sqlite: history: %w", err)
+		if err := db.QueryRowContext(ctx, `SELECT coalesce(max(vid), 0) FROM version`).Scan(&snapshot); err != nil {
+			return nil, fmt.Errorf("history: %w", err)
 		}
 	}
 	where = append(where, "v.vid <= ?")
@@ -43,29 +44,29 @@ func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.Histor
 	from := ` FROM version v JOIN resource r ON r.rid = v.rid WHERE ` + cond
 
 	page := &store.HistoryPage{Snapshot: snapshot}
-	if err := db.rpool.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&page.Total); err != nil {
-		return nil, fmt.Errorf("sqlite: history count: %w", err)
+	if err := db.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&page.Total); err != nil {
+		return nil, fmt.Errorf("history count: %w", err)
 	}
 	if q.Count <= 0 {
 		return page, nil
 	}
-	rows, err := db.rpool.QueryContext(ctx,
-		`SELECT r.type, r.id, v.version, v.updated, v.method, v.body IS NULL, v.owner, v.body`+from+
+	rows, err := db.QueryContext(ctx,
+		`SELECT r.type, r.id, v.version, v.updated, v.method, CASE WHEN v.body IS NULL THEN 1 ELSE 0 END, v.owner, v.body`+from+
 			` ORDER BY v.updated DESC, v.vid DESC LIMIT ? OFFSET ?`,
 		append(args, q.Count, q.Offset)...)
 	if err != nil {
-		return nil, fmt.Errorf("sqlite: history: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	defer rows.Close()
 	for rows.Next() {
 		r, err := scanResource(rows)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: history: %w", err)
+			return nil, fmt.Errorf("history: %w", err)
 		}
 		page.Versions = append(page.Versions, r)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("sqlite: history: %w", err)
+		return nil, fmt.Errorf("history: %w", err)
 	}
 	return page, nil
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"context"
@@ -7,12 +7,12 @@ import (
 	"sync/atomic"
 )
 
-// readPool runs queries on the read connections through prepared
+// StmtPool runs queries on the read connections through prepared
 // statements kept by their SQL text: parsing and planning a statement
 // costs more than running a typical read. Search SQL has a bounded number
 // of shapes (values are always parameters); past maxStatements, further
 // shapes run unprepared.
-type readPool struct {
+type StmtPool struct {
 	db    *sql.DB
 	stmts sync.Map // string -> *sql.Stmt
 	n     atomic.Int32
@@ -20,7 +20,10 @@ type readPool struct {
 
 const maxStatements = 512
 
-func (p *readPool) stmt(ctx context.Context, query string) *sql.Stmt {
+// NewStmtPool returns a StmtPool on db.
+func NewStmtPool(db *sql.DB) *StmtPool { return &StmtPool{db: db} }
+
+func (p *StmtPool) stmt(ctx context.Context, query string) *sql.Stmt {
 	if s, ok := p.stmts.Load(query); ok {
 		return s.(*sql.Stmt)
 	}
@@ -39,21 +42,22 @@ func (p *readPool) stmt(ctx context.Context, query string) *sql.Stmt {
 	return s
 }
 
-func (p *readPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+func (p *StmtPool) QueryContext(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
 	if s := p.stmt(ctx, query); s != nil {
 		return s.QueryContext(ctx, args...)
 	}
 	return p.db.QueryContext(ctx, query, args...)
 }
 
-func (p *readPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
+func (p *StmtPool) QueryRowContext(ctx context.Context, query string, args ...any) *sql.Row {
 	if s := p.stmt(ctx, query); s != nil {
 		return s.QueryRowContext(ctx, args...)
 	}
 	return p.db.QueryRowContext(ctx, query, args...)
 }
 
-func (p *readPool) close() {
+// Close closes the prepared statements (not the pool).
+func (p *StmtPool) Close() {
 	p.stmts.Range(func(_, s any) bool {
 		s.(*sql.Stmt).Close()
 		return true

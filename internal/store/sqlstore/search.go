@@ -1,7 +1,9 @@
-package sqlite
+package sqlstore
 
 import (
+	"cmp"
 	"context"
+	"database/sql/driver"
 	"encoding/json"
 	"fmt"
 	"slices"
@@ -11,31 +13,31 @@ import (
 	"github.com/hestiahealth/hestia/internal/store"
 )
 
-// Search implements store.Store.
-func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
-	return search(ctx, db, db.rpool, db.params, q)
+// Search evaluates a query (store.Store) on q.
+func (c *Core) Search(ctx context.Context, q Querier, sq *store.Query) (*store.SearchResult, error) {
+	return c.search(ctx, c.wrap(q), c.params, sq)
 }
 
 // paramLookup resolves parameter keys to ids for a query.
 type paramLookup interface {
-	lookup(ctx context.Context, q querier, key string) (int64, error)
+	lookup(ctx context.Context, q Querier, key string) (int64, error)
 }
 
-func (w *writeTx) lookup(ctx context.Context, q querier, key string) (int64, error) {
+func (w *Writer) lookup(ctx context.Context, q Querier, key string) (int64, error) {
 	if pid, ok := w.newParams[key]; ok {
 		return pid, nil
 	}
-	return w.db.params.lookup(ctx, q, key)
+	return w.core.params.lookup(ctx, q, key)
 }
 
-func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *store.Query) (*store.SearchResult, error) {
+func (c *Core) search(ctx context.Context, q Querier, params paramLookup, sq *store.Query) (*store.SearchResult, error) {
 	res := &store.SearchResult{Total: -1, Snapshot: sq.Snapshot}
 	if res.Snapshot == 0 {
 		if err := q.QueryRowContext(ctx, `SELECT coalesce(max(rid), 0) FROM resource`).Scan(&res.Snapshot); err != nil {
-			return nil, fmt.Errorf("sqlite: search: %w", err)
+			return nil, fmt.Errorf("search: %w", err)
 		}
 	}
-	b := &builder{ctx: ctx, db: db, q: q, params: params, visible: sq.Visible}
+	b := &builder{ctx: ctx, c: c, q: q, params: params, visible: sq.Visible}
 	where := ordered(sq.Where)
 	// The first clause the index can answer selects the candidates (the
 	// unary + keeps SQLite from scanning every resource of the type
@@ -48,7 +50,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		}
 	}
 	typeTerm := `r.type = ?`
-	if driver >= 0 {
+	if driver >= 0 && c.dialect == SQLite {
 		typeTerm = `+r.type = ?`
 	}
 	b.sb.WriteString(` FROM resource r WHERE ` + typeTerm + ` AND r.deleted = 0 AND r.rid <= ?`)
@@ -60,7 +62,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		if !exactIndex(where[driver]) {
 			// The index gave a superset (a prefix bucket): check each.
 			b.sb.WriteString(" AND ")
-			b.matchClause("r", where[driver])
+			b.matchClause("r", sq.Type, where[driver])
 		}
 	}
 	for i, c := range where {
@@ -68,15 +70,19 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 			continue
 		}
 		b.sb.WriteString(" AND ")
-		if !indexable(c) || checkOnCandidates(c) {
+		if !indexable(c) || (checkOnCandidates(c) && b.c.dialect == SQLite) {
 			// Ranges, substrings and negations select much of an index
 			// table, and some conditions the index cannot answer at all:
 			// they are checked on each candidate's own row keys.
-			if b.matchClause("r", c) {
+			if b.matchClause("r", sq.Type, c) {
 				continue
 			}
 		}
 		b.clause("r", sq.Type, c)
+		if b.c.dialect == Postgres && indexable(c) && !exactIndex(c) {
+			b.sb.WriteString(" AND ")
+			b.matchClause("r", sq.Type, c)
+		}
 	}
 	// The access conditions are SQL: their subqueries (the few resources
 	// with a hidden label, say) are computed once, which is cheaper than
@@ -92,7 +98,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 
 	count := func() error {
 		if err := q.QueryRowContext(ctx, `SELECT count(*)`+from, args...).Scan(&res.Total); err != nil {
-			return fmt.Errorf("sqlite: search count: %w", err)
+			return fmt.Errorf("search count: %w", err)
 		}
 		return nil
 	}
@@ -104,45 +110,25 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		}
 		return res, nil
 	}
-	var order strings.Builder
-	ob := &builder{ctx: ctx, db: db, q: q, params: params}
-	for _, s := range sq.Sort {
-		ob.sortKey(&order, "r", s)
-	}
-	order.WriteString("r.rid")
-	if ob.err != nil {
-		return nil, ob.err
-	}
-	// ORDER BY terms come after WHERE in the text, so their arguments too.
-	all := append(slices.Clone(args), ob.args...)
-	all = append(all, sq.Count+1, sq.Offset)
-	rows, err := q.QueryContext(ctx, `SELECT r.rid`+from+` ORDER BY `+order.String()+` LIMIT ? OFFSET ?`, all...)
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: search: %w", err)
-	}
 	var rids []int64
-	for rows.Next() {
-		var rid int64
-		if err := rows.Scan(&rid); err != nil {
-			rows.Close()
-			return nil, fmt.Errorf("sqlite: search: %w", err)
+	if c.dialect == Postgres && sortsByParam(sq.Sort) {
+		all, err := c.sortInGo(ctx, q, params, sq.Sort, from, args)
+		if err != nil {
+			return nil, err
 		}
-		rids = append(rids, rid)
-	}
-	err = rows.Err()
-	rows.Close()
-	if err != nil {
-		return nil, fmt.Errorf("sqlite: search: %w", err)
-	}
-	if len(rids) > sq.Count {
-		res.More = true
-		rids = rids[:sq.Count]
-	}
-	if sq.Total {
-		if !res.More && (len(rids) > 0 || sq.Offset == 0) {
-			// The last page: the total is known without counting.
-			res.Total = sq.Offset + len(rids)
-		} else if err := count(); err != nil {
+		res.Total = -1
+		if sq.Total {
+			res.Total = len(all)
+		}
+		all = all[min(sq.Offset, len(all)):]
+		if len(all) > sq.Count {
+			res.More = true
+			all = all[:sq.Count]
+		}
+		rids = all
+	} else {
+		var err error
+		if rids, err = c.sqlPage(ctx, q, params, sq, from, args, res, count); err != nil {
 			return nil, err
 		}
 	}
@@ -156,7 +142,7 @@ func search(ctx context.Context, db *DB, q querier, params paramLookup, sq *stor
 		}
 	}
 	if len(sq.Include) > 0 || len(sq.RevInclude) > 0 {
-		if res.Included, err = includes(ctx, db, q, params, sq, byRid, rids); err != nil {
+		if res.Included, err = c.includes(ctx, q, params, sq, byRid, rids); err != nil {
 			return nil, err
 		}
 	}
@@ -168,7 +154,7 @@ type ridResource struct {
 	rid int64
 }
 
-func readByRid(ctx context.Context, q querier, rids []int64) (map[int64]*ridResource, error) {
+func readByRid(ctx context.Context, q Querier, rids []int64) (map[int64]*ridResource, error) {
 	out := make(map[int64]*ridResource, len(rids))
 	for len(rids) > 0 {
 		n := min(len(rids), 500)
@@ -181,7 +167,7 @@ func readByRid(ctx context.Context, q querier, rids []int64) (map[int64]*ridReso
 		rows, err := q.QueryContext(ctx, `SELECT r.rid, r.type, r.id, r.version, v.updated, v.method, r.deleted, v.owner, v.body
 FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE r.rid IN (`+placeholders(len(part))+`)`, args...)
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: search read: %w", err)
+			return nil, fmt.Errorf("search read: %w", err)
 		}
 		for rows.Next() {
 			var rid int64
@@ -190,9 +176,9 @@ FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE 
 			var method, deleted int
 			if err := rows.Scan(&rid, &rr.Type, &rr.ID, &rr.Version, &updated, &method, &deleted, &rr.Owner, &rr.Body); err != nil {
 				rows.Close()
-				return nil, fmt.Errorf("sqlite: search read: %w", err)
+				return nil, fmt.Errorf("search read: %w", err)
 			}
-			rr.Updated = fromMicros(updated)
+			rr.Updated = FromMicros(updated)
 			rr.Method = store.Method(method)
 			rr.Deleted = deleted != 0
 			if rr.Deleted {
@@ -203,7 +189,7 @@ FROM resource r JOIN version v ON v.rid = r.rid AND v.version = r.version WHERE 
 		err = rows.Err()
 		rows.Close()
 		if err != nil {
-			return nil, fmt.Errorf("sqlite: search read: %w", err)
+			return nil, fmt.Errorf("search read: %w", err)
 		}
 	}
 	return out, nil
@@ -219,8 +205,8 @@ func placeholders(n int) string {
 // builder writes the WHERE part of a search. The first error sticks.
 type builder struct {
 	ctx    context.Context
-	db     *DB
-	q      querier
+	c      *Core
+	q      Querier
 	params paramLookup
 	sb     strings.Builder
 	args   []any
@@ -247,10 +233,18 @@ func tokenCodes(conds []store.Cond) (param string, codes []string, ok bool) {
 	return param, codes, param != ""
 }
 
-// jsonList encodes strings as a JSON array (for json_each).
-func jsonList(xs []string) string {
-	b, _ := json.Marshal(xs)
-	return string(b)
+// inList writes "col IN (the strings xs)" as one argument, whatever
+// their number: one statement shape for every list.
+func (b *builder) inList(col string, xs []string) {
+	if b.c.dialect == Postgres {
+		b.w(col, " = ANY(?)")
+		b.arg(xs)
+		return
+	}
+	// SQLite: the strings travel as a JSON array.
+	js, _ := json.Marshal(xs)
+	b.w(col, " IN (SELECT value FROM json_each(?))")
+	b.arg(string(js))
 }
 
 // visibleOn writes the access conditions for resource row a (after other
@@ -291,11 +285,11 @@ func (b *builder) pid(key string) int64 {
 // typ ("" when it is not known statically).
 func (b *builder) clause(a, typ string, c store.Clause) {
 	if len(c) == 0 {
-		b.w("1")
+		b.w("TRUE")
 		return
 	}
 	if !indexable(c) {
-		if !b.matchClause(a, c) {
+		if !b.matchClause(a, typ, c) {
 			b.fail("a condition can neither use the index nor be checked on candidates")
 		}
 		return
@@ -312,7 +306,7 @@ func (b *builder) clause(a, typ string, c store.Clause) {
 
 func (b *builder) where(a, typ string, where []store.Clause) {
 	if len(where) == 0 {
-		b.w("1")
+		b.w("TRUE")
 		return
 	}
 	for i, c := range where {
@@ -324,7 +318,7 @@ func (b *builder) where(a, typ string, where []store.Clause) {
 			// The index gave a superset (a prefix bucket): check each,
 			// as the top level does.
 			b.w(" AND ")
-			if !b.matchClause(a, c) {
+			if !b.matchClause(a, typ, c) {
 				b.fail("a prefix condition cannot be checked on candidates")
 			}
 		}
@@ -351,7 +345,7 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		b.arg(b.pid(c.Param))
 	case store.IDCond:
 		if len(c.IDs) == 0 {
-			b.w("0")
+			b.w("FALSE")
 			return
 		}
 		b.w(a, ".id IN (", placeholders(len(c.IDs)), ")")
@@ -362,7 +356,7 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		b.rangePredicate(a+".updated", a+".updated", c.Prefix, c.Lo, c.Hi)
 	case store.NoneCond:
 		if len(c.Conds) == 0 {
-			b.w("1")
+			b.w("TRUE")
 			return
 		}
 		if param, codes, ok := tokenCodes(c.Conds); ok {
@@ -399,16 +393,16 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 				b.arg(c.Owners[0])
 				return
 			}
-			b.w(a, ".owner IN (SELECT value FROM json_each(?))")
-			b.arg(jsonList(c.Owners))
+			b.inList(a+".owner", c.Owners)
 		}
 		tenant := func() {
 			if len(c.TenantTypes) == 0 {
 				b.w(a, ".owner = ''")
 				return
 			}
-			b.w("(", a, ".owner = '' AND ", a, ".type IN (SELECT value FROM json_each(?)))")
-			b.arg(jsonList(c.TenantTypes))
+			b.w("(", a, ".owner = '' AND ")
+			b.inList(a+".type", c.TenantTypes)
+			b.w(")")
 		}
 		switch {
 		case len(c.Owners) > 0 && c.Tenant:
@@ -420,12 +414,12 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		case c.Tenant:
 			tenant()
 		default:
-			b.w("0")
+			b.w("FALSE")
 		}
 		b.w("))")
 	case store.TypeCond:
 		if len(c.Types) == 0 {
-			b.w(map[bool]string{false: "0", true: "1"}[c.Not])
+			b.w(map[bool]string{false: "FALSE", true: "TRUE"}[c.Not])
 			return
 		}
 		if len(c.Types) == 1 {
@@ -437,12 +431,10 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 			b.arg(c.Types[0])
 			return
 		}
-		op := " IN ("
 		if c.Not {
-			op = " NOT IN ("
+			b.w("NOT ")
 		}
-		b.w(a, ".type", op, "SELECT value FROM json_each(?))")
-		b.arg(jsonList(c.Types))
+		b.inList(a+".type", c.Types)
 	case store.ChainCond:
 		x, t := b.alias("x"), b.alias("t")
 		b.w(a, ".rid IN (SELECT ", x, ".rid FROM ix_ref ", x, " JOIN resource ", t, " ON ", t, ".type = ", x, ".ttype AND ", t, ".id = ", x, ".tid WHERE ",
@@ -474,7 +466,7 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		b.w(")")
 	case store.CompositeCond:
 		if len(c.Parts) == 0 {
-			b.w("1")
+			b.w("TRUE")
 			return
 		}
 		aliases := make([]string, len(c.Parts))
@@ -563,11 +555,11 @@ func (b *builder) in(col string, forms []string) {
 		b.fail("condition without an index form")
 	case 1:
 		b.w(col, " = ?")
-		b.arg(forms[0])
+		b.arg(b.c.dialect.form(forms[0]))
 	default:
 		b.w(col, " IN (", strings.TrimSuffix(strings.Repeat("?, ", len(forms)), ", "), ")")
 		for _, f := range forms {
-			b.arg(f)
+			b.arg(b.c.dialect.form(f))
 		}
 	}
 }
@@ -741,12 +733,12 @@ func (b *builder) sortKey(order *strings.Builder, a string, s store.Sort) {
 		table = -table - 1
 	}
 	order.WriteString("hestia_sortkey(" + a + ".ix, " + a + ".owner, " + a + ".type, " + a + ".id, ?, ?, ?, " + a + ".ixf)" + dir + " NULLS LAST, ")
-	b.arg(b.db.id, b.pid(s.Param), table)
+	b.arg(b.c.id, b.pid(s.Param), table)
 }
 
 func (b *builder) fail(msg string) {
 	if b.err == nil {
-		b.err = fmt.Errorf("sqlite: search: %s", msg)
+		b.err = fmt.Errorf("search: %s", msg)
 	}
 }
 
@@ -871,16 +863,241 @@ func exactIndex(c store.Clause) bool {
 	return true
 }
 
-// matchClause writes hestia_match on row a for clause c, reporting false
-// when the clause has a condition only SQL can evaluate.
-func (b *builder) matchClause(a string, c store.Clause) bool {
+// matchClause writes a check of clause c on each candidate's row keys for
+// row a (of type typ, "" when not known statically), reporting false when
+// the clause has a condition only SQL can evaluate. SQLite runs the check
+// inside the query (hestia_match); PostgreSQL cannot, and gets the rows
+// that pass it (resolveClause).
+func (b *builder) matchClause(a, typ string, c store.Clause) bool {
 	m, ok := b.compileMatcher(c)
 	if !ok {
 		return false
+	}
+	if b.c.dialect == Postgres {
+		b.resolveClause(a, typ, c, m)
+		return true
 	}
 	id := registerMatcher(m)
 	b.matcherIDs = append(b.matcherIDs, id)
 	b.w("hestia_match(", a, ".ix, ", a, ".owner, ", a, ".type, ", a, ".id, ?, ", a, ".ixf)")
 	b.arg(id)
 	return true
+}
+
+// resolveClause writes "a.rid = ANY(rids)" for the resources of type typ
+// whose row keys satisfy clause c (matcher m): PostgreSQL cannot call Go
+// inside a query, so the check runs here, on the candidates the index
+// gives for c (or every resource of the type when it gives none), before
+// the query that uses it.
+func (b *builder) resolveClause(a, typ string, c store.Clause, m *matcher) {
+	if b.err != nil {
+		return
+	}
+	sub := &builder{ctx: b.ctx, c: b.c, q: b.q, params: b.params, n: b.n + 1000}
+	sub.w("SELECT r.rid, r.ix, r.owner, r.type, r.id, r.ixf FROM resource r WHERE r.deleted = 0")
+	if typ != "" {
+		sub.w(" AND r.type = ?")
+		sub.arg(typ)
+	}
+	if indexable(c) {
+		sub.w(" AND ")
+		sub.clause("r", typ, c)
+	}
+	if sub.err != nil {
+		b.err = sub.err
+		return
+	}
+	rows, err := b.q.QueryContext(b.ctx, sub.sb.String(), sub.args...)
+	if err != nil {
+		b.err = fmt.Errorf("search: candidates: %w", err)
+		return
+	}
+	defer rows.Close()
+	rids := []int64{}
+	buf := make([]row, 0, 32)
+	for rows.Next() {
+		var rid int64
+		var ix, ixf []byte
+		var owner, rtyp, id string
+		if err := rows.Scan(&rid, &ix, &owner, &rtyp, &id, &ixf); err != nil {
+			b.err = fmt.Errorf("search: candidates: %w", err)
+			return
+		}
+		buf, err = candidateRows(b.c, []driver.Value{ix, owner, rtyp, id}, ixf, m.forms, buf[:0])
+		if err != nil {
+			b.err = fmt.Errorf("search: candidates: %w", err)
+			return
+		}
+		if m.match(buf) {
+			rids = append(rids, rid)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		b.err = fmt.Errorf("search: candidates: %w", err)
+		return
+	}
+	b.w(a, ".rid = ANY(?)")
+	b.arg(rids)
+}
+
+// sqlPage returns the page of matches the database sorts (every sort key
+// but SQLite's hestia_sortkey is a column).
+func (c *Core) sqlPage(ctx context.Context, q Querier, params paramLookup, sq *store.Query, from string, args []any, res *store.SearchResult, count func() error) ([]int64, error) {
+	var order strings.Builder
+	ob := &builder{ctx: ctx, c: c, q: q, params: params}
+	for _, s := range sq.Sort {
+		ob.sortKey(&order, "r", s)
+	}
+	order.WriteString("r.rid")
+	if ob.err != nil {
+		return nil, ob.err
+	}
+	// ORDER BY terms come after WHERE in the text, so their arguments too.
+	all := append(slices.Clone(args), ob.args...)
+	all = append(all, sq.Count+1, sq.Offset)
+	rows, err := q.QueryContext(ctx, `SELECT r.rid`+from+` ORDER BY `+order.String()+` LIMIT ? OFFSET ?`, all...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	var rids []int64
+	for rows.Next() {
+		var rid int64
+		if err := rows.Scan(&rid); err != nil {
+			rows.Close()
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		rids = append(rids, rid)
+	}
+	err = rows.Err()
+	rows.Close()
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	if len(rids) > sq.Count {
+		res.More = true
+		rids = rids[:sq.Count]
+	}
+	if sq.Total {
+		if !res.More && (len(rids) > 0 || sq.Offset == 0) {
+			// The last page: the total is known without counting.
+			res.Total = sq.Offset + len(rids)
+		} else if err := count(); err != nil {
+			return nil, err
+		}
+	}
+	return rids, nil
+}
+
+// sortsByParam reports whether a sort needs a search parameter's values
+// (anything but _id and _lastUpdated).
+func sortsByParam(sorts []store.Sort) bool {
+	for _, s := range sorts {
+		if s.Param != store.SortID && s.Param != store.SortLastUpdated {
+			return true
+		}
+	}
+	return false
+}
+
+// sortInGo returns every match (SELECT r.rid + from), sorted: the sort
+// keys of search parameters come from each resource's row keys, which
+// PostgreSQL cannot read inside a query. Keys sort as SQLite's
+// hestia_sortkey does: the smallest value ascending, the largest
+// descending, resources without one last, then by rid.
+func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sorts []store.Sort, from string, args []any) ([]int64, error) {
+	type keyed struct {
+		rid  int64
+		keys []driver.Value
+	}
+	pids := make([]int64, len(sorts))
+	tables := make([]int64, len(sorts))
+	for i, s := range sorts {
+		if s.Param == store.SortID || s.Param == store.SortLastUpdated {
+			continue
+		}
+		t := kindIndex(s.Kind)
+		if t < 0 {
+			return nil, fmt.Errorf("search: sort: unknown kind")
+		}
+		pid, err := params.lookup(ctx, q, s.Param)
+		if err != nil {
+			return nil, err
+		}
+		pids[i], tables[i] = pid, int64(t)
+		if s.Desc {
+			tables[i] = -int64(t) - 1
+		}
+	}
+	rows, err := q.QueryContext(ctx, `SELECT r.rid, r.id, r.updated, r.ix, r.owner, r.type, r.ixf`+from, args...)
+	if err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	defer rows.Close()
+	var all []keyed
+	for rows.Next() {
+		var rid, updated int64
+		var id, owner, typ string
+		var ix, ixf []byte
+		if err := rows.Scan(&rid, &id, &updated, &ix, &owner, &typ, &ixf); err != nil {
+			return nil, fmt.Errorf("search: %w", err)
+		}
+		k := keyed{rid: rid, keys: make([]driver.Value, len(sorts))}
+		for i, s := range sorts {
+			switch s.Param {
+			case store.SortID:
+				k.keys[i] = id
+			case store.SortLastUpdated:
+				k.keys[i] = updated
+			default:
+				v, err := c.sortValue([]driver.Value{ix, owner, typ, id}, ixf, pids[i], tables[i])
+				if err != nil {
+					return nil, fmt.Errorf("search: sort key: %w", err)
+				}
+				k.keys[i] = v
+			}
+		}
+		all = append(all, k)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	slices.SortFunc(all, func(a, b keyed) int {
+		for i, s := range sorts {
+			x, y := a.keys[i], b.keys[i]
+			switch {
+			case x == nil && y == nil:
+				continue
+			case x == nil:
+				return 1 // NULLS LAST, either direction
+			case y == nil:
+				return -1
+			}
+			r := compareValues(x, y)
+			if s.Desc {
+				r = -r
+			}
+			if r != 0 {
+				return r
+			}
+		}
+		return cmp.Compare(a.rid, b.rid)
+	})
+	out := make([]int64, len(all))
+	for i, k := range all {
+		out[i] = k.rid
+	}
+	return out, nil
+}
+
+// compareValues compares two sort keys of one kind.
+func compareValues(x, y driver.Value) int {
+	switch a := x.(type) {
+	case string:
+		return strings.Compare(a, y.(string))
+	case int64:
+		return cmp.Compare(a, y.(int64))
+	case float64:
+		return cmp.Compare(a, y.(float64))
+	}
+	return 0
 }

@@ -1,4 +1,4 @@
-package sqlite
+package sqlstore
 
 import (
 	"database/sql"
@@ -11,7 +11,7 @@ import (
 // statements, which costs far less per row than one statement each. The
 // buffer is flushed when it fills, before any read inside the transaction
 // and at the end of each Update call, so reads and commits always see
-// every row. INSERT OR IGNORE: a resource may carry the same value twice
+// every row. ON CONFLICT DO NOTHING: a resource may carry the same value twice
 // (two identical codings), and one row suffices.
 
 type indexTable struct {
@@ -52,16 +52,16 @@ type pendingRows struct {
 
 func insertSQL(t indexTable, rows int) string {
 	tuple := "(" + strings.TrimSuffix(strings.Repeat("?, ", t.width), ", ") + ")"
-	return "INSERT OR IGNORE INTO " + t.name + " (" + t.columns + ") VALUES " +
-		strings.TrimSuffix(strings.Repeat(tuple+", ", rows), ", ")
+	return "INSERT INTO " + t.name + " (" + t.columns + ") VALUES " +
+		strings.TrimSuffix(strings.Repeat(tuple+", ", rows), ", ") + " ON CONFLICT DO NOTHING"
 }
 
 // stmt returns a statement prepared once per batch transaction.
-func (w *writeTx) stmt(query string) (*sql.Stmt, error) {
+func (w *Writer) stmt(query string) (*sql.Stmt, error) {
 	if s, ok := w.stmts[query]; ok {
 		return s, nil
 	}
-	s, err := w.tx.PrepareContext(w.ctx, query)
+	s, err := w.tx.PrepareContext(w.ctx, w.core.Rebind(query))
 	if err != nil {
 		return nil, err
 	}
@@ -72,7 +72,7 @@ func (w *writeTx) stmt(query string) (*sql.Stmt, error) {
 	return s, nil
 }
 
-func (w *writeTx) exec(query string, args ...any) error {
+func (w *Writer) exec(query string, args ...any) error {
 	s, err := w.stmt(query)
 	if err != nil {
 		return err
@@ -81,7 +81,7 @@ func (w *writeTx) exec(query string, args ...any) error {
 	return err
 }
 
-func (w *writeTx) add(t int, args ...any) error {
+func (w *Writer) add(t int, args ...any) error {
 	p := &w.pending
 	p.args[t] = append(p.args[t], args...)
 	p.rows[t]++
@@ -91,7 +91,7 @@ func (w *writeTx) add(t int, args ...any) error {
 	return nil
 }
 
-func (w *writeTx) flushTable(t int) error {
+func (w *Writer) flushTable(t int) error {
 	p := &w.pending
 	if p.rows[t] == 0 {
 		return nil
@@ -111,7 +111,7 @@ func (w *writeTx) flushTable(t int) error {
 }
 
 // flush writes every buffered row.
-func (w *writeTx) flush() error {
+func (w *Writer) flush() error {
 	for t := range nTables {
 		if err := w.flushTable(t); err != nil {
 			return err
@@ -121,20 +121,20 @@ func (w *writeTx) flush() error {
 }
 
 // discardPending drops buffered rows of a call that failed.
-func (w *writeTx) discardPending() {
+func (w *Writer) discardPending() {
 	for t := range nTables {
 		w.pending.args[t] = w.pending.args[t][:0]
 		w.pending.rows[t] = 0
 	}
 }
 
-// prepareIndex resolves the parameter ids of x's rows and encodes their
+// PrepareIndex resolves the parameter ids of x's rows and encodes their
 // key list (see rowkeys.go). Where key lists are sealed, it encodes it as
 // two lists instead: forms, the rows as the index tables show them (to be
 // stored unsealed), and keys, the values behind their blind-index forms
 // (to be sealed). Otherwise forms is nil and keys is the whole list. The
 // parameter ids, in row order, are kept for insertIndex.
-func (w *writeTx) prepareIndex(x *store.Index) (keys, forms []byte, err error) {
+func (w *Writer) PrepareIndex(x *store.Index) (keys, forms []byte, err error) {
 	w.pids = w.pids[:0]
 	if x == nil {
 		return nil, nil, nil
@@ -142,7 +142,7 @@ func (w *writeTx) prepareIndex(x *store.Index) (keys, forms []byte, err error) {
 	// Writers that are nil write nothing: whole list k, or forms f and
 	// values v.
 	var k, f, v *keyWriter
-	if w.db.cfg.Cipher == nil {
+	if w.core.cipher == nil {
 		k = &keyWriter{b: make([]byte, 0, 96*x.Len())}
 	} else {
 		f = &keyWriter{b: make([]byte, 0, 64*x.Len())}
@@ -237,21 +237,22 @@ func (w *writeTx) prepareIndex(x *store.Index) (keys, forms []byte, err error) {
 	return v.b, f.b, nil
 }
 
-// insertIndex buffers the rows of x for resource rid, with the parameter
-// ids prepareIndex resolved. Only index forms reach the tables.
-func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
+// InsertIndex buffers the rows of x for resource rid, with the parameter
+// ids PrepareIndex resolved. Only index forms reach the tables.
+func (w *Writer) InsertIndex(rid int64, x *store.Index) error {
 	if x == nil {
 		return nil
 	}
 	i := 0
 	next := func() int64 { p := w.pids[i]; i++; return p }
+	f := w.core.dialect.form
 	for _, r := range x.Strings {
-		if err := w.add(tString, next(), r.IxNorm, r.IxExact, rid, r.Group); err != nil {
+		if err := w.add(tString, next(), f(r.IxNorm), f(r.IxExact), rid, r.Group); err != nil {
 			return err
 		}
 	}
 	for _, r := range x.Tokens {
-		if err := w.add(tToken, next(), r.IxCode, r.IxSystem, rid, r.Group); err != nil {
+		if err := w.add(tToken, next(), f(r.IxCode), f(r.IxSystem), rid, r.Group); err != nil {
 			return err
 		}
 	}
@@ -276,21 +277,21 @@ func (w *writeTx) insertIndex(rid int64, x *store.Index) error {
 		}
 	}
 	for _, r := range x.URIs {
-		if err := w.add(tURI, next(), r.IxURI, rid, r.Group); err != nil {
+		if err := w.add(tURI, next(), f(r.IxURI), rid, r.Group); err != nil {
 			return err
 		}
 	}
 	return nil
 }
 
-// deleteIndex removes the rows listed in a resource's (unsealed) key list.
-func (w *writeTx) deleteIndex(rid int64, keys []byte) error {
+// DeleteIndex removes the rows listed in a resource's (unsealed) key list.
+func (w *Writer) DeleteIndex(rid int64, keys []byte) error {
 	rows, err := decodeRows(keys, nil)
 	if err != nil {
 		return err
 	}
 	for i := range rows {
-		if err := w.exec(deleteSQL(tables[rows[i].table]), rows[i].deleteArgs(rid)...); err != nil {
+		if err := w.exec(deleteSQL(tables[rows[i].table]), rows[i].deleteArgs(w.core.dialect, rid)...); err != nil {
 			return err
 		}
 	}

@@ -1,8 +1,11 @@
-package sqlite
+package sqlstore
 
 import (
+	"fmt"
+
 	"encoding/binary"
 	"errors"
+	"github.com/hestiahealth/hestia/internal/store"
 	"math"
 )
 
@@ -35,11 +38,12 @@ import (
 //     or erasure deletes index rows by it, without opening anything;
 //   - the values list (resource.ix, sealed): those values, in row order
 //     (string norm, exact; token code, system; uri uri).
-// mergeKeys puts them together again. A resource without a forms list
+// MergeKeys puts them together again. A resource without a forms list
 // (written before it existed, or where key lists are not sealed) has the
 // whole list in resource.ix.
 
-var errRowKeys = errors.New("sqlite: corrupt index key list")
+// ErrRowKeys reports a key list that does not decode.
+var ErrRowKeys = errors.New("corrupt index key list")
 
 // keyWriter encodes a key list. Its methods do nothing on a nil writer.
 type keyWriter struct{ b []byte }
@@ -90,7 +94,7 @@ func (r *keyReader) uvarint() uint64 {
 	}
 	v, n := binary.Uvarint(r.b)
 	if n <= 0 {
-		r.err = errRowKeys
+		r.err = ErrRowKeys
 		return 0
 	}
 	r.b = r.b[n:]
@@ -103,7 +107,7 @@ func (r *keyReader) varint() int64 {
 	}
 	v, n := binary.Varint(r.b)
 	if n <= 0 {
-		r.err = errRowKeys
+		r.err = ErrRowKeys
 		return 0
 	}
 	r.b = r.b[n:]
@@ -114,7 +118,7 @@ func (r *keyReader) varint() int64 {
 func (r *keyReader) bytes() []byte {
 	n := r.uvarint()
 	if r.err != nil || n > uint64(len(r.b)) {
-		r.err = errRowKeys
+		r.err = ErrRowKeys
 		return nil
 	}
 	s := r.b[:n:n]
@@ -157,7 +161,7 @@ func decodeRows(b []byte, out []row) ([]row, error) {
 		case tURI:
 			x.ix1, x.s1 = r.bytes(), r.bytes()
 		default:
-			return nil, errRowKeys
+			return nil, ErrRowKeys
 		}
 		out = append(out, x)
 	}
@@ -166,10 +170,10 @@ func decodeRows(b []byte, out []row) ([]row, error) {
 
 // deleteArgs are the arguments of the DELETE of one decoded row of rid, in
 // the column order of its table.
-func (x *row) deleteArgs(rid int64) []any {
+func (x *row) deleteArgs(d Dialect, rid int64) []any {
 	switch x.table {
 	case tString, tToken:
-		return []any{x.pid, string(x.ix1), string(x.ix2), rid, x.grp}
+		return []any{x.pid, d.form(string(x.ix1)), d.form(string(x.ix2)), rid, x.grp}
 	case tRef:
 		return []any{x.pid, string(x.s1), string(x.s2), string(x.s3), rid, x.grp}
 	case tDate:
@@ -179,7 +183,7 @@ func (x *row) deleteArgs(rid int64) []any {
 	case tQuantity:
 		return []any{x.pid, x.f1, x.f2, string(x.s1), string(x.s2), string(x.s3), rid, x.grp}
 	case tURI:
-		return []any{x.pid, string(x.ix1), rid, x.grp}
+		return []any{x.pid, d.form(string(x.ix1)), rid, x.grp}
 	}
 	return nil
 }
@@ -213,9 +217,9 @@ func splitColumns(s string) []string {
 	return out
 }
 
-// mergeKeys rebuilds a whole key list from a forms list and its values
+// MergeKeys rebuilds a whole key list from a forms list and its values
 // list.
-func mergeKeys(forms, values []byte) ([]byte, error) {
+func MergeKeys(forms, values []byte) ([]byte, error) {
 	out := keyWriter{b: make([]byte, 0, len(forms)+len(values))}
 	f := &keyReader{b: forms}
 	v := &keyReader{b: values}
@@ -252,11 +256,65 @@ func mergeKeys(forms, values []byte) ([]byte, error) {
 				out.raw(f.bytes())
 			}
 		default:
-			return nil, errRowKeys
+			return nil, ErrRowKeys
 		}
 	}
 	if f.err != nil || v.err != nil || len(v.b) > 0 {
-		return nil, errRowKeys
+		return nil, ErrRowKeys
 	}
 	return out.b, nil
+}
+
+// DecodeIndex rebuilds the index of a resource from its unsealed key list:
+// the rows as they are and a copy to encode afresh. params is extended
+// with parameters registered since it was read, from paramKeys.
+func DecodeIndex(paramKeys func() (map[int64]string, error), keys []byte, params map[int64]string) (old, x *store.Index, err error) {
+	rows, err := decodeRows(keys, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	x = &store.Index{}
+	for i := range rows {
+		r := &rows[i]
+		param, ok := params[r.pid]
+		if !ok {
+			fresh, err := paramKeys()
+			if err != nil {
+				return nil, nil, err
+			}
+			if param, ok = fresh[r.pid]; !ok {
+				return nil, nil, fmt.Errorf("%w: unknown parameter %d", ErrRowKeys, r.pid)
+			}
+			for k, v := range fresh {
+				params[k] = v
+			}
+		}
+		grp := int32(r.grp)
+		switch r.table {
+		case tString:
+			x.Strings = append(x.Strings, store.StringRow{Param: param, Group: grp,
+				Norm: string(r.s1), Exact: string(r.s2), IxNorm: string(r.ix1), IxExact: string(r.ix2)})
+		case tToken:
+			x.Tokens = append(x.Tokens, store.TokenRow{Param: param, Group: grp,
+				Code: string(r.s1), System: string(r.s2), IxCode: string(r.ix1), IxSystem: string(r.ix2)})
+		case tRef:
+			x.References = append(x.References, store.ReferenceRow{Param: param, Group: grp,
+				ID: string(r.s1), Type: string(r.s2), URL: string(r.s3)})
+		case tDate:
+			x.Dates = append(x.Dates, store.DateRow{Param: param, Group: grp, Lo: r.i1, Hi: r.i2})
+		case tNumber:
+			x.Numbers = append(x.Numbers, store.NumberRow{Param: param, Group: grp, Lo: r.f1, Hi: r.f2})
+		case tQuantity:
+			x.Quantities = append(x.Quantities, store.QuantityRow{Param: param, Group: grp,
+				Lo: r.f1, Hi: r.f2, Code: string(r.s1), System: string(r.s2), Unit: string(r.s3)})
+		case tURI:
+			x.URIs = append(x.URIs, store.URIRow{Param: param, Group: grp, URI: string(r.s1), IxURI: string(r.ix1)})
+		}
+	}
+	old = &store.Index{
+		Strings: append([]store.StringRow(nil), x.Strings...),
+		Tokens:  append([]store.TokenRow(nil), x.Tokens...),
+		URIs:    append([]store.URIRow(nil), x.URIs...),
+	}
+	return old, x, nil
 }
