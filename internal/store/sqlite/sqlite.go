@@ -68,7 +68,7 @@ type DB struct {
 	read   *sql.DB
 	rpool  *sqlstore.StmtPool
 	core   *sqlstore.Core // the shared SQL: search, reads, index writes
-	keyrd  *sql.DB // reads the keyset table: see LoadKey
+	keyrd  *sql.DB        // reads the keyset table: see LoadKey
 	write  *sql.DB
 	ckpt   *sql.DB
 	wconn  *sql.Conn
@@ -167,17 +167,17 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	read.SetMaxIdleConns(cfg.Readers)
 	read.SetConnMaxIdleTime(0)
 	db := &DB{
-		cfg:    cfg,
-		read:   read,
-		rpool:  sqlstore.NewStmtPool(read),
-		core:   sqlstore.NewCore(sqlstore.SQLite),
-		keyrd:  keyrd,
-		write:  write,
-		ckpt:   ckpt,
-		wconn:  wconn,
-		jobs:   make(chan *job, 1024),
-		wake:   make(chan struct{}, 1),
-		done:   make(chan struct{}),
+		cfg:   cfg,
+		read:  read,
+		rpool: sqlstore.NewStmtPool(read),
+		core:  sqlstore.NewCore(sqlstore.SQLite),
+		keyrd: keyrd,
+		write: write,
+		ckpt:  ckpt,
+		wconn: wconn,
+		jobs:  make(chan *job, 1024),
+		wake:  make(chan struct{}, 1),
+		done:  make(chan struct{}),
 	}
 	db.core.SetCipher(cfg.Cipher)
 	if err := db.core.LoadParams(ctx, read); err != nil {

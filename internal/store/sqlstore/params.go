@@ -96,4 +96,3 @@ func (w *Writer) pid(key string) (int64, error) {
 	w.newParams[key] = pid
 	return pid, nil
 }
-
