@@ -292,10 +292,10 @@ func callSafely(fn func(*writeTx) error, w *writeTx) (err error) {
 // writeTx implements store.Tx on an open transaction.
 type writeTx struct {
 	*sqlstore.Writer
-	db    *DB
-	tx    *sql.Tx
-	ctx   context.Context
-	audit [][]byte // audit records to append with the transaction
+	db        *DB
+	tx        *sql.Tx
+	ctx       context.Context
+	audit     [][]byte // audit records to append with the transaction
 	typeLocks []string
 }
 
