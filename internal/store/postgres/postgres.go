@@ -32,7 +32,6 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5/pgconn"
@@ -57,9 +56,10 @@ type Config struct {
 
 // DB is an open database. It implements store.Store.
 type DB struct {
-	cfg  Config
-	pool *sql.DB
-	core *sqlstore.Core
+	cfg   Config
+	pool  *sql.DB
+	core  *sqlstore.Core
+	audit auditLog
 }
 
 var _ store.Store = (*DB)(nil)
@@ -98,6 +98,10 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if err := db.core.LoadParams(ctx, pool); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
+	}
+	if err := db.startAudit(ctx); err != nil {
+		db.Close()
+		return nil, err
 	}
 	return db, nil
 }
@@ -188,6 +192,7 @@ func (db *DB) SetCipher(c sqlstore.KeyCipher) {
 
 // Close closes the connection pool.
 func (db *DB) Close() error {
+	db.stopAudit()
 	db.core.Close()
 	return db.pool.Close()
 }
@@ -404,12 +409,3 @@ func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources
 	}
 	return resources, versions, nil
 }
-
-// isUnique reports a unique violation.
-func isUnique(err error) bool {
-	var pe *pgconn.PgError
-	return errors.As(err, &pe) && pe.Code == "23505"
-}
-
-var _ = strings.TrimSpace
-var _ = isUnique
