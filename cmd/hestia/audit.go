@@ -26,7 +26,6 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit/export"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/server"
-	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
 func auditCmd() *cobra.Command {
@@ -39,7 +38,7 @@ func auditCmd() *cobra.Command {
 }
 
 func auditVerifyCmd() *cobra.Command {
-	var dataDir, checkpoints, offline, verifier string
+	var dataDir, storage, checkpoints, offline, verifier string
 	var complete bool
 	cmd := &cobra.Command{
 		Use:   "verify",
@@ -69,11 +68,16 @@ selection has an inclusion proof per record).`,
 			if offline != "" {
 				return verifyOffline(cmd, offline, verifier, complete)
 			}
-			path := filepath.Join(dataDir, server.DatabaseFile)
-			if _, err := os.Stat(path); err != nil {
-				return fmt.Errorf("no database in %s: %w", dataDir, err)
+			if storage == "" {
+				storage = os.Getenv("HESTIA_STORAGE")
 			}
-			db, err := sqlite.Open(ctx, sqlite.Config{Path: path})
+			if storage == "" || storage == "sqlite" {
+				path := filepath.Join(dataDir, server.DatabaseFile)
+				if _, err := os.Stat(path); err != nil {
+					return fmt.Errorf("no database in %s: %w", dataDir, err)
+				}
+			}
+			db, err := server.OpenStorage(ctx, server.Config{DataDir: dataDir, Storage: storage})
 			if err != nil {
 				return err
 			}
@@ -99,6 +103,7 @@ selection has an inclusion proof per record).`,
 		},
 	}
 	cmd.Flags().StringVar(&dataDir, "data", server.Defaults().DataDir, "data directory")
+	cmd.Flags().StringVar(&storage, "storage", "", "database: sqlite (default, in the data directory) or a postgres:// URL")
 	cmd.Flags().StringVar(&checkpoints, "checkpoints", "", "folder of checkpoints held outside the database (default DATA/"+server.CheckpointDir+")")
 	cmd.Flags().StringVar(&offline, "offline", "", "check an export file instead of a data directory")
 	cmd.Flags().BoolVar(&complete, "complete", false, "with --offline: the file must hold the whole log")
@@ -138,7 +143,7 @@ func verifyOffline(cmd *cobra.Command, file, verifier string, complete bool) err
 // without a key to check them, or a database naming another key than the
 // one given, are a *tlog.Problem: deleting the log's identity must not
 // make its checkpoints go unchecked.
-func heldCheckpoints(cmd *cobra.Command, db *sqlite.DB, dataDir, folder, verifier string) ([]tlog.Checkpoint, int, error) {
+func heldCheckpoints(cmd *cobra.Command, db server.Storage, dataDir, folder, verifier string) ([]tlog.Checkpoint, int, error) {
 	ctx := cmd.Context()
 	id, err := server.ReadAuditIdentity(ctx, db)
 	if err != nil {

@@ -32,6 +32,6 @@ Run "hestia serve" to start the server on an embedded database, and
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
-	cmd.AddCommand(serveCmd(), initCmd(), importCmd(), keysCmd(), patientCmd(), auditCmd(), userCmd(), clientCmd(), policyCmd(), versionCmd())
+	cmd.AddCommand(serveCmd(), initCmd(), migrateCmd(), importCmd(), keysCmd(), patientCmd(), auditCmd(), userCmd(), clientCmd(), policyCmd(), versionCmd())
 	return cmd
 }

@@ -104,6 +104,7 @@ clients use (default: https:// and the address listened on).`,
 	f.StringVar(&cfg.Policy, "policy", cfg.Policy, "access-control policy file (JSON, docs/access.md; reloaded when it changes); default: built in")
 	f.StringVar(&cfg.BaseURL, "base-url", "", "external base URL of the API and issuer of its tokens (default: from each request; tokens: https:// and the listen address)")
 	f.Int64Var(&cfg.MaxBody, "max-body", cfg.MaxBody, "largest request body in bytes")
+	f.IntVar(&cfg.StorageConns, "storage-conns", 0, "PostgreSQL connections of this node (default 16)")
 	f.StringVar(&cfg.Synchronous, "sqlite-synchronous", cfg.Synchronous, "SQLite durability: FULL or NORMAL")
 	f.DurationVar(&cfg.BatchWindow, "batch-window", 0, "how long the database writer waits to group concurrent writes")
 	f.DurationVar(&cfg.AccessTokenTTL, "access-token-ttl", cfg.AccessTokenTTL, "lifetime of access tokens")
@@ -115,9 +116,11 @@ clients use (default: https:// and the address listened on).`,
 	return cmd
 }
 
-// keyFlags adds the flags that choose the KMS.
+// keyFlags adds the flags that choose the KMS and the database, which
+// every command that opens the data gives.
 func keyFlags(cmd *cobra.Command, cfg *server.Config) {
 	f := cmd.Flags()
+	f.StringVar(&cfg.Storage, "storage", "", "database: sqlite (default, in the data directory) or a postgres:// URL (several nodes on one database; keep the password in PGPASSWORD or ~/.pgpass)")
 	f.StringVar(&cfg.KMS, "kms", cfg.KMS, "KMS of the key-encryption key: local, or an aws-kms:// key URI")
 	f.StringVar(&cfg.KMSEndpoint, "kms-endpoint", "", "AWS KMS endpoint URL (a private endpoint; default: the region's)")
 }
@@ -154,6 +157,8 @@ func applyEnv(cmd *cobra.Command, cfg *server.Config) error {
 		"base-url":           func() { cfg.BaseURL = flags.BaseURL },
 		"max-body":           func() { cfg.MaxBody = flags.MaxBody },
 		"sqlite-synchronous": func() { cfg.Synchronous = flags.Synchronous },
+		"storage":            func() { cfg.Storage = flags.Storage },
+		"storage-conns":      func() { cfg.StorageConns = flags.StorageConns },
 		"batch-window":       func() { cfg.BatchWindow = flags.BatchWindow },
 		"pprof-listen":       func() { cfg.PprofListen = flags.PprofListen },
 		"kms":                func() { cfg.KMS = flags.KMS },

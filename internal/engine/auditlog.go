@@ -49,6 +49,24 @@ type AuditConfig struct {
 // proofs, event search, access reports).
 func (e *Engine) SetAuditLog(c AuditConfig) { e.auditLog = c }
 
+// auditSyncer is a log whose records reach the tree a moment after they
+// are durable (PostgreSQL's queue, which one node sequences): SyncAudit
+// brings this node's view of the tree up to every record committed so far.
+type auditSyncer interface {
+	SyncAudit(ctx context.Context) error
+}
+
+// syncAudit brings the log's tree up to date before it is read, so that a
+// search or proof sees every record committed before it.
+func (e *Engine) syncAudit(ctx context.Context) error {
+	if s, ok := e.auditLog.Log.(auditSyncer); ok {
+		if err := s.SyncAudit(ctx); err != nil {
+			return fault.Wrap(fault.Unavailable, err, "the audit log cannot be read")
+		}
+	}
+	return nil
+}
+
 func (e *Engine) auditReady(needKeys bool) error {
 	if e.auditLog.Log == nil || needKeys && e.auditLog.Keys == nil || e.auditLog.Checkpoints == nil {
 		return fault.New(fault.NotImplemented, "this server keeps no tamper-evident audit log")
@@ -87,6 +105,9 @@ func (e *Engine) InclusionProof(ctx context.Context, index, size uint64) (leaf [
 	if err != nil {
 		return nil, nil, err
 	}
+	if err := e.syncAudit(ctx); err != nil {
+		return nil, nil, e.record(ctx, ev, err)
+	}
 	head, _ := e.auditLog.Log.AuditHead()
 	if size == 0 || size > head || index >= size {
 		return nil, nil, e.record(ctx, ev, fault.New(fault.Invalid, "need index < size <= %d (the log's size)", head))
@@ -110,6 +131,9 @@ func (e *Engine) ConsistencyProof(ctx context.Context, from, to uint64) ([][]byt
 	ev, err := e.begin(ctx, access.AuditProof, "", "")
 	if err != nil {
 		return nil, err
+	}
+	if err := e.syncAudit(ctx); err != nil {
+		return nil, e.record(ctx, ev, err)
 	}
 	head, _ := e.auditLog.Log.AuditHead()
 	if from == 0 || from > to || to > head {
@@ -369,6 +393,9 @@ func forPatient(ev *audit.Event, patient string) *audit.Event {
 }
 
 func (e *Engine) auditSearch(ctx context.Context, q *auditQuery) (*AuditPage, error) {
+	if err := e.syncAudit(ctx); err != nil {
+		return nil, err
+	}
 	page := &AuditPage{}
 	var openErr error
 	// consider adds a matching event, and reports a full page.

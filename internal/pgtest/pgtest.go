@@ -27,6 +27,7 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"os"
+	"strings"
 	"testing"
 	"time"
 
@@ -47,15 +48,7 @@ const timeout = 30 * time.Second
 // HESTIA_TEST_POSTGRES the test is skipped, or failed under CI=true.
 func DSN(t testing.TB) string {
 	t.Helper()
-	admin := os.Getenv(envVar)
-	if admin == "" {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("PostgreSQL not available: " + envVar + " is unset, and tests that need PostgreSQL must run in CI " +
-				"(.ci/run sources .ci/postgres.sh, which starts a server on loopback and exports " + envVar + ")")
-		}
-		t.Skip("PostgreSQL not available: set " + envVar + " to the URL of a database whose user may create databases " +
-			"(e.g. postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable), or run `. .ci/postgres.sh`")
-	}
+	admin := Need(t)
 	u, err := url.Parse(admin)
 	if err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") || u.Host == "" {
 		t.Fatalf("pgtest: %s must be a postgres://user@host:port/database URL", envVar)
@@ -78,6 +71,60 @@ func DSN(t testing.TB) string {
 	u.Path = "/" + name
 	u.RawPath = ""
 	return u.String()
+}
+
+// Snapshot copies the database of dsn (one DSN returned, with no open
+// connection) and returns a function that puts the copy back in its
+// place, as restoring a backup would. The copy is dropped when the test
+// ends.
+func Snapshot(t testing.TB, dsn string) (restore func()) {
+	t.Helper()
+	u, err := url.Parse(dsn)
+	if err != nil {
+		t.Fatalf("pgtest: snapshot: %v", err)
+	}
+	orig := strings.TrimPrefix(u.Path, "/")
+	if !strings.HasPrefix(orig, namePrefix) {
+		t.Fatalf("pgtest: snapshot: not a test database")
+	}
+	cfg, err := pgx.ParseConfig(os.Getenv(envVar))
+	if err != nil {
+		t.Fatalf("pgtest: %s: %v", envVar, err)
+	}
+	cp := newName()
+	if err := exec(cfg, "CREATE DATABASE "+pgx.Identifier{cp}.Sanitize()+" TEMPLATE "+pgx.Identifier{orig}.Sanitize()); err != nil {
+		t.Fatalf("pgtest: snapshot of %s: %v", orig, err)
+	}
+	t.Cleanup(func() {
+		if err := exec(cfg, "DROP DATABASE IF EXISTS "+pgx.Identifier{cp}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Errorf("pgtest: dropping snapshot %s: %v", cp, err)
+		}
+	})
+	return func() {
+		t.Helper()
+		if err := exec(cfg, "DROP DATABASE IF EXISTS "+pgx.Identifier{orig}.Sanitize()+" WITH (FORCE)"); err != nil {
+			t.Fatalf("pgtest: restore %s: %v", orig, err)
+		}
+		if err := exec(cfg, "CREATE DATABASE "+pgx.Identifier{orig}.Sanitize()+" TEMPLATE "+pgx.Identifier{cp}.Sanitize()); err != nil {
+			t.Fatalf("pgtest: restore %s: %v", orig, err)
+		}
+	}
+}
+
+// Need skips the test when no PostgreSQL server is configured (fails it
+// under CI=true), and returns the admin URL otherwise.
+func Need(t testing.TB) string {
+	t.Helper()
+	admin := os.Getenv(envVar)
+	if admin == "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatal("PostgreSQL not available: " + envVar + " is unset, and tests that need PostgreSQL must run in CI " +
+				"(.ci/run sources .ci/postgres.sh, which starts a server on loopback and exports " + envVar + ")")
+		}
+		t.Skip("PostgreSQL not available: set " + envVar + " to the URL of a database whose user may create databases " +
+			"(e.g. postgres://postgres@127.0.0.1:55432/postgres?sslmode=disable), or run `. .ci/postgres.sh`")
+	}
+	return admin
 }
 
 // newName returns a database name not used before: the prefix and 16 random

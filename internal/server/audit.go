@@ -25,6 +25,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/audit/journal"
 	"github.com/hestiahealth/hestia/internal/audit/tlog"
 	"github.com/hestiahealth/hestia/internal/crypt"
+	"github.com/hestiahealth/hestia/internal/oauth"
 	"github.com/hestiahealth/hestia/internal/store/sqlite"
 )
 
@@ -35,12 +36,23 @@ const JournalDir = "audit-journal"
 // tamper-evident log, made durable through the journal (or, when another
 // process of this data directory has the journal, straight in the
 // database), and the journal to close (nil without one).
-func openAudit(cfg Config, db *sqlite.DB, keys *crypt.Keyring, origin string, log *slog.Logger) (audit.Encoder, *journal.Journal, error) {
+func openAudit(cfg Config, db Storage, keys *crypt.Keyring, origin string, log *slog.Logger) (audit.Encoder, *journal.Journal, error) {
 	trail := audit.Trail{Source: origin, Seal: clearAudit{}}
 	if keys != nil {
 		trail.Seal, trail.Tags = keys, keys
 	}
-	j, err := journal.Open(filepath.Join(cfg.DataDir, JournalDir), db.JournalSink(), journal.Options{})
+	lite, ok := db.(*sqlite.DB)
+	if !ok {
+		// PostgreSQL: records are durable once queued in the database,
+		// whichever node queued them (postgres.DB.AppendAudit).
+		trail.Log = db.(audit.Appender)
+		var enc audit.Encoder = trail
+		if cfg.AuditEcho != nil {
+			enc = echo{trail, audit.Log{Logger: cfg.AuditEcho}}
+		}
+		return enc, nil, nil
+	}
+	j, err := journal.Open(filepath.Join(cfg.DataDir, JournalDir), lite.JournalSink(), journal.Options{})
 	switch {
 	case err == nil:
 		trail.Log = j
@@ -48,7 +60,7 @@ func openAudit(cfg Config, db *sqlite.DB, keys *crypt.Keyring, origin string, lo
 		// A running server has the journal: this process's records go to
 		// the database directly (durable and ordered, only slower).
 		log.Debug("the audit journal is in use by another process; audit records go to the database directly")
-		trail.Log = dbLog{db}
+		trail.Log = dbLog{lite}
 	default:
 		return nil, nil, fmt.Errorf("audit journal: %w", err)
 	}
@@ -126,7 +138,7 @@ type AuditIdentity struct {
 // ReadAuditIdentity returns the audit log's name and public checkpoint key
 // as the database holds them (empty before the first open creates them).
 // Neither is secret.
-func ReadAuditIdentity(ctx context.Context, db *sqlite.DB) (AuditIdentity, error) {
+func ReadAuditIdentity(ctx context.Context, db oauth.MetaStore) (AuditIdentity, error) {
 	var id AuditIdentity
 	var err error
 	if id.Origin, _, err = db.Meta(ctx, originKey); err != nil {
@@ -140,7 +152,7 @@ func ReadAuditIdentity(ctx context.Context, db *sqlite.DB) (AuditIdentity, error
 // created on first use; the origin may not change afterwards), checks
 // that the log extends the latest checkpoint held by the sinks (refusing
 // a rolled-back or rewritten database), and returns the issuer.
-func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt.Keyring, log *slog.Logger) (*checkpoint.Issuer, AuditIdentity, error) {
+func openCheckpoints(ctx context.Context, cfg Config, db Storage, keys *crypt.Keyring, log *slog.Logger) (*checkpoint.Issuer, AuditIdentity, error) {
 	id, err := ReadAuditIdentity(ctx, db)
 	if err != nil {
 		return nil, id, err
@@ -198,7 +210,8 @@ func openCheckpoints(ctx context.Context, cfg Config, db *sqlite.DB, keys *crypt
 		return nil, id, err
 	}
 	is := &checkpoint.Issuer{Log: db, Signer: signer, Origin: origin, Sinks: sinks,
-		Every: cfg.CheckpointEvery, Interval: cfg.CheckpointInterval, Logger: log}
+		Every: cfg.CheckpointEvery, Interval: cfg.CheckpointInterval, Logger: log,
+		Leading: func() bool { return leading(db) }}
 	// The log must extend every checkpoint it has signed: the latest in
 	// the database, and any newer one a sink holds (a sink that cannot be
 	// read fails the start: a rollback could not be ruled out).

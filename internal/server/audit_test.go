@@ -3,7 +3,6 @@ package server
 import (
 	"bytes"
 	"context"
-	"database/sql"
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
@@ -189,13 +188,17 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	s := newTestServer(t)
 	p := s.create(patient("Closedfamily", "Cy"))
 	pid := p["id"].(string)
-	other, err := sql.Open("sqlite", filepath.Join(s.node.Dir, DatabaseFile)+"?_pragma=busy_timeout(10000)")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer other.Close()
+	// The fault: on SQLite a stray row where the next record goes, so the
+	// log cannot store; on PostgreSQL the queue every record enters first
+	// is gone.
+	other := rawDB(t, s)
+	breakLog, repairLog := `INSERT INTO audit_record (idx, record) VALUES (?, x'00')`, `DELETE FROM audit_record WHERE idx = ?`
 	head, _ := s.node.DB.AuditHead()
-	if _, err := other.Exec(`INSERT INTO audit_record (idx, record) VALUES (?, x'00')`, head); err != nil {
+	args := []any{head}
+	if other.pg {
+		breakLog, repairLog, args = `ALTER TABLE audit_queue RENAME TO audit_queue_gone`, `ALTER TABLE audit_queue_gone RENAME TO audit_queue`, nil
+	}
+	if _, err := other.Exec(breakLog, args...); err != nil {
 		t.Fatal(err)
 	}
 	// A read's record is durable in the journal at once; the log fails
@@ -239,7 +242,7 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 	if st != http.StatusServiceUnavailable || tr["error"] != "temporarily_unavailable" || tr["access_token"] != nil {
 		t.Fatalf("token request while the log fails: %d %v", st, tr)
 	}
-	if _, err := other.Exec(`DELETE FROM audit_record WHERE idx = ?`, head); err != nil {
+	if _, err := other.Exec(repairLog, args...); err != nil {
 		t.Fatal(err)
 	}
 	deadline = time.Now().Add(5 * time.Second)
@@ -258,21 +261,17 @@ func TestAuditFailureFailsClosed(t *testing.T) {
 }
 
 // copyThenAdvance writes a patient, keeps a copy of the closed database,
-// then writes another: it returns the database's path and the copy.
-func copyThenAdvance(t *testing.T, cfg Config) (string, []byte) {
+// then writes another: it returns what puts the copy back.
+func copyThenAdvance(t *testing.T, cfg Config) (restoreOld func()) {
 	t.Helper()
 	s := openAt(t, cfg)
 	s.create(patient("Rollbackfamily"))
 	s.node.Close()
-	dbPath := filepath.Join(cfg.DataDir, DatabaseFile)
-	old, err := os.ReadFile(dbPath)
-	if err != nil {
-		t.Fatal(err)
-	}
+	restoreOld = snapshotDB(t, cfg)
 	s = openAt(t, cfg)
 	s.create(patient("Laterfamily"))
 	s.node.Close()
-	return dbPath, old
+	return restoreOld
 }
 
 // A database rolled back to an earlier copy is refused at open: the
@@ -280,37 +279,29 @@ func copyThenAdvance(t *testing.T, cfg Config) (string, []byte) {
 // records were rewritten.
 func TestRolledBackDatabaseIsRefused(t *testing.T) {
 	cfg := testConfig(t)
-	dbPath, old := copyThenAdvance(t, cfg)
+	restoreOld := copyThenAdvance(t, cfg)
 	held, err := os.ReadDir(filepath.Join(cfg.DataDir, CheckpointDir))
 	if err != nil || len(held) < 2 {
 		t.Fatalf("checkpoint folder: %v, %v", held, err)
 	}
-	current, _ := os.ReadFile(dbPath)
-	os.Remove(dbPath + "-wal")
-	if err := os.WriteFile(dbPath, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	restoreCurrent := snapshotDB(t, cfg)
+	restoreOld()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("a rolled-back database opened: %v", err)
 	}
 	// Back to the current copy, it opens; with a record rewritten, not.
-	if err := os.WriteFile(dbPath, current, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	restoreCurrent()
 	n, err := OpenNode(context.Background(), cfg, log)
 	if err != nil {
 		t.Fatal(err)
 	}
 	n.Close()
-	other, err := sql.Open("sqlite", dbPath)
-	if err != nil {
+	other := rawDBAt(t, cfg)
+	if _, err := other.Exec(`UPDATE audit_record SET record = ?, leaf = ? WHERE idx = 0`, []byte{1, 0}, tlog.Hasher.HashLeaf([]byte{1, 0})); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := other.Exec(`UPDATE audit_record SET record = x'0100', leaf = ? WHERE idx = 0`, tlog.Hasher.HashLeaf([]byte{1, 0})); err != nil {
-		t.Fatal(err)
-	}
-	other.Close()
+	other.db.Close()
 	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rewritten") {
 		t.Fatalf("a rewritten log opened: %v", err)
 	}
@@ -546,14 +537,11 @@ func TestRolledBackDatabaseIsRefusedWithS3(t *testing.T) {
 	cfg := testConfig(t)
 	cfg.AuditCheckpoints = "s3://audit/" + t.Name()
 	cfg.AuditS3Endpoint = srv.URL
-	dbPath, old := copyThenAdvance(t, cfg)
+	restoreOld := copyThenAdvance(t, cfg)
 	if _, err := os.Stat(filepath.Join(cfg.DataDir, CheckpointDir)); err == nil {
 		t.Fatal("a checkpoint folder was written though a bucket is configured")
 	}
-	os.Remove(dbPath + "-wal")
-	if err := os.WriteFile(dbPath, old, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	restoreOld()
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	if _, err := OpenNode(context.Background(), cfg, log); err == nil || !strings.Contains(err.Error(), "rolled back") {
 		t.Fatalf("a rolled-back database opened: %v", err)

@@ -46,6 +46,14 @@ type Config struct {
 	// requests: a parsed body takes several times its size in memory.
 	// Default 64 MiB (at least MaxBody).
 	BodyBudget int64
+	// Storage is the database: "sqlite" (the default: DataDir/hestia.db)
+	// or a postgres:// URL, for several nodes on one PostgreSQL database.
+	// HESTIA_STORAGE. Keep a password out of the URL (command lines are
+	// visible to other users): use PGPASSWORD or ~/.pgpass.
+	Storage string
+	// StorageConns caps the PostgreSQL connection pool of this node.
+	// HESTIA_STORAGE_CONNS. Default 16.
+	StorageConns int
 	// Synchronous is SQLite's durability: FULL (default) or NORMAL.
 	// HESTIA_SQLITE_SYNCHRONOUS.
 	Synchronous string
@@ -206,6 +214,14 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_TLS_KEY", &c.TLSKey)
 	str("HESTIA_BASE_URL", &c.BaseURL)
 	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
+	str("HESTIA_STORAGE", &c.Storage)
+	if v, ok := os.LookupEnv("HESTIA_STORAGE_CONNS"); ok {
+		n, err := strconv.Atoi(v)
+		if err != nil {
+			return fmt.Errorf("HESTIA_STORAGE_CONNS: %w", err)
+		}
+		c.StorageConns = n
+	}
 	str("HESTIA_PPROF_LISTEN", &c.PprofListen)
 	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
 	str("HESTIA_AUDIT_CHECKPOINTS", &c.AuditCheckpoints)
@@ -353,6 +369,12 @@ func (c *Config) Validate() error {
 	if c.BodyBudget < c.MaxBody {
 		errs = append(errs, errors.New("the body budget must be at least the body limit"))
 	}
+	if c.Storage != "" && c.Storage != "sqlite" && !isPostgresURL(c.Storage) {
+		errs = append(errs, errors.New("storage must be sqlite or a postgres:// URL"))
+	}
+	if c.StorageConns < 0 {
+		errs = append(errs, errors.New("the storage connection pool cannot be negative"))
+	}
 	switch strings.ToUpper(c.Synchronous) {
 	case "FULL", "NORMAL":
 	default:
@@ -442,6 +464,7 @@ func (c Config) auditSummary(n *Node) string {
 		"audit_origin=" + n.AuditID.Origin,
 		"policy=" + policyName(c.Policy) + "@" + n.Policy.Rules().Digest(),
 		"audit_checkpoints=" + strings.Join(names, ","),
+		"storage=" + StorageName(c.Storage),
 		"synchronous=" + c.Synchronous,
 		"max_body=" + strconv.FormatInt(c.MaxBody, 10),
 		"max_in_flight=" + strconv.Itoa(c.MaxInFlight),

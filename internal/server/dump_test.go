@@ -2,8 +2,10 @@ package server
 
 import (
 	"encoding/binary"
+	"encoding/hex"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -129,6 +131,66 @@ func plaintextHits(t *testing.T, dir string, needles []string) map[string]string
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+	return hits
+}
+
+// storedHits is plaintextHits over everything a configuration stores: the
+// files of the data directory and, on PostgreSQL, every row of every table
+// (as PostgreSQL renders it, bytea values decoded).
+func storedHits(t *testing.T, cfg Config, needles []string) map[string]string {
+	t.Helper()
+	hits := plaintextHits(t, cfg.DataDir, needles)
+	if cfg.Storage == "" {
+		return hits
+	}
+	db := rawDBAt(t, cfg)
+	var tables []string
+	rows, err := db.Query(`SELECT table_name FROM information_schema.tables WHERE table_schema = 'public'`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for rows.Next() {
+		var n string
+		if err := rows.Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		tables = append(tables, n)
+	}
+	rows.Close()
+	dump := filepath.Join(t.TempDir(), "dump")
+	if err := os.MkdirAll(dump, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	hexes := regexp.MustCompile(`\\\\x([0-9a-f]+)`)
+	for _, table := range tables {
+		// Table names come from the catalog; quoted as identifiers.
+		rows, err := db.Query(`SELECT t::text FROM "` + strings.ReplaceAll(table, `"`, `""`) + `" t`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var out []byte
+		for rows.Next() {
+			var line string
+			if err := rows.Scan(&line); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, line...)
+			out = append(out, '\n')
+			for _, m := range hexes.FindAllStringSubmatch(line, -1) {
+				if b, err := hex.DecodeString(m[1]); err == nil {
+					out = append(out, b...)
+					out = append(out, '\n')
+				}
+			}
+		}
+		rows.Close()
+		if err := os.WriteFile(filepath.Join(dump, table), out, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for k, v := range plaintextHits(t, dump, needles) {
+		hits[k] = "table " + v
 	}
 	return hits
 }

@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
@@ -30,7 +28,7 @@ func openAt(t testing.TB, cfg Config) *testServer {
 	}
 	hs := httptest.NewTLSServer(srv.Handler())
 	srv.auth.SetIssuer(hs.URL)
-	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node, srv: srv, cert: hs.Certificate().Raw}
+	s := &testServer{t: t, url: hs.URL, c: hs.Client(), node: node, srv: srv, cert: hs.Certificate().Raw, storage: cfg.Storage}
 	s.c.Transport = bearer{s: s, next: s.c.Transport}
 	t.Cleanup(func() { hs.Close(); node.Close() })
 	s.token = s.serviceToken("system/*.cruds")
@@ -59,13 +57,9 @@ func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
 	keep := s.create(patient("Kept"))
 
 	// A copy of the database from before the erasure (the node closed, so
-	// the file is complete).
+	// it is complete).
 	closeAt(s)
-	dbFile := filepath.Join(cfg.DataDir, DatabaseFile)
-	before, err := os.ReadFile(dbFile)
-	if err != nil {
-		t.Fatal(err)
-	}
+	restoreBefore := snapshotDB(t, cfg)
 
 	s = openAt(t, cfg)
 	ctx := access.WithPrincipal(context.Background(), access.Local())
@@ -113,17 +107,12 @@ func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
 	}
 	erased(s)
 	closeAt(s)
-	if hits := plaintextHits(t, cfg.DataDir, []string{"Shredded", "555-0199-7731", "Secret finding"}); len(hits) > 0 {
+	if hits := storedHits(t, cfg, []string{"Shredded", "555-0199-7731", "Secret finding"}); len(hits) > 0 {
 		t.Fatalf("after erasure, in the clear: %v", hits)
 	}
 
-	// Restore the old database file. The ledger is applied on open.
-	for _, f := range []string{dbFile, dbFile + "-wal", dbFile + "-shm"} {
-		os.Remove(f)
-	}
-	if err := os.WriteFile(dbFile, before, 0o600); err != nil {
-		t.Fatal(err)
-	}
+	// Restore the old database. The ledger is applied on open.
+	restoreBefore()
 	// The audit log sees the restore as a rollback: refused, unless the
 	// operator accepts it (and the log records that).
 	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))

@@ -7,12 +7,14 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/hestiahealth/hestia/internal/oauth"
+	"github.com/hestiahealth/hestia/internal/pgtest"
 )
 
 // testServer is a whole Hestia (SQLite, engine, REST, middleware) behind
@@ -24,6 +26,8 @@ type testServer struct {
 	node *Node
 	srv  *Server
 	cert []byte // the server's TLS certificate (DER)
+	// storage is the PostgreSQL URL of the database ("" for SQLite).
+	storage string
 	// token is sent as the bearer token of every request that does not
 	// set Authorization itself (an empty value sends none: see bearer).
 	token  string
@@ -52,13 +56,23 @@ func (b bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // testConfig is the default configuration on a data directory and a key
 // directory of the test's own, with synchronous=NORMAL (tests need not
 // survive power loss).
+//
+// With HESTIA_TEST_STORAGE=postgres (TestSuiteOnPostgres sets it for a
+// run of this package's tests) the database is a fresh PostgreSQL
+// database instead.
 func testConfig(t testing.TB) Config {
 	cfg := Defaults()
 	cfg.DataDir = filepath.Join(t.TempDir(), "data")
 	cfg.KeyDir = filepath.Join(t.TempDir(), "keys")
 	cfg.Synchronous = "NORMAL"
+	if onPostgres() {
+		cfg.Storage = pgtest.DSN(t)
+	}
 	return cfg
 }
+
+// onPostgres reports whether this run of the tests stores on PostgreSQL.
+func onPostgres() bool { return os.Getenv("HESTIA_TEST_STORAGE") == "postgres" }
 
 func newTestServer(t *testing.T) *testServer {
 	t.Helper()

@@ -13,7 +13,7 @@ import (
 	"github.com/hestiahealth/hestia/internal/crypt"
 	"github.com/hestiahealth/hestia/internal/engine"
 	"github.com/hestiahealth/hestia/internal/search"
-	"github.com/hestiahealth/hestia/internal/store/sqlite"
+	"github.com/hestiahealth/hestia/internal/store/sqlstore"
 )
 
 // KEK opens the key-encryption key the configuration names: the local KMS
@@ -53,7 +53,7 @@ func keyDir(cfg Config) string {
 	return crypt.DefaultKeyDir()
 }
 
-func openKeyring(ctx context.Context, cfg Config, db *sqlite.DB, log *slog.Logger) (*crypt.Keyring, error) {
+func openKeyring(ctx context.Context, cfg Config, db Storage, log *slog.Logger) (*crypt.Keyring, error) {
 	kek := cfg.kek
 	if kek == nil {
 		var err error
@@ -139,7 +139,7 @@ func (n *Node) Reencrypt(ctx context.Context, progress func(done, total int)) (r
 	if n.Keys == nil {
 		return 0, 0, errors.New("this build stores data in the clear and has no keys")
 	}
-	resealed, err = n.DB.Reseal(ctx, func(s *sqlite.Sealed) ([]byte, error) {
+	resealed, err = n.DB.Reseal(ctx, func(s *sqlstore.Sealed) ([]byte, error) {
 		ad := engine.BodyAD(s.Type, s.ID, s.Version)
 		if s.Keys {
 			ad = crypt.KeysAD(s.Type + "/" + s.ID)

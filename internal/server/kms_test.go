@@ -71,7 +71,7 @@ func TestKMSOutage(t *testing.T) {
 	p := patient("Plaintextcandidate")
 	s.expectOutcome(s.do("POST", "/Patient", p), http.StatusServiceUnavailable)
 	closeAt(s)
-	if hits := plaintextHits(t, cfg.DataDir, []string{"Plaintextcandidate"}); len(hits) > 0 {
+	if hits := storedHits(t, cfg, []string{"Plaintextcandidate"}); len(hits) > 0 {
 		t.Fatal("a write during the outage reached the disk in the clear")
 	}
 	data, _ := os.ReadFile(filepath.Join(cfg.DataDir, DatabaseFile))

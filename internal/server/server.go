@@ -39,7 +39,6 @@ import (
 	"github.com/hestiahealth/hestia/internal/privacy"
 	"github.com/hestiahealth/hestia/internal/rest"
 	"github.com/hestiahealth/hestia/internal/search"
-	"github.com/hestiahealth/hestia/internal/store/sqlite"
 	"github.com/hestiahealth/hestia/internal/web"
 )
 
@@ -51,7 +50,7 @@ var Version = "dev"
 type Node struct {
 	Dir    string // the data directory
 	Engine *engine.Engine
-	DB     *sqlite.DB
+	DB     Storage
 	Log    *slog.Logger
 	Keys   *crypt.Keyring // nil only in the benchmark-only plaintext build
 	Ledger *privacy.Ledger
@@ -94,11 +93,7 @@ func OpenNode(ctx context.Context, cfg Config, log *slog.Logger) (*Node, error) 
 	} else if st.Mode().Perm()&0o077 != 0 {
 		return nil, fmt.Errorf("the data directory %s is accessible to other users (mode %v); chmod 700 it", cfg.DataDir, st.Mode().Perm())
 	}
-	db, err := sqlite.Open(ctx, sqlite.Config{
-		Path:        filepath.Join(cfg.DataDir, DatabaseFile),
-		Synchronous: cfg.Synchronous,
-		BatchWindow: cfg.BatchWindow,
-	})
+	db, err := openStorage(ctx, cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -483,7 +478,7 @@ const prefixLenKey = "string_prefix_len"
 // ensurePrefixLen re-indexes a database whose string index rows were
 // written with another prefix length than this binary's (an older
 // version's), before anything searches it, and records the length.
-func ensurePrefixLen(ctx context.Context, eng *engine.Engine, db *sqlite.DB, enc search.Encoder, log *slog.Logger) error {
+func ensurePrefixLen(ctx context.Context, eng *engine.Engine, db Storage, enc search.Encoder, log *slog.Logger) error {
 	want := strconv.Itoa(search.PrefixLen)
 	have, ok, err := db.Meta(ctx, prefixLenKey)
 	if err != nil {

@@ -159,7 +159,7 @@ func TestSyntheaIngest(t *testing.T) {
 	if found := plaintextHits(t, filepath.Join(dir, "bundles"), needles); len(found) < len(needles) {
 		t.Fatalf("the scanner found %d of %d needles in the source bundles", len(found), len(needles))
 	}
-	if hits := plaintextHits(t, s.node.Dir, needles); len(hits) > 0 {
+	if hits := storedHits(t, Config{DataDir: s.node.Dir, Storage: s.storage}, needles); len(hits) > 0 {
 		n := 0
 		for needle, file := range hits {
 			if n++; n <= 10 {

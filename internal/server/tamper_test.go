@@ -2,27 +2,102 @@ package server
 
 import (
 	"database/sql"
+	"fmt"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
+	"github.com/hestiahealth/hestia/internal/pgtest"
+
+	_ "github.com/jackc/pgx/v5/stdlib"
 	_ "modernc.org/sqlite"
 )
 
-// rawDB opens the server's database file directly, as an attacker with
-// write access to the disk would.
-func rawDB(t *testing.T, s *testServer) *sql.DB {
+// rawDB opens the server's database directly, as an attacker with write
+// access to the disk (or to the database server) would. Its statements
+// take ? placeholders on either driver.
+func rawDB(t *testing.T, s *testServer) *rawSQL {
 	t.Helper()
-	db, err := sql.Open("sqlite", "file:"+filepath.Join(s.node.Dir, DatabaseFile)+"?_pragma=busy_timeout(5000)")
+	return rawDBAt(t, Config{DataDir: s.node.Dir, Storage: s.storage})
+}
+
+// rawDBAt opens the database of a configuration directly.
+func rawDBAt(t *testing.T, cfg Config) *rawSQL {
+	t.Helper()
+	driver, dsn := "sqlite", "file:"+filepath.Join(cfg.DataDir, DatabaseFile)+"?_pragma=busy_timeout(5000)"
+	if cfg.Storage != "" {
+		driver, dsn = "pgx", cfg.Storage
+	}
+	db, err := sql.Open(driver, dsn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { db.Close() })
-	return db
+	return &rawSQL{db: db, pg: cfg.Storage != ""}
 }
 
-func exec(t *testing.T, db *sql.DB, q string, args ...any) {
+// snapshotDB copies the database of a closed node; the function it returns
+// puts the copy back, as restoring an older backup would.
+func snapshotDB(t *testing.T, cfg Config) (restore func()) {
+	t.Helper()
+	if cfg.Storage != "" {
+		return pgtest.Snapshot(t, cfg.Storage)
+	}
+	path := filepath.Join(cfg.DataDir, DatabaseFile)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func() {
+		t.Helper()
+		for _, f := range []string{path + "-wal", path + "-shm"} {
+			os.Remove(f)
+		}
+		if err := os.WriteFile(path, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// rawSQL runs SQL on a test server's database.
+type rawSQL struct {
+	db *sql.DB
+	pg bool
+}
+
+// rebind turns ? placeholders into PostgreSQL's $1, $2, ….
+func (r *rawSQL) rebind(q string) string {
+	if !r.pg {
+		return q
+	}
+	var b strings.Builder
+	n := 0
+	for _, c := range q {
+		if c == '?' {
+			n++
+			fmt.Fprintf(&b, "$%d", n)
+			continue
+		}
+		b.WriteRune(c)
+	}
+	return b.String()
+}
+
+func (r *rawSQL) Exec(q string, args ...any) (sql.Result, error) {
+	return r.db.Exec(r.rebind(q), args...)
+}
+
+func (r *rawSQL) QueryRow(q string, args ...any) *sql.Row {
+	return r.db.QueryRow(r.rebind(q), args...)
+}
+
+func (r *rawSQL) Query(q string, args ...any) (*sql.Rows, error) {
+	return r.db.Query(r.rebind(q), args...)
+}
+
+func exec(t *testing.T, db *rawSQL, q string, args ...any) {
 	t.Helper()
 	if _, err := db.Exec(q, args...); err != nil {
 		t.Fatalf("%s: %v", q, err)
@@ -83,7 +158,11 @@ func TestTamperedCiphertextsAreErrorsNeverData(t *testing.T) {
 
 	// 5. A damaged key prefix (Tink's key id) in a sealed index key list:
 	// the search fails instead of answering from the wrong key.
-	exec(t, db, `UPDATE resource SET ix = CAST(X'00' || substr(ix, 2) AS BLOB) WHERE rid = ?`, ro)
+	damage := `UPDATE resource SET ix = CAST(X'00' || substr(ix, 2) AS BLOB) WHERE rid = ?`
+	if db.pg {
+		damage = `UPDATE resource SET ix = '\x00'::bytea || substr(ix, 2) WHERE rid = ?`
+	}
+	exec(t, db, damage, ro)
 	r := s.do("GET", "/Observation?code:text=x", nil)
 	if r.status < 400 {
 		t.Errorf("search over a damaged key list: %d %s", r.status, r.body)

@@ -60,6 +60,10 @@ type Issuer struct {
 	Every    uint64        // issue after this many new records (default 1,000)
 	Interval time.Duration // or after this long with new records (default 10s)
 	Logger   *slog.Logger
+	// Leading, when set, tells Run whether this process is the one that
+	// issues checkpoints (several nodes on one log: the one that
+	// sequences it); Run issues only while it reports true.
+	Leading func() bool
 
 	mu     sync.Mutex
 	last   uint64 // size of the last checkpoint issued
@@ -140,7 +144,7 @@ func (is *Issuer) Run(ctx context.Context) {
 			}
 			return
 		case <-tick.C:
-			if !is.due() {
+			if is.Leading != nil && !is.Leading() || !is.due() {
 				continue
 			}
 			if _, err := is.Issue(ctx); err != nil && is.Logger != nil {

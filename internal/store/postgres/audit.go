@@ -404,6 +404,17 @@ func (db *DB) sequence1(ctx context.Context) (int, error) {
 	return len(records), nil
 }
 
+// SyncAudit sequences every record committed so far (whichever node
+// holds the lease: sequencing transactions take turns) and brings this
+// node's tree up to date, so that what is read next sees them.
+func (db *DB) SyncAudit(ctx context.Context) error {
+	if _, err := db.Sequence(ctx); err != nil {
+		return err
+	}
+	db.follow(ctx)
+	return nil
+}
+
 // AuditHead returns the size and root hash of the log as this node last
 // saw it: after its own sequencing, or its last follow of another node's.
 func (db *DB) AuditHead() (size uint64, root []byte) {
@@ -425,8 +436,13 @@ func (db *DB) AuditByPatient(ctx context.Context, tag []byte, before uint64, lim
 	return db.core.AuditByPatient(ctx, db.pool, tag, before, limit, fn)
 }
 
-// AuditLog lists every stored record in index order, for tlog.Verify.
+// AuditLog lists every record in index order, for tlog.Verify: first it
+// sequences those still queued, so that the list has every record
+// committed before the call.
 func (db *DB) AuditLog(ctx context.Context, fn func(index uint64, record []byte) error) error {
+	if err := db.SyncAudit(ctx); err != nil {
+		return err
+	}
 	return db.AuditRecords(ctx, 0, math.MaxInt64, fn)
 }
 

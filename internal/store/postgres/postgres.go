@@ -58,6 +58,7 @@ type Config struct {
 type DB struct {
 	cfg   Config
 	pool  *sql.DB
+	keyrd *sql.DB // reads the keyset table: see LoadKey
 	core  *sqlstore.Core
 	audit auditLog
 }
@@ -93,7 +94,13 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	db := &DB{cfg: cfg, pool: pool, core: sqlstore.NewCore(sqlstore.Postgres)}
+	keyrd, err := sql.Open("pgx", cfg.URL)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: open: %w", redact(err))
+	}
+	keyrd.SetMaxOpenConns(2)
+	db := &DB{cfg: cfg, pool: pool, keyrd: keyrd, core: sqlstore.NewCore(sqlstore.Postgres)}
 	db.core.SetCipher(cfg.Cipher)
 	if err := db.core.LoadParams(ctx, pool); err != nil {
 		db.Close()
@@ -194,6 +201,7 @@ func (db *DB) SetCipher(c sqlstore.KeyCipher) {
 func (db *DB) Close() error {
 	db.stopAudit()
 	db.core.Close()
+	db.keyrd.Close()
 	return db.pool.Close()
 }
 

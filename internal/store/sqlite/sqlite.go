@@ -322,6 +322,4 @@ func (db *DB) closeConns() error {
 	return errors.Join(errs...)
 }
 
-func micros(t time.Time) int64 { return sqlstore.Micros(t) }
-
 func fromMicros(us int64) time.Time { return sqlstore.FromMicros(us) }
