@@ -22,8 +22,9 @@ import (
 	"github.com/hestiahealth/hestia/internal/pgtest"
 )
 
-// TestSeveralNodesOnOnePostgres runs three `hestia serve` processes on one
-// PostgreSQL database behind one base URL, as a load balancer would, writes
+// TestSeveralNodesOnOnePostgres starts three `hestia serve` processes at
+// once on one empty PostgreSQL database behind one base URL, as a load
+// balancer would, writes
 // and reads through all of them at once, kills one mid-way, and checks
 // that no acknowledged write is missing, that every node serves what the
 // others wrote, and that `hestia audit verify` passes on the one log they
@@ -46,16 +47,7 @@ func TestSeveralNodesOnOnePostgres(t *testing.T) {
 		}
 		return string(out)
 	}
-	if out := run("migrate"); !strings.Contains(out, "schema version") {
-		t.Fatalf("migrate: %s", out)
-	}
-	out := run("client", "add", "--data", data, "--name", "load", "--backend", "--secret", "--scope", "system/*.cruds")
-	id := regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
-	secret := regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
-	if id == nil || secret == nil {
-		t.Fatalf("client add: %s", out)
-	}
-
+	var id, secret []string // the client's credentials, once registered
 	const base = "https://hestia.test"
 	type node struct {
 		addr string
@@ -133,13 +125,21 @@ func TestSeveralNodesOnOnePostgres(t *testing.T) {
 			time.Sleep(100 * time.Millisecond)
 		}
 	}
-	// The first node creates what a first start creates (the first
-	// administrator, the audit log's identity); the others start together.
-	nodes := []*node{start()}
-	ready(nodes[0])
-	nodes = append(nodes, start(), start())
-	ready(nodes[1])
-	ready(nodes[2])
+	// The three start at once on an empty database: they migrate it once,
+	// and agree on one audit log identity.
+	nodes := []*node{start(), start(), start()}
+	for _, n := range nodes {
+		ready(n)
+	}
+	if out := run("migrate"); !strings.Contains(out, "schema version") {
+		t.Fatalf("migrate: %s", out)
+	}
+	out := run("client", "add", "--data", data, "--name", "load", "--backend", "--secret", "--scope", "system/*.cruds")
+	id = regexp.MustCompile(`client_id: (\S+)`).FindStringSubmatch(out)
+	secret = regexp.MustCompile(`client_secret: (\S+)`).FindStringSubmatch(out)
+	if id == nil || secret == nil {
+		t.Fatalf("client add: %s", out)
+	}
 
 	st, body, err := do(nodes[0], "POST", "/oauth2/token", "", nil, url.Values{"grant_type": {"client_credentials"}, "scope": {"system/*.cruds"}})
 	var tr struct {

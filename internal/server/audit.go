@@ -182,12 +182,17 @@ func openCheckpoints(ctx context.Context, cfg Config, db Storage, keys *crypt.Ke
 				return nil, id, err
 			}
 		}
-		for _, kv := range [][2]string{{originKey, origin}, {verifierKey, vkey}, {signerKey, hex.EncodeToString(sealed)}} {
-			if err := db.SetMeta(ctx, kv[0], kv[1]); err != nil {
-				return nil, id, err
-			}
+		// Nodes of one database that start together race to create the
+		// identity: the first one's stands whole, and the others use it.
+		stored, err := db.InitMeta(ctx, [][2]string{{originKey, origin}, {verifierKey, vkey}, {signerKey, hex.EncodeToString(sealed)}})
+		if err != nil {
+			return nil, id, err
 		}
-	} else {
+		if stored[2][1] != hex.EncodeToString(sealed) {
+			origin, id.Verifier, sealedHex, haveKey = stored[0][1], stored[1][1], stored[2][1], true
+		}
+	}
+	if haveKey {
 		sealed, err := hex.DecodeString(sealedHex)
 		if err != nil {
 			return nil, id, fmt.Errorf("audit signing key: %w", err)

@@ -31,6 +31,9 @@ type Storage interface {
 	oauth.MetaStore
 	engine.AuditLog
 	CountUsers(ctx context.Context) (int, error)
+	// InitMeta stores the pairs unless their keys are stored already, in
+	// one transaction, and returns the pairs as stored afterwards.
+	InitMeta(ctx context.Context, pairs [][2]string) ([][2]string, error)
 	AuditLog(ctx context.Context, fn func(index uint64, record []byte) error) error
 	SaveCheckpoint(ctx context.Context, size uint64, note []byte) error
 	Checkpoints(ctx context.Context) ([][]byte, error)

@@ -34,3 +34,29 @@ func (w *writeTx) setMeta(key, value string) error {
 	}
 	return nil
 }
+
+// InitMeta stores the pairs unless their keys are stored already, in one
+// transaction, and returns the pairs as stored afterwards: of several
+// processes that initialise the same keys at once, one's values stand,
+// whole, and every one gets them.
+func (db *DB) InitMeta(ctx context.Context, pairs [][2]string) ([][2]string, error) {
+	out := make([][2]string, len(pairs))
+	err := db.write(ctx, func(w *writeTx) error {
+		for _, kv := range pairs {
+			if err := w.exec(`INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT (key) DO NOTHING`, kv[0], kv[1]); err != nil {
+				return err
+			}
+		}
+		for i, kv := range pairs {
+			out[i][0] = kv[0]
+			if err := w.tx.QueryRowContext(w.ctx, `SELECT value FROM meta WHERE key = $1`, kv[0]).Scan(&out[i][1]); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: initialise meta: %w", err)
+	}
+	return out, nil
+}
