@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net/url"
 	"slices"
 	"strconv"
@@ -47,7 +48,13 @@ type check struct {
 
 var errStale = errors.New("engine: prepared write is stale")
 
-const maxAttempts = 5
+// maxAttempts bounds how often a write is prepared again after a
+// conflict. A write loses a round only to another write of the same
+// resource that committed meanwhile, so with this many attempts every one
+// of as many concurrent unconditional updates of one resource succeeds
+// (several nodes on PostgreSQL commit concurrently; SQLite's single writer
+// rarely needs a second attempt).
+const maxAttempts = 16
 
 // commit prepares ops and applies them in one store transaction, retrying
 // from scratch when an assumption no longer holds. after, when not nil,
@@ -119,6 +126,9 @@ func (e *Engine) commit(ctx context.Context, prepare func() ([]*op, error), afte
 			return ops, nil
 		}
 		if (errors.Is(err, store.ErrConflict) || errors.Is(err, errStale)) && attempt+1 < maxAttempts {
+			// A moment's jitter, so that the writers that lost this
+			// round do not meet again at once.
+			time.Sleep(rand.N(time.Duration(attempt+1) * time.Millisecond))
 			continue
 		}
 		return nil, storeErr(err, "resource")
