@@ -85,7 +85,13 @@ selection has an inclusion proof per record).`,
 			var rep *tlog.Report
 			cps, held, err := heldCheckpoints(cmd, db, dataDir, checkpoints, verifier)
 			if err == nil {
-				rep, err = tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), cps)
+				if v, ok := db.(interface {
+					VerifyAudit(context.Context, []tlog.Checkpoint) (*tlog.Report, error)
+				}); ok {
+					rep, err = v.VerifyAudit(ctx, cps) // a live log, as one snapshot
+				} else {
+					rep, err = tlog.Verify(ctx, db.AuditLog, db.AuditNodes(), cps)
+				}
 			}
 			var p *tlog.Problem
 			if errors.As(err, &p) {

@@ -340,6 +340,10 @@ func storeErr(err error, what string) error {
 		return fault.Wrap(fault.Unavailable, err, "request cancelled")
 	case errors.Is(err, store.ErrClosed):
 		return fault.Wrap(fault.Unavailable, err, "the server is shutting down")
+	case errors.Is(err, store.ErrInvalidText):
+		return fault.Wrap(fault.Invalid, err, "a value contains a NUL character or invalid UTF-8")
+	case errors.Is(err, store.ErrTooCostly):
+		return fault.Wrap(fault.Invalid, err, "the %s matches too many resources to check or sort one by one; add conditions that narrow it, or sort by _lastUpdated or _id", what)
 	}
 	if _, ok := fault.As(err); ok {
 		return err

@@ -369,6 +369,13 @@ func (p *parser) string() (string, error) {
 						return "", p.errorf("unpaired surrogate in a \\u escape")
 					}
 				}
+				if r == 0 {
+					// No FHIR string holds U+0000 (FHIR strings should have
+					// no control characters but tab, CR and LF), and no
+					// database text can: refused here, the same for every
+					// storage driver.
+					return "", p.errorf("a NUL character (\\u0000) in a string")
+				}
 				buf = utf8.AppendRune(buf, r)
 			default:
 				p.pos--

@@ -20,6 +20,7 @@ func TestParseRejectsMalformedJSON(t *testing.T) {
 		"low surrogate first": `{"a":"\udc00\ud800"}`,
 		"bare word":           `{"a":nul}`,
 		"control char":        "{\"a\":\"x\ny\"}",
+		"escaped NUL":         `{"a":"x\u0000y"}`,
 		"comment":             `{"a":1 /* c */}`,
 		"trailing comma":      `{"a":1,}`,
 		"empty":               ``,

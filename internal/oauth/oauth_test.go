@@ -85,6 +85,9 @@ func (m *memStore) DeactivateGrant(_ context.Context, kind, key string) error {
 	if !ok {
 		return store.ErrNotFound
 	}
+	if !g.Active {
+		return store.ErrConflict // as the drivers: only the first use wins
+	}
 	g.Active = false
 	m.grants[kind+"/"+key] = g
 	return nil

@@ -274,6 +274,7 @@ func (s *storage) DeleteRefreshTokenSession(ctx context.Context, sig string) err
 // refresh token stays, inactive (its reuse revokes the family), and the
 // access tokens issued before are revoked.
 func (s *storage) RotateRefreshToken(ctx context.Context, requestID, sig string) error {
+	// A refresh token used twice at once: only the first use rotates it.
 	if err := s.st.DeactivateGrant(ctx, grantRefresh, sig); err != nil && !errors.Is(err, store.ErrNotFound) {
 		return err
 	}

@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hestiahealth/hestia/internal/fault"
 	"github.com/hestiahealth/hestia/internal/fhir"
@@ -140,6 +141,11 @@ func countConds(where []store.Clause) int {
 func (p *parser) param(s *Search, typ, name, value string) {
 	if len(value) > MaxValueLen {
 		p.problem(name, "value longer than %d bytes", MaxValueLen)
+		return
+	}
+	if !utf8.ValidString(value) || strings.ContainsRune(value, 0) {
+		// As in resources (internal/fhir): no value holds these.
+		p.problem(name, "value with invalid UTF-8 or a NUL character")
 		return
 	}
 	q := &s.Query

@@ -80,6 +80,8 @@ func TestParseRejectsBadParameters(t *testing.T) {
 		{"Patient", "identifier=a|b|c"},
 		{"Patient", "family=" + strings.Repeat("x", MaxValueLen+1)},
 		{"Observation", "subject.organization.partof.partof.name=x"},
+		{"Observation", "value-quantity=5|http://unitsofmeasure.org|m%00g"},
+		{"Patient", "family=a%ffb"},
 	}
 	for _, c := range cases {
 		_, err := parse(t, c.typ, c.q, false)

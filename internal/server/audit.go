@@ -220,7 +220,6 @@ func openCheckpoints(ctx context.Context, cfg Config, db Storage, keys *crypt.Ke
 	// The log must extend every checkpoint it has signed: the latest in
 	// the database, and any newer one a sink holds (a sink that cannot be
 	// read fails the start: a rollback could not be ruled out).
-	size, root := db.AuditHead()
 	latest, ok, err := db.LatestCheckpoint(ctx)
 	if err != nil {
 		return nil, id, err
@@ -249,6 +248,15 @@ func openCheckpoints(ctx context.Context, cfg Config, db Storage, keys *crypt.Ke
 	if err != nil {
 		return nil, id, fmt.Errorf("audit checkpoints: %w", err)
 	}
+	// The log's head is read after the checkpoints, and brought up to every
+	// record committed (other nodes may be appending and signing): a head
+	// older than a checkpoint would look like a rollback.
+	if s, ok := db.(interface{ SyncAudit(context.Context) error }); ok {
+		if err := s.SyncAudit(ctx); err != nil {
+			return nil, id, fmt.Errorf("audit log: %w", err)
+		}
+	}
+	size, root := db.AuditHead()
 	if len(cps) == 0 {
 		return is, id, nil
 	}

@@ -372,8 +372,8 @@ func (c *Config) Validate() error {
 	if c.Storage != "" && c.Storage != "sqlite" && !isPostgresURL(c.Storage) {
 		errs = append(errs, errors.New("storage must be sqlite or a postgres:// URL"))
 	}
-	if c.StorageConns < 0 {
-		errs = append(errs, errors.New("the storage connection pool cannot be negative"))
+	if c.StorageConns != 0 && c.StorageConns < 3 {
+		errs = append(errs, errors.New("the storage connection pool needs at least 3 connections (one may hold the audit sequencer's lease)"))
 	}
 	switch strings.ToUpper(c.Synchronous) {
 	case "FULL", "NORMAL":

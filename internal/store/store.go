@@ -27,6 +27,13 @@ var (
 	ErrConflict = errors.New("version conflict")
 	// ErrClosed is returned after Close.
 	ErrClosed = errors.New("store closed")
+	// ErrTooCostly means a query would have the driver check or sort more
+	// candidates one by one than it allows (see the driver's limits).
+	ErrTooCostly = errors.New("query too costly")
+	// ErrInvalidText means a value the index keeps as text cannot be
+	// stored or compared by the database (a NUL character, or invalid
+	// UTF-8, which PostgreSQL's text refuses).
+	ErrInvalidText = errors.New("text the database cannot hold")
 )
 
 // Method is the interaction that produced a version.

@@ -139,6 +139,9 @@ func (is *Issuer) Run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if is.Leading != nil && !is.Leading() {
+				return
+			}
 			if _, err := is.Issue(context.WithoutCancel(ctx)); err != nil && is.Logger != nil {
 				is.Logger.Error("audit checkpoint", slog.String("error", err.Error()))
 			}

@@ -57,6 +57,7 @@ type auditLog struct {
 	appends chan *appendReq
 	kick    chan struct{}
 	stop    chan struct{}
+	exited  chan struct{} // closed when the appender has returned
 	done    sync.WaitGroup
 }
 
@@ -67,7 +68,7 @@ type appendReq struct {
 
 // startAudit loads the tree and starts the appender and the sequencer.
 func (db *DB) startAudit(ctx context.Context) error {
-	tree, err := db.loadTree(ctx, db.pool)
+	tree, err := db.loadTree(ctx, db.read)
 	if err != nil {
 		return err
 	}
@@ -75,6 +76,7 @@ func (db *DB) startAudit(ctx context.Context) error {
 	db.audit.appends = make(chan *appendReq, 1024)
 	db.audit.kick = make(chan struct{}, 1)
 	db.audit.stop = make(chan struct{})
+	db.audit.exited = make(chan struct{})
 	db.audit.done.Add(2)
 	go db.appender()
 	go db.sequencer()
@@ -163,14 +165,26 @@ func (db *DB) AppendAudit(ctx context.Context, records ...[]byte) error {
 		return errors.New("postgres: append audit: closed")
 	}
 	// Once queued, the request is written (or fails) and must be waited
-	// for: the caller must not answer before its record is durable.
-	return <-r.done
+	// for: the caller must not answer before its record is durable. An
+	// appender that stopped meanwhile may have left it unwritten.
+	select {
+	case err := <-r.done:
+		return err
+	case <-db.audit.exited:
+		select {
+		case err := <-r.done:
+			return err
+		default:
+			return errors.New("postgres: append audit: closed")
+		}
+	}
 }
 
 // appender commits queued AppendAudit requests, as many per transaction
 // as wait.
 func (db *DB) appender() {
 	defer db.audit.done.Done()
+	defer close(db.audit.exited)
 	ctx := context.Background()
 	for {
 		var first *appendReq
@@ -217,7 +231,7 @@ func (db *DB) appender() {
 }
 
 func (db *DB) appendQueue(ctx context.Context, records [][]byte) error {
-	tx, err := db.pool.BeginTx(ctx, nil)
+	tx, err := db.pool.BeginTx(ctx, txOptions)
 	if err != nil {
 		return err
 	}
@@ -258,7 +272,14 @@ func (db *DB) sequencer() {
 			lastFollow = time.Now()
 			db.tryLease(ctx)
 			if !db.audit.leader {
-				db.follow(ctx)
+				// The lease holder may be gone without its lock being
+				// released yet (a vanished host, until the server's TCP
+				// keepalive notices): sequencing takes turns, so any node
+				// may move what waits in the queue.
+				if n, err := db.QueuedAudit(ctx); err == nil && n > 0 {
+					_, _ = db.Sequence(ctx)
+				}
+				_ = db.follow(ctx)
 			}
 		}
 		if db.audit.leader {
@@ -308,22 +329,23 @@ func (db *DB) Sequencing() bool {
 }
 
 // follow reloads the tree when other nodes appended to the log.
-func (db *DB) follow(ctx context.Context) {
+func (db *DB) follow(ctx context.Context) error {
 	var size uint64
-	if err := db.pool.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM audit_record`).Scan(&size); err != nil {
-		return
+	if err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(idx) + 1, 0) FROM audit_record`).Scan(&size); err != nil {
+		return fmt.Errorf("postgres: audit log size: %w", err)
 	}
 	db.audit.mu.RLock()
 	same := db.audit.tree.Size() == size
 	db.audit.mu.RUnlock()
 	if same {
-		return
+		return nil
 	}
 	tree, err := tlog.Load(ctx, db.AuditNodes(), size)
 	if err != nil {
-		return
+		return fmt.Errorf("postgres: audit log: %w", err)
 	}
 	db.publishTree(tree)
+	return nil
 }
 
 func (db *DB) publishTree(tree *tlog.Tree) {
@@ -349,7 +371,7 @@ func (db *DB) Sequence(ctx context.Context) (int, error) {
 }
 
 func (db *DB) sequence1(ctx context.Context) (int, error) {
-	tx, err := db.pool.BeginTx(ctx, nil)
+	tx, err := db.pool.BeginTx(ctx, txOptions)
 	if err != nil {
 		return 0, fmt.Errorf("postgres: sequence audit: %w", redact(err))
 	}
@@ -411,8 +433,7 @@ func (db *DB) SyncAudit(ctx context.Context) error {
 	if _, err := db.Sequence(ctx); err != nil {
 		return err
 	}
-	db.follow(ctx)
-	return nil
+	return db.follow(ctx)
 }
 
 // AuditHead returns the size and root hash of the log as this node last
@@ -426,14 +447,14 @@ func (db *DB) AuditHead() (size uint64, root []byte) {
 // AuditRecords calls fn with the stored records of indices [from, to), in
 // order.
 func (db *DB) AuditRecords(ctx context.Context, from, to uint64, fn func(index uint64, record []byte) error) error {
-	return db.core.AuditRecords(ctx, db.pool, from, to, fn)
+	return db.core.AuditRecords(ctx, db.read, from, to, fn)
 }
 
 // AuditByPatient calls fn with the stored records tagged with tag whose
 // index is below before, newest first, at most limit of them (limit 0:
 // all).
 func (db *DB) AuditByPatient(ctx context.Context, tag []byte, before uint64, limit int, fn func(index uint64, record []byte) error) error {
-	return db.core.AuditByPatient(ctx, db.pool, tag, before, limit, fn)
+	return db.core.AuditByPatient(ctx, db.read, tag, before, limit, fn)
 }
 
 // AuditLog lists every record in index order, for tlog.Verify: first it
@@ -447,12 +468,69 @@ func (db *DB) AuditLog(ctx context.Context, fn func(index uint64, record []byte)
 }
 
 // AuditNodes reads stored tree nodes, for proofs and for loading the tree.
-func (db *DB) AuditNodes() tlog.Nodes { return db.core.AuditNodes(db.pool) }
+func (db *DB) AuditNodes() tlog.Nodes { return db.core.AuditNodes(db.read) }
 
 // QueuedAudit returns the number of records committed and not yet in the
 // log.
 func (db *DB) QueuedAudit(ctx context.Context) (int, error) {
 	var n int
-	err := db.pool.QueryRowContext(ctx, `SELECT count(*) FROM audit_queue`).Scan(&n)
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM audit_queue`).Scan(&n)
 	return n, err
 }
+
+// VerifyAudit runs tlog.Verify on the whole log as one snapshot: it first
+// sequences what is queued, then reads records and nodes in one read-only
+// REPEATABLE READ transaction, so that nodes appending meanwhile (a live
+// log) do not look like a removed tail or a stray node.
+func (db *DB) VerifyAudit(ctx context.Context, checkpoints []tlog.Checkpoint) (*tlog.Report, error) {
+	if _, err := db.Sequence(ctx); err != nil {
+		return nil, err
+	}
+	tx, err := db.read.BeginTx(ctx, &sql.TxOptions{Isolation: sql.LevelRepeatableRead, ReadOnly: true})
+	if err != nil {
+		return nil, fmt.Errorf("postgres: verify audit: %w", redact(err))
+	}
+	defer tx.Rollback()
+	// Records are read a page at a time: Verify reads nodes between
+	// records, and one connection runs one query at a time.
+	records := func(ctx context.Context, fn func(index uint64, record []byte) error) error {
+		type rec struct {
+			i uint64
+			r []byte
+		}
+		next := uint64(0)
+		for {
+			rows, err := tx.QueryContext(ctx, `SELECT idx, record FROM audit_record WHERE idx >= $1 ORDER BY idx LIMIT $2`, next, verifyPage)
+			if err != nil {
+				return fmt.Errorf("postgres: audit records: %w", err)
+			}
+			var page []rec
+			for rows.Next() {
+				var x rec
+				if err := rows.Scan(&x.i, &x.r); err != nil {
+					rows.Close()
+					return fmt.Errorf("postgres: audit records: %w", err)
+				}
+				page = append(page, x)
+			}
+			err = rows.Err()
+			rows.Close()
+			if err != nil {
+				return fmt.Errorf("postgres: audit records: %w", err)
+			}
+			for _, x := range page {
+				if err := fn(x.i, x.r); err != nil {
+					return err
+				}
+			}
+			if len(page) < verifyPage {
+				return nil
+			}
+			next = page[len(page)-1].i + 1
+		}
+	}
+	return tlog.Verify(ctx, records, db.core.AuditNodes(tx), checkpoints)
+}
+
+// verifyPage is how many records VerifyAudit reads at a time.
+const verifyPage = 4096

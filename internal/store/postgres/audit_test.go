@@ -206,3 +206,55 @@ func TestAuditManyNodes(t *testing.T) {
 		}
 	}
 }
+
+// A live log verifies: another node appending meanwhile is not taken for a
+// removed tail or a stray node.
+func TestVerifyALiveLog(t *testing.T) {
+	url := pgtest.DSN(t)
+	ctx := context.Background()
+	a, err := Open(ctx, Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	b, err := Open(ctx, Config{URL: url})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Close()
+	for i := range 3000 {
+		if err := a.AppendAudit(ctx, []byte(fmt.Sprintf("r%d", i))); err != nil {
+			t.Fatal(err)
+		}
+		if i%500 == 0 {
+			if _, err := a.Sequence(ctx); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for k := 0; ; k++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			_ = b.AppendAudit(ctx, []byte(fmt.Sprintf("live%d", k)))
+			_, _ = b.Sequence(ctx)
+		}
+	}()
+	for range 5 {
+		rep, err := a.VerifyAudit(ctx, nil)
+		if err != nil {
+			t.Fatalf("verify of a live log: %v", err)
+		}
+		if rep.Size < 3000 {
+			t.Fatalf("verify checked %d records", rep.Size)
+		}
+	}
+	close(stop)
+	<-done
+}

@@ -24,7 +24,7 @@ func (db *DB) SaveCheckpoint(ctx context.Context, size uint64, note []byte) erro
 
 // Checkpoints returns the stored signed checkpoints, by size.
 func (db *DB) Checkpoints(ctx context.Context) ([][]byte, error) {
-	rows, err := db.pool.QueryContext(ctx, `SELECT note FROM audit_checkpoint ORDER BY size`)
+	rows, err := db.read.QueryContext(ctx, `SELECT note FROM audit_checkpoint ORDER BY size`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: checkpoints: %w", err)
 	}
@@ -47,7 +47,7 @@ func (db *DB) Checkpoints(ctx context.Context) ([][]byte, error) {
 // false if there is none.
 func (db *DB) LatestCheckpoint(ctx context.Context) ([]byte, bool, error) {
 	var n []byte
-	err := db.pool.QueryRowContext(ctx, `SELECT note FROM audit_checkpoint ORDER BY size DESC LIMIT 1`).Scan(&n)
+	err := db.read.QueryRowContext(ctx, `SELECT note FROM audit_checkpoint ORDER BY size DESC LIMIT 1`).Scan(&n)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return nil, false, nil

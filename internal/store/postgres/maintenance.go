@@ -14,7 +14,7 @@ type Sealed = sqlstore.Sealed
 // Reindex gives the index rows of every resource new index forms, while
 // requests go on (see sqlstore's Core.Reindex).
 func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, progress func(done, total int)) (int, error) {
-	n, err := db.core.Reindex(ctx, db.pool, db.writeBatch(ctx), encode, progress)
+	n, err := db.core.Reindex(ctx, db.read, db.writeBatch(ctx), encode, progress)
 	if err != nil {
 		return n, fmt.Errorf("postgres: %w", err)
 	}
@@ -24,7 +24,7 @@ func (db *DB) Reindex(ctx context.Context, encode func(*store.Index) error, prog
 // Reseal passes every stored body and key list to fn and stores what fn
 // returns, in batches, while requests go on (see sqlstore's Core.Reseal).
 func (db *DB) Reseal(ctx context.Context, fn func(*Sealed) ([]byte, error), progress func(done, total int)) (int, error) {
-	n, err := db.core.Reseal(ctx, db.pool, db.writeBatch(ctx), fn, progress)
+	n, err := db.core.Reseal(ctx, db.read, db.writeBatch(ctx), fn, progress)
 	if err != nil {
 		return n, fmt.Errorf("postgres: %w", err)
 	}

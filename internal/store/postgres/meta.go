@@ -12,7 +12,7 @@ import (
 // migrations/0001_init.sql).
 func (db *DB) Meta(ctx context.Context, key string) (string, bool, error) {
 	var v string
-	err := db.pool.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
+	err := db.read.QueryRowContext(ctx, `SELECT value FROM meta WHERE key = $1`, key).Scan(&v)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		return "", false, nil

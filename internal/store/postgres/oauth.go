@@ -38,7 +38,7 @@ func (db *DB) AddClient(ctx context.Context, c store.ClientRecord, records ...[]
 func (db *DB) Client(ctx context.Context, id string) (store.ClientRecord, error) {
 	c := store.ClientRecord{ID: id}
 	var created int64
-	err := db.pool.QueryRowContext(ctx, `SELECT data, created FROM oauth_client WHERE id = $1`, id).Scan(&c.Data, &created)
+	err := db.read.QueryRowContext(ctx, `SELECT data, created FROM oauth_client WHERE id = $1`, id).Scan(&c.Data, &created)
 	if errors.Is(err, sql.ErrNoRows) {
 		return c, store.ErrNotFound
 	} else if err != nil {
@@ -51,7 +51,7 @@ func (db *DB) Client(ctx context.Context, id string) (store.ClientRecord, error)
 // Clients returns every registered client, by id (compared as bytes,
 // whatever the database's collation).
 func (db *DB) Clients(ctx context.Context) ([]store.ClientRecord, error) {
-	rows, err := db.pool.QueryContext(ctx, `SELECT id, data, created FROM oauth_client ORDER BY id COLLATE "C"`)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, data, created FROM oauth_client ORDER BY id COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: clients: %w", err)
 	}
@@ -120,7 +120,7 @@ func (db *DB) Grant(ctx context.Context, kind, key string) (store.Grant, error) 
 	g := store.Grant{Kind: kind, Key: key}
 	var active int
 	var expires int64
-	err := db.pool.QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires, data FROM oauth_grant WHERE kind = $1 AND key = $2`,
+	err := db.read.QueryRowContext(ctx, `SELECT request_id, client_id, subject, active, expires, data FROM oauth_grant WHERE kind = $1 AND key = $2`,
 		kind, key).Scan(&g.RequestID, &g.ClientID, &g.Subject, &active, &expires, &g.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return g, store.ErrNotFound
@@ -136,16 +136,22 @@ func (db *DB) Grant(ctx context.Context, kind, key string) (store.Grant, error) 
 // reuse is recognised); store.ErrNotFound if there is none.
 func (db *DB) DeactivateGrant(ctx context.Context, kind, key string) error {
 	return db.write(ctx, func(w *writeTx) error {
-		res, err := w.tx.ExecContext(w.ctx, `UPDATE oauth_grant SET active = 0 WHERE kind = $1 AND key = $2`, kind, key)
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE oauth_grant SET active = 0 WHERE kind = $1 AND key = $2 AND active = 1`, kind, key)
 		if err != nil {
 			return fmt.Errorf("postgres: deactivate grant: %w", err)
 		}
 		if n, err := res.RowsAffected(); err != nil {
 			return fmt.Errorf("postgres: deactivate grant: %w", err)
-		} else if n == 0 {
-			return store.ErrNotFound
+		} else if n == 1 {
+			return nil
 		}
-		return nil
+		// Already inactive (a code or refresh token used twice, perhaps at
+		// once on two nodes: only the first use wins), or not there.
+		var one int
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM oauth_grant WHERE kind = $1 AND key = $2`, kind, key).Scan(&one); err == nil {
+			return store.ErrConflict
+		}
+		return store.ErrNotFound
 	})
 }
 
@@ -204,7 +210,7 @@ func (db *DB) PruneGrants(ctx context.Context, t time.Time) error {
 // error still refuses the assertion.
 func (db *DB) JTIKnown(ctx context.Context, jti string, now time.Time) (bool, error) {
 	var n int
-	err := db.pool.QueryRowContext(ctx, `SELECT count(*) FROM oauth_jti WHERE jti = $1 AND expires >= $2`, jti, now.Unix()).Scan(&n)
+	err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM oauth_jti WHERE jti = $1 AND expires >= $2`, jti, now.Unix()).Scan(&n)
 	if err != nil {
 		return true, fmt.Errorf("postgres: assertion id: %w", err)
 	}

@@ -4,11 +4,19 @@
 // talks to the server through github.com/jackc/pgx/v5.
 //
 // Invariants:
-//   - Every Update runs in its own transaction (READ COMMITTED) and returns
-//     after COMMIT, which PostgreSQL makes durable (synchronous_commit on,
-//     the server's default), or after it failed; the transaction runs
-//     detached from the caller's cancellation, so a returned error never
-//     hides a commit.
+//   - Every Update runs in its own transaction (READ COMMITTED, whatever
+//     the database's default) and returns after COMMIT, which PostgreSQL
+//     makes durable (synchronous_commit on, the server's default), or after
+//     it failed. The caller may give up while it waits for a connection;
+//     once begun, the transaction runs detached from the caller's
+//     cancellation. (A connection lost during COMMIT leaves the outcome
+//     unknown to the caller, as with any client of any database; the write
+//     and its audit record commit together or not at all either way.)
+//   - Reads outside transactions use a pool of their own, so a write
+//     transaction that reads through the store never waits for a
+//     connection its own kind holds.
+//   - Rows a transaction reads to replace (a resource's version and key
+//     list; re-indexing) are locked until it ends (FOR UPDATE).
 //   - Of two transactions writing the same resource, one wins: an update is
 //     a compare and swap on the stored version, a create an insert that
 //     conflicts on (type, id). A transaction PostgreSQL aborts for a
@@ -32,10 +40,12 @@ import (
 	"io/fs"
 	"math/rand/v2"
 	"slices"
+	"strings"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
-	_ "github.com/jackc/pgx/v5/stdlib" // the "pgx" database/sql driver
+	"github.com/jackc/pgx/v5/stdlib"
 
 	"github.com/hestiahealth/hestia/internal/store"
 	"github.com/hestiahealth/hestia/internal/store/sqlstore"
@@ -56,8 +66,13 @@ type Config struct {
 
 // DB is an open database. It implements store.Store.
 type DB struct {
-	cfg   Config
-	pool  *sql.DB
+	cfg  Config
+	pool *sql.DB // write transactions, the audit appender and sequencer
+	// read serves reads outside transactions. A pool of its own: a write
+	// transaction may read through the store (the engine checks access
+	// facts inside transaction Bundles), and on the pool it holds, as many
+	// such transactions as it has connections would wait for ever.
+	read  *sql.DB
 	keyrd *sql.DB // reads the keyset table: see LoadKey
 	core  *sqlstore.Core
 	audit auditLog
@@ -79,13 +94,21 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	if cfg.MaxConns <= 0 {
 		cfg.MaxConns = 16
 	}
-	pool, err := sql.Open("pgx", cfg.URL)
+	conn, err := pgx.ParseConfig(cfg.URL)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: open: %w", redact(err))
 	}
-	pool.SetMaxOpenConns(cfg.MaxConns)
-	pool.SetMaxIdleConns(cfg.MaxConns)
-	pool.SetConnMaxIdleTime(5 * time.Minute)
+	for k, v := range sessionSettings {
+		conn.RuntimeParams[k] = v
+	}
+	open := func(n int) *sql.DB {
+		p := stdlib.OpenDB(*conn)
+		p.SetMaxOpenConns(n)
+		p.SetMaxIdleConns(n)
+		p.SetConnMaxIdleTime(5 * time.Minute)
+		return p
+	}
+	pool := open(cfg.MaxConns)
 	if err := pool.PingContext(ctx); err != nil {
 		pool.Close()
 		return nil, fmt.Errorf("postgres: connect: %w", redact(err))
@@ -94,15 +117,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		pool.Close()
 		return nil, err
 	}
-	keyrd, err := sql.Open("pgx", cfg.URL)
-	if err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("postgres: open: %w", redact(err))
-	}
-	keyrd.SetMaxOpenConns(2)
-	db := &DB{cfg: cfg, pool: pool, keyrd: keyrd, core: sqlstore.NewCore(sqlstore.Postgres)}
+	db := &DB{cfg: cfg, pool: pool, read: open(cfg.MaxConns), keyrd: open(2), core: sqlstore.NewCore(sqlstore.Postgres)}
 	db.core.SetCipher(cfg.Cipher)
-	if err := db.core.LoadParams(ctx, pool); err != nil {
+	if err := db.core.LoadParams(ctx, db.read); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
 	}
@@ -111,6 +128,19 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		return nil, err
 	}
 	return db, nil
+}
+
+// sessionSettings are set on every connection: a transaction stuck idle
+// or a lock wait ends instead of holding its connection and locks for
+// ever, and the server notices a node that vanished (its locks, the
+// sequencer's lease among them, are released) within about a minute
+// instead of the operating system's two hours.
+var sessionSettings = map[string]string{
+	"idle_in_transaction_session_timeout": "60000", // ms
+	"lock_timeout":                        "60000", // ms
+	"tcp_keepalives_idle":                 "30",    // s
+	"tcp_keepalives_interval":             "10",    // s
+	"tcp_keepalives_count":                "3",
 }
 
 // redact drops what an error may quote of the connection string (the
@@ -144,8 +174,16 @@ func migrate(ctx context.Context, pool *sql.DB) error {
 		return fmt.Errorf("postgres: migrate: lock: %w", err)
 	}
 	defer conn.ExecContext(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock($1)`, lockMigrate)
-	if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+	// A node may run as a role that can only read and write the tables:
+	// it creates nothing unless something is missing.
+	var exists bool
+	if err := conn.QueryRowContext(ctx, `SELECT to_regclass('schema_version') IS NOT NULL`).Scan(&exists); err != nil {
 		return fmt.Errorf("postgres: migrate: %w", err)
+	}
+	if !exists {
+		if _, err := conn.ExecContext(ctx, `CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+			return fmt.Errorf("postgres: migrate: %w", redact(err))
+		}
 	}
 	var have int
 	if err := conn.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&have); err != nil {
@@ -164,7 +202,7 @@ func migrate(ctx context.Context, pool *sql.DB) error {
 		if err != nil {
 			return err
 		}
-		tx, err := conn.BeginTx(ctx, nil)
+		tx, err := conn.BeginTx(ctx, txOptions)
 		if err != nil {
 			return fmt.Errorf("postgres: migrate: %w", err)
 		}
@@ -186,7 +224,7 @@ func migrate(ctx context.Context, pool *sql.DB) error {
 // SchemaVersion returns the number of migrations applied.
 func (db *DB) SchemaVersion(ctx context.Context) (int, error) {
 	var v int
-	err := db.pool.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v)
+	err := db.read.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM schema_version`).Scan(&v)
 	return v, err
 }
 
@@ -202,32 +240,35 @@ func (db *DB) Close() error {
 	db.stopAudit()
 	db.core.Close()
 	db.keyrd.Close()
+	db.read.Close()
 	return db.pool.Close()
 }
 
 // Read implements store.Store.
 func (db *DB) Read(ctx context.Context, typ, id string) (*store.Resource, error) {
-	return db.core.Read(ctx, db.pool, typ, id)
+	r, err := db.core.Read(ctx, db.read, typ, id)
+	return r, textError(err)
 }
 
 // ReadVersion implements store.Store.
 func (db *DB) ReadVersion(ctx context.Context, typ, id string, version int64) (*store.Resource, error) {
-	return db.core.ReadVersion(ctx, db.pool, typ, id, version)
+	return db.core.ReadVersion(ctx, db.read, typ, id, version)
 }
 
 // ReadMany implements store.Store.
 func (db *DB) ReadMany(ctx context.Context, refs []store.Ref) ([]*store.Resource, error) {
-	return db.core.ReadMany(ctx, db.pool, refs)
+	return db.core.ReadMany(ctx, db.read, refs)
 }
 
 // History implements store.Store.
 func (db *DB) History(ctx context.Context, q *store.HistoryQuery) (*store.HistoryPage, error) {
-	return db.core.History(ctx, db.pool, q)
+	return db.core.History(ctx, db.read, q)
 }
 
 // Search implements store.Store.
 func (db *DB) Search(ctx context.Context, q *store.Query) (*store.SearchResult, error) {
-	return db.core.Search(ctx, db.pool, q)
+	res, err := db.core.Search(ctx, db.read, q)
+	return res, textError(err)
 }
 
 // maxAttempts bounds how often a transaction PostgreSQL aborted is run.
@@ -241,14 +282,8 @@ func (db *DB) Update(ctx context.Context, fn func(store.Tx) error) error {
 // write runs fn in a transaction of its own, again when PostgreSQL aborts
 // it for a deadlock or a serialization failure.
 func (db *DB) write(ctx context.Context, fn func(w *writeTx) error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	// Once begun, the transaction runs to its end whatever the caller does:
-	// a cancelled COMMIT would leave the caller unsure whether it happened.
-	tctx := context.WithoutCancel(ctx)
 	for attempt := 1; ; attempt++ {
-		err := db.write1(tctx, fn)
+		err := textError(db.write1(ctx, fn))
 		if err == nil || !retryable(err) || attempt == maxAttempts {
 			return err
 		}
@@ -256,8 +291,24 @@ func (db *DB) write(ctx context.Context, fn func(w *writeTx) error) error {
 	}
 }
 
+// txOptions pins the isolation the package's reasoning assumes, whatever
+// the database's default_transaction_isolation.
+var txOptions = &sql.TxOptions{Isolation: sql.LevelReadCommitted}
+
 func (db *DB) write1(ctx context.Context, fn func(w *writeTx) error) error {
-	tx, err := db.pool.BeginTx(ctx, nil)
+	// The caller may give up while waiting for a connection; once the
+	// transaction has begun it runs to its end whatever the caller does: a
+	// cancelled COMMIT would leave the caller unsure whether it happened.
+	conn, err := db.pool.Conn(ctx)
+	if err != nil {
+		if errors.Is(err, sql.ErrConnDone) || strings.Contains(err.Error(), "database is closed") {
+			return store.ErrClosed
+		}
+		return fmt.Errorf("postgres: connect: %w", redact(err))
+	}
+	defer conn.Close()
+	ctx = context.WithoutCancel(ctx)
+	tx, err := conn.BeginTx(ctx, txOptions)
 	if err != nil {
 		return fmt.Errorf("postgres: begin: %w", redact(err))
 	}
@@ -280,6 +331,17 @@ func (db *DB) write1(ctx context.Context, fn func(w *writeTx) error) error {
 	}
 	w.Committed()
 	return nil
+}
+
+// textError turns PostgreSQL's refusal of a text value (a NUL character,
+// invalid UTF-8) into store.ErrInvalidText, dropping its message, which
+// quotes the offending bytes.
+func textError(err error) error {
+	var pe *pgconn.PgError
+	if errors.As(err, &pe) && (pe.Code == "22021" || pe.Code == "22P05") {
+		return fmt.Errorf("postgres: %w", store.ErrInvalidText)
+	}
+	return err
 }
 
 // retryable reports an error PostgreSQL resolves by running the
@@ -305,11 +367,12 @@ func callSafely(fn func(*writeTx) error, w *writeTx) (err error) {
 // writeTx implements store.Tx on an open transaction.
 type writeTx struct {
 	*sqlstore.Writer
-	db        *DB
-	tx        *sql.Tx
-	ctx       context.Context
-	audit     [][]byte // audit records to append with the transaction
-	typeLocks []string
+	db         *DB
+	tx         *sql.Tx
+	ctx        context.Context
+	audit      [][]byte // audit records to append with the transaction
+	typeLocks  []string // types whose search lock it holds
+	ownerLocks []string // patients whose erasure lock it holds, shared
 }
 
 var _ store.Tx = (*writeTx)(nil)
@@ -339,6 +402,22 @@ func (w *writeTx) Read(typ, id string) (*store.Resource, error) {
 	return w.Writer.Read(typ, id)
 }
 
+// Put implements store.Tx. A write to a patient's compartment holds the
+// patient's erasure lock, shared, until the transaction ends: an erasure
+// (which takes it alone) never runs between its statements.
+func (w *writeTx) Put(wr *store.Write) error {
+	if wr.Owner != "" && !slices.Contains(w.ownerLocks, wr.Owner) {
+		if _, err := w.tx.ExecContext(w.ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, ownerLockKey(wr.Owner)); err != nil {
+			return fmt.Errorf("postgres: lock: %w", err)
+		}
+		w.ownerLocks = append(w.ownerLocks, wr.Owner)
+	}
+	return w.Writer.Put(wr)
+}
+
+// ownerLockKey names the advisory lock of a patient's compartment.
+func ownerLockKey(owner string) string { return "hestia:owner:" + owner }
+
 // AppendAudit implements store.Tx.
 func (w *writeTx) AppendAudit(record []byte) {
 	w.audit = append(w.audit, record)
@@ -350,15 +429,23 @@ func (w *writeTx) exec(query string, args ...any) error {
 }
 
 // EraseOwner implements store.Store. PostgreSQL does not zero the space
-// deleted rows leave (VACUUM makes it reusable): what protects erased
-// data at rest is that the patient's data key is destroyed (crypto
-// shredding), which the caller does.
+// deleted rows leave (VACUUM makes it reusable): the deleted bodies and
+// sealed key lists stay, in dead rows, the WAL and backups, as ciphertext
+// under the patient's data key, which the caller destroys (crypto
+// shredding); so do the deleted index rows and forms lists, which hold
+// dates, numbers, quantities and references in the clear, until the space
+// is reused and the WAL and backups are gone.
 func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources, versions int) ([]byte, error)) (resources, versions int, err error) {
 	if owner == "" {
 		return 0, 0, errors.New("postgres: erase: no owner")
 	}
 	err = db.write(ctx, func(w *writeTx) error {
 		resources, versions = 0, 0
+		// Alone with the patient's compartment: writes to it wait, and
+		// none is half done (see writeTx.Put).
+		if _, err := w.tx.ExecContext(w.ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ownerLockKey(owner)); err != nil {
+			return err
+		}
 		type res struct {
 			rid        int64
 			typ, id    string

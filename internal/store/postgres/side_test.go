@@ -8,6 +8,7 @@ import (
 	"math"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -425,6 +426,31 @@ func TestSideOAuthGrants(t *testing.T) {
 	}
 	if err := db.DeactivateGrant(ctx, "code", "nope"); !errors.Is(err, store.ErrNotFound) {
 		t.Fatalf("DeactivateGrant of a missing grant: %v, want ErrNotFound", err)
+	}
+	// A code used twice, even at once on two nodes: only the first use
+	// deactivates it; the others are conflicts.
+	if err := db.PutGrant(ctx, g); err != nil {
+		t.Fatal(err)
+	}
+	var wins, conflicts atomic.Int32
+	var wg sync.WaitGroup
+	for range 6 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch err := db.DeactivateGrant(ctx, "code", "sig1"); {
+			case err == nil:
+				wins.Add(1)
+			case errors.Is(err, store.ErrConflict):
+				conflicts.Add(1)
+			default:
+				t.Errorf("concurrent DeactivateGrant: %v", err)
+			}
+		}()
+	}
+	wg.Wait()
+	if wins.Load() != 1 || conflicts.Load() != 5 {
+		t.Fatalf("concurrent DeactivateGrant: %d wins, %d conflicts; want 1 and 5", wins.Load(), conflicts.Load())
 	}
 
 	// DeleteGrant removes it; a missing one is no error.

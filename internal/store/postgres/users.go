@@ -66,7 +66,7 @@ func (db *DB) UserByName(ctx context.Context, username string) (store.UserRecord
 // user returns the account that q, a query of one argument, finds.
 func (db *DB) user(ctx context.Context, q, arg string) (store.UserRecord, error) {
 	var u store.UserRecord
-	err := db.pool.QueryRowContext(ctx, q, arg).Scan(&u.ID, &u.Username, &u.Version, &u.Data)
+	err := db.read.QueryRowContext(ctx, q, arg).Scan(&u.ID, &u.Username, &u.Version, &u.Data)
 	if errors.Is(err, sql.ErrNoRows) {
 		return u, store.ErrNotFound
 	} else if err != nil {
@@ -78,7 +78,7 @@ func (db *DB) user(ctx context.Context, q, arg string) (store.UserRecord, error)
 // CountUsers returns how many accounts exist.
 func (db *DB) CountUsers(ctx context.Context) (int, error) {
 	var n int
-	if err := db.pool.QueryRowContext(ctx, `SELECT count(*) FROM auth_user`).Scan(&n); err != nil {
+	if err := db.read.QueryRowContext(ctx, `SELECT count(*) FROM auth_user`).Scan(&n); err != nil {
 		return 0, fmt.Errorf("postgres: count users: %w", err)
 	}
 	return n, nil
@@ -87,7 +87,7 @@ func (db *DB) CountUsers(ctx context.Context) (int, error) {
 // Users returns every account, by username (compared as bytes, whatever
 // the database's collation).
 func (db *DB) Users(ctx context.Context) ([]store.UserRecord, error) {
-	rows, err := db.pool.QueryContext(ctx, `SELECT id, username, version, data FROM auth_user ORDER BY username COLLATE "C"`)
+	rows, err := db.read.QueryContext(ctx, `SELECT id, username, version, data FROM auth_user ORDER BY username COLLATE "C"`)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: users: %w", err)
 	}

@@ -119,14 +119,20 @@ func (db *DB) Grant(ctx context.Context, kind, key string) (store.Grant, error) 
 // reuse is recognised); store.ErrNotFound if there is none.
 func (db *DB) DeactivateGrant(ctx context.Context, kind, key string) error {
 	return db.write1(ctx, func(w *writeTx) error {
-		res, err := w.tx.ExecContext(w.ctx, `UPDATE oauth_grant SET active = 0 WHERE kind = ? AND key = ?`, kind, key)
+		res, err := w.tx.ExecContext(w.ctx, `UPDATE oauth_grant SET active = 0 WHERE kind = ? AND key = ? AND active = 1`, kind, key)
 		if err != nil {
 			return fmt.Errorf("sqlite: deactivate grant: %w", err)
 		}
-		if n, _ := res.RowsAffected(); n == 0 {
-			return store.ErrNotFound
+		if n, _ := res.RowsAffected(); n == 1 {
+			return nil
 		}
-		return nil
+		// Already inactive (a code or refresh token used twice, perhaps at
+		// once: only the first use wins), or not there.
+		var one int
+		if err := w.tx.QueryRowContext(w.ctx, `SELECT 1 FROM oauth_grant WHERE kind = ? AND key = ?`, kind, key).Scan(&one); err == nil {
+			return store.ErrConflict
+		}
+		return store.ErrNotFound
 	})
 }
 

@@ -22,6 +22,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -54,6 +55,16 @@ func (d Dialect) form(s string) any {
 	return s
 }
 
+// forUpdate is the clause that locks the rows a SELECT reads until the
+// transaction ends: PostgreSQL's FOR UPDATE; nothing on SQLite, whose one
+// writer runs alone.
+func (d Dialect) forUpdate() string {
+	if d == Postgres {
+		return " FOR UPDATE"
+	}
+	return ""
+}
+
 // KeyCipher seals the key lists of resources (resource.ix), which hold
 // search values in the clear. internal/crypt implements it with the
 // owner's data key; ref ("Type/id") binds a list to its resource. Nil keeps
@@ -77,6 +88,7 @@ type Core struct {
 	params  *paramCache
 	id      int64 // in cores, for the SQLite functions
 	rebinds sync.Map
+	nrebind atomic.Int32
 }
 
 var (
@@ -145,13 +157,18 @@ func (c *Core) Rebind(query string) string {
 		b.WriteByte(query[i])
 	}
 	s := b.String()
-	// Search SQL has a bounded number of shapes; the cap guards memory
-	// against anything else.
-	if len(query) < 8192 {
-		c.rebinds.Store(query, s)
+	// Search SQL has a bounded number of shapes (values are parameters);
+	// the caps guard memory against anything else.
+	if len(query) < 8192 && c.nrebind.Load() < maxRebinds {
+		if _, loaded := c.rebinds.LoadOrStore(query, s); !loaded {
+			c.nrebind.Add(1)
+		}
 	}
 	return s
 }
+
+// maxRebinds caps the statements whose rewriting is kept.
+const maxRebinds = 4096
 
 type rebinder struct {
 	q Querier

@@ -82,13 +82,19 @@ func (c *Core) Reindex(ctx context.Context, read Querier, write func(func(*Write
 			return changed, nil
 		}
 		if len(batch) > 0 {
+			done := 0 // counted once the batch commits: write may run it again
 			err = write(func(w *Writer) error {
+				done = 0
 				for _, it := range batch {
+					// The row is locked (PostgreSQL) until the batch commits,
+					// so no write or erasure slips between this check and the
+					// rows it replaces.
 					var current, currentForms []byte
-					if err := w.tx.QueryRowContext(w.ctx, c.Rebind(`SELECT ix, ixf FROM resource WHERE rid = ?`), it.rid).Scan(&current, &currentForms); err != nil {
+					var deleted int
+					if err := w.tx.QueryRowContext(w.ctx, c.Rebind(`SELECT ix, ixf, deleted FROM resource WHERE rid = ?`+c.dialect.forUpdate()), it.rid).Scan(&current, &currentForms, &deleted); err != nil {
 						return err
 					}
-					if !bytes.Equal(current, it.sealed) || !bytes.Equal(currentForms, it.forms) {
+					if deleted != 0 || !bytes.Equal(current, it.sealed) || !bytes.Equal(currentForms, it.forms) {
 						continue // written or erased meanwhile
 					}
 					if err := w.DeleteIndex(it.rid, it.oldPlain); err != nil {
@@ -108,10 +114,13 @@ func (c *Core) Reindex(ctx context.Context, read Querier, write func(func(*Write
 					if err := w.exec(`UPDATE resource SET ix = ?, ixf = ? WHERE rid = ?`, NilIfEmpty(sealed), NilIfEmpty(forms), it.rid); err != nil {
 						return err
 					}
-					changed++
+					done++
 				}
 				return nil
 			})
+			if err == nil {
+				changed += done
+			}
 			if err != nil {
 				return changed, fmt.Errorf("reindex: %w", err)
 			}

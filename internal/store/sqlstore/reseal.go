@@ -66,14 +66,16 @@ func (c *Core) Reseal(ctx context.Context, read Querier, write func(func(*Writer
 			if len(batch) == 0 {
 				return nil
 			}
+			n := 0 // counted once the batch commits: write may run it again
 			err = write(func(w *Writer) error {
+				n = 0
 				for _, u := range batch {
 					res, err := w.tx.ExecContext(w.ctx, c.Rebind(update), u.new, u.key, u.old)
 					if err != nil {
 						return err
 					}
-					if n, _ := res.RowsAffected(); n == 1 {
-						changed++
+					if k, _ := res.RowsAffected(); k == 1 {
+						n++
 					}
 				}
 				return nil
@@ -81,6 +83,7 @@ func (c *Core) Reseal(ctx context.Context, read Querier, write func(func(*Writer
 			if err != nil {
 				return err
 			}
+			changed += n
 			done += len(batch)
 			if progress != nil {
 				progress(min(done, total), total)

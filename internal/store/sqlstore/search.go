@@ -217,6 +217,9 @@ type builder struct {
 	// visible are the query's access conditions, applied to every
 	// resource row a chain or _has looks through too.
 	visible []store.Clause
+	// types are the target types of the chain being written, when it has
+	// several (PostgreSQL: they bound resolveClause's candidates).
+	types []string
 }
 
 // tokenCodes returns the code forms of conditions that are all token
@@ -447,7 +450,10 @@ func (b *builder) cond(a, typ string, c store.Cond) {
 		if len(c.Types) == 1 {
 			ty = c.Types[0]
 		}
+		outer := b.types
+		b.types = c.Types
 		b.where(t, ty, c.Where)
+		b.types = outer
 		b.visibleOn(t)
 		b.w(")")
 	case store.HasCond:
@@ -895,10 +901,17 @@ func (b *builder) resolveClause(a, typ string, c store.Clause, m *matcher) {
 	}
 	sub := &builder{ctx: b.ctx, c: b.c, q: b.q, params: b.params, n: b.n + 1000}
 	sub.w("SELECT r.rid, r.ix, r.owner, r.type, r.id, r.ixf FROM resource r WHERE r.deleted = 0")
-	if typ != "" {
+	switch {
+	case typ != "":
 		sub.w(" AND r.type = ?")
 		sub.arg(typ)
+	case len(b.types) > 0: // a chain's target types
+		sub.w(" AND ")
+		sub.inList("r.type", b.types)
 	}
+	// The access conditions narrow the candidates as they narrow the query.
+	sub.visible = b.visible
+	sub.visibleOn("r")
 	if indexable(c) {
 		sub.w(" AND ")
 		sub.clause("r", typ, c)
@@ -915,7 +928,12 @@ func (b *builder) resolveClause(a, typ string, c store.Clause, m *matcher) {
 	defer rows.Close()
 	rids := []int64{}
 	buf := make([]row, 0, 32)
+	seen := 0
 	for rows.Next() {
+		if seen++; seen > MaxCandidates {
+			b.err = fmt.Errorf("search: more than %d candidates to check: %w", MaxCandidates, store.ErrTooCostly)
+			return
+		}
 		var rid int64
 		var ix, ixf []byte
 		var owner, rtyp, id string
@@ -1035,6 +1053,9 @@ func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sort
 	defer rows.Close()
 	var all []keyed
 	for rows.Next() {
+		if len(all) == MaxSortInGo {
+			return nil, fmt.Errorf("search: more than %d matches to sort: %w", MaxSortInGo, store.ErrTooCostly)
+		}
 		var rid, updated int64
 		var id, owner, typ string
 		var ix, ixf []byte
@@ -1101,3 +1122,14 @@ func compareValues(x, y driver.Value) int {
 	}
 	return 0
 }
+
+// Limits of the work PostgreSQL's searches do in Go (SQLite does the same
+// work inside the query, a candidate at a time): the candidates a
+// condition on key lists checks (resolveClause), and the matches a sort by
+// a search parameter orders (sortInGo). Beyond them a search fails with
+// store.ErrTooCostly instead of holding memory and decrypting without
+// bound.
+const (
+	MaxCandidates = 50000
+	MaxSortInGo   = 20000
+)

@@ -112,7 +112,9 @@ func (w *Writer) Put(wr *store.Write) error {
 			return fmt.Errorf("insert %s/%s: %w", wr.Type, wr.ID, err)
 		}
 	} else {
-		sel, err := w.stmt(`SELECT rid, version, owner, ix, ixf FROM resource WHERE type = ? AND id = ?`)
+		// Locked (PostgreSQL) until the transaction ends: the key list read
+		// here is the one whose rows are replaced below.
+		sel, err := w.stmt(`SELECT rid, version, owner, ix, ixf FROM resource WHERE type = ? AND id = ?` + w.core.dialect.forUpdate())
 		if err != nil {
 			return fmt.Errorf("put %s/%s: %w", wr.Type, wr.ID, err)
 		}
