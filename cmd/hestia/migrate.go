@@ -35,5 +35,6 @@ under a lock, once).
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (the SQLite database)")
 	cmd.Flags().StringVar(&cfg.Storage, "storage", "", "database: sqlite (default, in the data directory) or a postgres:// URL")
+	cmd.Flags().StringVar(&cfg.ConfigFile, "config", "", "file of HESTIA_* settings (default $HESTIA_CONFIG)")
 	return cmd
 }

@@ -120,6 +120,7 @@ clients use (default: https:// and the address listened on).`,
 // every command that opens the data gives.
 func keyFlags(cmd *cobra.Command, cfg *server.Config) {
 	f := cmd.Flags()
+	f.StringVar(&cfg.ConfigFile, "config", "", "file of HESTIA_* settings, one NAME=value per line, mode 600 (default $HESTIA_CONFIG); the environment and flags win over it")
 	f.StringVar(&cfg.Storage, "storage", "", "database: sqlite (default, in the data directory) or a postgres:// URL (several nodes on one database; keep the password in PGPASSWORD or ~/.pgpass)")
 	f.StringVar(&cfg.KMS, "kms", cfg.KMS, "KMS of the key-encryption key: local, or an aws-kms:// key URI")
 	f.StringVar(&cfg.KMSEndpoint, "kms-endpoint", "", "AWS KMS endpoint URL (a private endpoint; default: the region's)")

@@ -20,9 +20,13 @@ import (
 )
 
 // Config is every setting of the server, with safe defaults. Each field
-// can be set by a flag of `hestia serve` or by the environment variable
-// named in its comment (flags win).
+// can be set by a flag of `hestia serve`, by the environment variable
+// named in its comment, or by the same name in the configuration file
+// (flags win over the environment, which wins over the file).
 type Config struct {
+	// ConfigFile is a file of HESTIA_* settings (ReadConfigFile), applied
+	// under the environment: HESTIA_CONFIG, or --config.
+	ConfigFile string
 	// DataDir holds the database, the TLS certificate and keys. HESTIA_DATA.
 	DataDir string
 	// Listen is the address to listen on. HESTIA_LISTEN. Default 127.0.0.1:8443.
@@ -181,15 +185,92 @@ func Defaults() Config {
 	}
 }
 
-// FromEnv overrides c with the HESTIA_* environment variables that are set.
+// FromEnv overrides c with the HESTIA_* settings that are set: in the
+// environment, or else in the configuration file (c.ConfigFile, or the
+// one HESTIA_CONFIG names; see ReadConfigFile).
 func (c *Config) FromEnv() error {
-	str := func(name string, dst *string) {
+	path := c.ConfigFile
+	if path == "" {
+		path = os.Getenv("HESTIA_CONFIG")
+	}
+	if path == "" {
+		return c.from(os.LookupEnv)
+	}
+	file, err := ReadConfigFile(path)
+	if err != nil {
+		return err
+	}
+	asked := map[string]bool{}
+	err = c.from(func(name string) (string, bool) {
+		asked[name] = true
 		if v, ok := os.LookupEnv(name); ok {
+			return v, true
+		}
+		v, ok := file[name]
+		return v, ok
+	})
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	for name := range file {
+		if !asked[name] {
+			return fmt.Errorf("%s: unknown setting %s", path, name)
+		}
+	}
+	return nil
+}
+
+// ReadConfigFile reads a configuration file: one HESTIA_NAME=value per
+// line (the settings of the environment variables, same names), blank
+// lines and # comments allowed, a value optionally in single or double
+// quotes. It may hold secrets (a database URL with a password, the OIDC
+// client secret), so it must be readable by its owner only.
+func ReadConfigFile(path string) (map[string]string, error) {
+	st, err := os.Stat(path)
+	if err != nil {
+		return nil, fmt.Errorf("configuration file: %w", err)
+	}
+	if st.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("configuration file %s is accessible to other users (mode %v); chmod 600 it", path, st.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("configuration file: %w", err)
+	}
+	out := map[string]string{}
+	for n, line := range strings.Split(string(data), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		line = strings.TrimPrefix(line, "export ")
+		name, value, ok := strings.Cut(line, "=")
+		name = strings.TrimSpace(name)
+		if !ok || !strings.HasPrefix(name, "HESTIA_") || name == "HESTIA_CONFIG" {
+			// The line is not quoted back: it may hold a secret.
+			return nil, fmt.Errorf("configuration file %s, line %d: want HESTIA_NAME=value", path, n+1)
+		}
+		value = strings.TrimSpace(value)
+		if len(value) >= 2 && (value[0] == '"' || value[0] == '\'') && value[len(value)-1] == value[0] {
+			value = value[1 : len(value)-1]
+		}
+		if _, dup := out[name]; dup {
+			return nil, fmt.Errorf("configuration file %s, line %d: %s set twice", path, n+1, name)
+		}
+		out[name] = value
+	}
+	return out, nil
+}
+
+// from overrides c with the settings lookup finds.
+func (c *Config) from(lookup func(string) (string, bool)) error {
+	str := func(name string, dst *string) {
+		if v, ok := lookup(name); ok {
 			*dst = v
 		}
 	}
 	boolean := func(name string, dst *bool) error {
-		if v, ok := os.LookupEnv(name); ok {
+		if v, ok := lookup(name); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -199,7 +280,7 @@ func (c *Config) FromEnv() error {
 		return nil
 	}
 	duration := func(name string, dst *time.Duration) error {
-		if v, ok := os.LookupEnv(name); ok {
+		if v, ok := lookup(name); ok {
 			d, err := time.ParseDuration(v)
 			if err != nil {
 				return fmt.Errorf("%s: %w", name, err)
@@ -215,7 +296,7 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_BASE_URL", &c.BaseURL)
 	str("HESTIA_SQLITE_SYNCHRONOUS", &c.Synchronous)
 	str("HESTIA_STORAGE", &c.Storage)
-	if v, ok := os.LookupEnv("HESTIA_STORAGE_CONNS"); ok {
+	if v, ok := lookup("HESTIA_STORAGE_CONNS"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("HESTIA_STORAGE_CONNS: %w", err)
@@ -226,21 +307,21 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_AUDIT_ORIGIN", &c.AuditOrigin)
 	str("HESTIA_AUDIT_CHECKPOINTS", &c.AuditCheckpoints)
 	str("HESTIA_AUDIT_S3_ENDPOINT", &c.AuditS3Endpoint)
-	if v, ok := os.LookupEnv("HESTIA_AUDIT_ACCEPT_ROLLBACK"); ok {
+	if v, ok := lookup("HESTIA_AUDIT_ACCEPT_ROLLBACK"); ok {
 		b, err := strconv.ParseBool(v)
 		if err != nil {
 			return fmt.Errorf("HESTIA_AUDIT_ACCEPT_ROLLBACK: true or false, not %q", v)
 		}
 		c.AuditAcceptRollback = b
 	}
-	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_EVERY"); ok {
+	if v, ok := lookup("HESTIA_CHECKPOINT_EVERY"); ok {
 		n, err := strconv.ParseUint(v, 10, 64)
 		if err != nil || n == 0 {
 			return fmt.Errorf("HESTIA_CHECKPOINT_EVERY: a positive number of records, not %q", v)
 		}
 		c.CheckpointEvery = n
 	}
-	if v, ok := os.LookupEnv("HESTIA_CHECKPOINT_INTERVAL"); ok {
+	if v, ok := lookup("HESTIA_CHECKPOINT_INTERVAL"); ok {
 		d, err := time.ParseDuration(v)
 		if err != nil || d <= 0 {
 			return fmt.Errorf("HESTIA_CHECKPOINT_INTERVAL: a duration such as 10s, not %q", v)
@@ -253,7 +334,7 @@ func (c *Config) FromEnv() error {
 	str("HESTIA_MASTER_KEY_FILE", &c.MasterKeyFile)
 	str("HESTIA_MASTER_PASSPHRASE", &c.MasterPassphrase)
 	str("HESTIA_KEY_DIR", &c.KeyDir)
-	if v, ok := os.LookupEnv("HESTIA_KEY_CACHE"); ok {
+	if v, ok := lookup("HESTIA_KEY_CACHE"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil {
 			return fmt.Errorf("HESTIA_KEY_CACHE: %w", err)
@@ -263,14 +344,14 @@ func (c *Config) FromEnv() error {
 	if err := boolean("HESTIA_INSECURE_HTTP", &c.InsecureHTTP); err != nil {
 		return err
 	}
-	if v, ok := os.LookupEnv("HESTIA_MAX_BODY"); ok {
+	if v, ok := lookup("HESTIA_MAX_BODY"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil {
 			return fmt.Errorf("HESTIA_MAX_BODY: %w", err)
 		}
 		c.MaxBody = n
 	}
-	if v, ok := os.LookupEnv("HESTIA_NO_MFA_ROLES"); ok {
+	if v, ok := lookup("HESTIA_NO_MFA_ROLES"); ok {
 		c.NoMFARoles = nil
 		for r := range strings.SplitSeq(v, ",") {
 			if r = strings.TrimSpace(r); r != "" {
