@@ -19,6 +19,9 @@ func TestConfigFile(t *testing.T) {
 		if err := os.WriteFile(p, []byte(text), mode); err != nil {
 			t.Fatal(err)
 		}
+		if err := os.Chmod(p, mode); err != nil { // whatever the umask
+			t.Fatal(err)
+		}
 		return p
 	}
 	t.Setenv("HESTIA_LISTEN", "127.0.0.1:9443")

@@ -56,10 +56,25 @@ func (c *Core) search(ctx context.Context, q Querier, params paramLookup, sq *st
 	b.sb.WriteString(` FROM resource r WHERE ` + typeTerm + ` AND r.deleted = 0 AND r.rid <= ?`)
 	b.args = append(b.args, sq.Type, res.Snapshot)
 	defer func() { unregisterMatchers(b.matcherIDs) }()
+	// PostgreSQL checks on candidates in Go (post) what SQLite checks in
+	// the query with hestia_match: the driving clause's superset, and,
+	// when a clause drives, the others that are cheaper to check on its
+	// candidates than to look up across the whole index.
+	var post []*matcher
+	checkInGo := func(c store.Clause) bool {
+		if b.c.dialect != Postgres {
+			return false
+		}
+		m, ok := b.compileMatcher(c)
+		if ok {
+			post = append(post, m)
+		}
+		return ok
+	}
 	if driver >= 0 {
 		b.sb.WriteString(" AND ")
 		b.clause("r", sq.Type, where[driver])
-		if !exactIndex(where[driver]) {
+		if !exactIndex(where[driver]) && !checkInGo(where[driver]) {
 			// The index gave a superset (a prefix bucket): check each.
 			b.sb.WriteString(" AND ")
 			b.matchClause("r", sq.Type, where[driver])
@@ -67,6 +82,9 @@ func (c *Core) search(ctx context.Context, q Querier, params paramLookup, sq *st
 	}
 	for i, c := range where {
 		if i == driver {
+			continue
+		}
+		if driver >= 0 && checkOnCandidates(c) && checkInGo(c) {
 			continue
 		}
 		b.sb.WriteString(" AND ")
@@ -102,8 +120,15 @@ func (c *Core) search(ctx context.Context, q Querier, params paramLookup, sq *st
 		}
 		return nil
 	}
+	inGo := len(post) > 0 || c.dialect == Postgres && sortsByParam(sq.Sort)
 	if sq.Count <= 0 {
-		if sq.Total {
+		if sq.Total && inGo {
+			_, total, _, err := c.goPage(ctx, q, params, nil, post, from, args, 0, 0)
+			if err != nil {
+				return nil, err
+			}
+			res.Total = total
+		} else if sq.Total {
 			if err := count(); err != nil {
 				return nil, err
 			}
@@ -111,21 +136,15 @@ func (c *Core) search(ctx context.Context, q Querier, params paramLookup, sq *st
 		return res, nil
 	}
 	var rids []int64
-	if c.dialect == Postgres && sortsByParam(sq.Sort) {
-		all, err := c.sortInGo(ctx, q, params, sq.Sort, from, args)
+	if inGo {
+		page, total, more, err := c.goPage(ctx, q, params, sq.Sort, post, from, args, sq.Offset, sq.Count)
 		if err != nil {
 			return nil, err
 		}
-		res.Total = -1
 		if sq.Total {
-			res.Total = len(all)
+			res.Total = total
 		}
-		all = all[min(sq.Offset, len(all)):]
-		if len(all) > sq.Count {
-			res.More = true
-			all = all[:sq.Count]
-		}
-		rids = all
+		rids, res.More = page, more
 	} else {
 		var err error
 		if rids, err = c.sqlPage(ctx, q, params, sq, from, args, res, count); err != nil {
@@ -1017,50 +1036,94 @@ func sortsByParam(sorts []store.Sort) bool {
 	return false
 }
 
-// sortInGo returns every match (SELECT r.rid + from), sorted: the sort
-// keys of search parameters come from each resource's row keys, which
-// PostgreSQL cannot read inside a query. Keys sort as SQLite's
+// goPage returns a page of the matches (SELECT r.rid + from) that pass
+// the checks post, with their total and whether more follow: the checks
+// and the sort keys of search parameters read each resource's row keys,
+// which PostgreSQL cannot inside a query. Keys sort as SQLite's
 // hestia_sortkey does: the smallest value ascending, the largest
-// descending, resources without one last, then by rid.
-func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sorts []store.Sort, from string, args []any) ([]int64, error) {
+// descending, resources without one last, then by rid. Without a sort by
+// a search parameter the database orders the candidates and only the
+// page is kept.
+func (c *Core) goPage(ctx context.Context, q Querier, params paramLookup, sorts []store.Sort, post []*matcher, from string, args []any, offset, count int) (page []int64, total int, more bool, err error) {
 	type keyed struct {
 		rid  int64
 		keys []driver.Value
 	}
+	byParam := sortsByParam(sorts)
 	pids := make([]int64, len(sorts))
 	tables := make([]int64, len(sorts))
+	order := " ORDER BY "
 	for i, s := range sorts {
-		if s.Param == store.SortID || s.Param == store.SortLastUpdated {
+		dir := " ASC"
+		if s.Desc {
+			dir = " DESC"
+		}
+		switch s.Param {
+		case store.SortID:
+			order += "r.id" + dir + ", "
+			continue
+		case store.SortLastUpdated:
+			order += "r.updated" + dir + ", "
 			continue
 		}
 		t := kindIndex(s.Kind)
 		if t < 0 {
-			return nil, fmt.Errorf("search: sort: unknown kind")
+			return nil, 0, false, fmt.Errorf("search: sort: unknown kind")
 		}
 		pid, err := params.lookup(ctx, q, s.Param)
 		if err != nil {
-			return nil, err
+			return nil, 0, false, err
 		}
 		pids[i], tables[i] = pid, int64(t)
 		if s.Desc {
 			tables[i] = -int64(t) - 1
 		}
 	}
-	rows, err := q.QueryContext(ctx, `SELECT r.rid, r.id, r.updated, r.ix, r.owner, r.type, r.ixf`+from, args...)
+	order += "r.rid"
+	if byParam {
+		order = "" // sorted here
+	}
+	rows, err := q.QueryContext(ctx, `SELECT r.rid, r.id, r.updated, r.ix, r.owner, r.type, r.ixf`+from+order, args...)
 	if err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, 0, false, fmt.Errorf("search: %w", err)
 	}
 	defer rows.Close()
 	var all []keyed
+	seen := 0
+	buf := make([]row, 0, 32)
+candidates:
 	for rows.Next() {
-		if len(all) == MaxSortInGo {
-			return nil, fmt.Errorf("search: more than %d matches to sort: %w", MaxSortInGo, store.ErrTooCostly)
+		if seen++; seen > MaxCandidates {
+			return nil, 0, false, fmt.Errorf("search: more than %d candidates to check: %w", MaxCandidates, store.ErrTooCostly)
 		}
 		var rid, updated int64
 		var id, owner, typ string
 		var ix, ixf []byte
 		if err := rows.Scan(&rid, &id, &updated, &ix, &owner, &typ, &ixf); err != nil {
-			return nil, fmt.Errorf("search: %w", err)
+			return nil, 0, false, fmt.Errorf("search: %w", err)
+		}
+		for _, m := range post {
+			var err error
+			if buf, err = candidateRows(c, []driver.Value{ix, owner, typ, id}, ixf, m.forms, buf[:0]); err != nil {
+				return nil, 0, false, fmt.Errorf("search: candidates: %w", err)
+			}
+			if !m.match(buf) {
+				continue candidates
+			}
+		}
+		if !byParam {
+			// In order already: keep the page, count the rest.
+			switch n := total; {
+			case n >= offset && n < offset+count:
+				page = append(page, rid)
+			case n == offset+count:
+				more = true
+			}
+			total++
+			continue
+		}
+		if len(all) == MaxSortInGo {
+			return nil, 0, false, fmt.Errorf("search: more than %d matches to sort: %w", MaxSortInGo, store.ErrTooCostly)
 		}
 		k := keyed{rid: rid, keys: make([]driver.Value, len(sorts))}
 		for i, s := range sorts {
@@ -1072,7 +1135,7 @@ func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sort
 			default:
 				v, err := c.sortValue([]driver.Value{ix, owner, typ, id}, ixf, pids[i], tables[i])
 				if err != nil {
-					return nil, fmt.Errorf("search: sort key: %w", err)
+					return nil, 0, false, fmt.Errorf("search: sort key: %w", err)
 				}
 				k.keys[i] = v
 			}
@@ -1080,7 +1143,10 @@ func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sort
 		all = append(all, k)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("search: %w", err)
+		return nil, 0, false, fmt.Errorf("search: %w", err)
+	}
+	if !byParam {
+		return page, total, more, nil
 	}
 	slices.SortFunc(all, func(a, b keyed) int {
 		for i, s := range sorts {
@@ -1103,11 +1169,10 @@ func (c *Core) sortInGo(ctx context.Context, q Querier, params paramLookup, sort
 		}
 		return cmp.Compare(a.rid, b.rid)
 	})
-	out := make([]int64, len(all))
-	for i, k := range all {
-		out[i] = k.rid
+	for k := min(offset, len(all)); k < len(all) && k < offset+count; k++ {
+		page = append(page, all[k].rid)
 	}
-	return out, nil
+	return page, len(all), offset+count < len(all), nil
 }
 
 // compareValues compares two sort keys of one kind.
@@ -1126,7 +1191,7 @@ func compareValues(x, y driver.Value) int {
 // Limits of the work PostgreSQL's searches do in Go (SQLite does the same
 // work inside the query, a candidate at a time): the candidates a
 // condition on key lists checks (resolveClause), and the matches a sort by
-// a search parameter orders (sortInGo). Beyond them a search fails with
+// a search parameter orders (goPage). Beyond them a search fails with
 // store.ErrTooCostly instead of holding memory and decrypting without
 // bound.
 const (
