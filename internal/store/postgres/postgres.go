@@ -72,10 +72,11 @@ type DB struct {
 	// transaction may read through the store (the engine checks access
 	// facts inside transaction Bundles), and on the pool it holds, as many
 	// such transactions as it has connections would wait for ever.
-	read  *sql.DB
-	keyrd *sql.DB // reads the keyset table: see LoadKey
-	core  *sqlstore.Core
-	audit auditLog
+	read          *sql.DB
+	keyrd         *sql.DB // reads the keyset table: see LoadKey
+	sqlstore.Side         // accounts, OAuth state, checkpoints, meta
+	core          *sqlstore.Core
+	audit         auditLog
 }
 
 var _ store.Store = (*DB)(nil)
@@ -119,6 +120,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 	}
 	db := &DB{cfg: cfg, pool: pool, read: open(cfg.MaxConns), keyrd: open(2), core: sqlstore.NewCore(sqlstore.Postgres)}
 	db.core.SetCipher(cfg.Cipher)
+	db.Side = db.core.NewSide(db.read, func(ctx context.Context, fn func(sqlstore.SideTx) error) error {
+		return db.write(ctx, func(w *writeTx) error { return fn(w) })
+	})
 	if err := db.core.LoadParams(ctx, db.read); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -423,11 +427,6 @@ func (w *writeTx) AppendAudit(record []byte) {
 	w.audit = append(w.audit, record)
 }
 
-func (w *writeTx) exec(query string, args ...any) error {
-	_, err := w.tx.ExecContext(w.ctx, w.db.core.Rebind(query), args...)
-	return err
-}
-
 // EraseOwner implements store.Store. PostgreSQL does not zero the space
 // deleted rows leave (VACUUM makes it reusable): the deleted bodies and
 // sealed key lists stay, in dead rows, the WAL and backups, as ciphertext
@@ -446,50 +445,10 @@ func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources
 		if _, err := w.tx.ExecContext(w.ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ownerLockKey(owner)); err != nil {
 			return err
 		}
-		type res struct {
-			rid        int64
-			typ, id    string
-			keys, form []byte
-		}
-		rows, err := w.tx.QueryContext(w.ctx, `SELECT rid, type, id, ix, ixf FROM resource WHERE owner = $1 FOR UPDATE`, owner)
-		if err != nil {
+		var err error
+		if resources, versions, err = w.Writer.EraseOwner(owner); err != nil {
 			return err
 		}
-		var all []res
-		for rows.Next() {
-			var r res
-			if err := rows.Scan(&r.rid, &r.typ, &r.id, &r.keys, &r.form); err != nil {
-				rows.Close()
-				return err
-			}
-			all = append(all, r)
-		}
-		err = rows.Err()
-		rows.Close()
-		if err != nil {
-			return err
-		}
-		for _, r := range all {
-			keys := r.form // the rows' forms are all a delete needs
-			if len(keys) == 0 {
-				if keys, err = db.core.Open(owner, r.typ, r.id, r.keys); err != nil {
-					return fmt.Errorf("open the key list of %s/%s: %w", r.typ, r.id, err)
-				}
-			}
-			if err := w.DeleteIndex(r.rid, keys); err != nil {
-				return err
-			}
-			if err := w.exec(`UPDATE resource SET deleted = 1, ix = NULL, ixf = NULL WHERE rid = ?`, r.rid); err != nil {
-				return err
-			}
-		}
-		resources = len(all)
-		res2, err := w.tx.ExecContext(w.ctx, `UPDATE version SET body = NULL WHERE owner = $1 AND body IS NOT NULL`, owner)
-		if err != nil {
-			return err
-		}
-		n, _ := res2.RowsAffected()
-		versions = int(n)
 		if audit != nil {
 			rec, err := audit(resources, versions)
 			if err != nil {

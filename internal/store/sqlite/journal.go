@@ -124,7 +124,7 @@ func (w *writeTx) adopt(taken []adoptBatch) error {
 		}
 	}
 	w.audit = append(adopted, w.audit...)
-	return w.setMeta(journalMarkKey, taken[len(taken)-1].mark)
+	return w.db.SetMetaIn(w, journalMarkKey, taken[len(taken)-1].mark)
 }
 
 // loadJournalMark reads the stored journal position at open.

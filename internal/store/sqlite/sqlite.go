@@ -64,22 +64,23 @@ type KeyCipher = sqlstore.KeyCipher
 
 // DB is an open database. It implements store.Store.
 type DB struct {
-	cfg    Config
-	read   *sql.DB
-	rpool  *sqlstore.StmtPool
-	core   *sqlstore.Core // the shared SQL: search, reads, index writes
-	keyrd  *sql.DB        // reads the keyset table: see LoadKey
-	write  *sql.DB
-	ckpt   *sql.DB
-	wconn  *sql.Conn
-	jobs   chan *job
-	audit  auditLog
-	adopt  adoption      // journal records waiting for the writer (journal.go)
-	wake   chan struct{} // tells the writer journal records wait
-	done   chan struct{}
-	once   sync.Once
-	mu     sync.RWMutex // guards closed
-	closed bool
+	cfg           Config
+	read          *sql.DB
+	rpool         *sqlstore.StmtPool
+	core          *sqlstore.Core // the shared SQL: search, reads, index writes
+	sqlstore.Side                // accounts, OAuth state, checkpoints, meta
+	keyrd         *sql.DB        // reads the keyset table: see LoadKey
+	write         *sql.DB
+	ckpt          *sql.DB
+	wconn         *sql.Conn
+	jobs          chan *job
+	audit         auditLog
+	adopt         adoption      // journal records waiting for the writer (journal.go)
+	wake          chan struct{} // tells the writer journal records wait
+	done          chan struct{}
+	once          sync.Once
+	mu            sync.RWMutex // guards closed
+	closed        bool
 }
 
 var _ store.Store = (*DB)(nil)
@@ -180,6 +181,9 @@ func Open(ctx context.Context, cfg Config) (*DB, error) {
 		done:  make(chan struct{}),
 	}
 	db.core.SetCipher(cfg.Cipher)
+	db.Side = db.core.NewSide(db.rpool, func(ctx context.Context, fn func(sqlstore.SideTx) error) error {
+		return db.write1(ctx, func(w *writeTx) error { return fn(w) })
+	})
 	if err := db.core.LoadParams(ctx, read); err != nil {
 		db.closeConns()
 		return nil, err

@@ -287,7 +287,10 @@ type writeTx struct {
 
 var _ store.Tx = (*writeTx)(nil)
 
-func (w *writeTx) exec(query string, args ...any) error { return w.Writer.Exec(query, args...) }
+func (w *writeTx) exec(query string, args ...any) error {
+	_, err := w.Writer.Exec(query, args...)
+	return err
+}
 
 func (w *writeTx) flush() error { return w.Writer.Flush() }
 

@@ -33,7 +33,19 @@ func (c *Core) NewWriter(ctx context.Context, tx *sql.Tx) *Writer {
 
 // Exec runs a statement of the shared SQL (? placeholders) in the
 // transaction, prepared once per transaction.
-func (w *Writer) Exec(query string, args ...any) error { return w.exec(query, args...) }
+func (w *Writer) Exec(query string, args ...any) (sql.Result, error) {
+	s, err := w.stmt(query)
+	if err != nil {
+		return nil, err
+	}
+	return s.ExecContext(w.ctx, args...)
+}
+
+// QueryRow runs a query of the shared SQL (? placeholders) in the
+// transaction.
+func (w *Writer) QueryRow(query string, args ...any) *sql.Row {
+	return w.tx.QueryRowContext(w.ctx, w.core.Rebind(query), args...)
+}
 
 // BeginJob marks the start of one caller's writes.
 func (w *Writer) BeginJob() { w.jobParams = w.jobParams[:0] }
