@@ -14,7 +14,7 @@ func migrateCmd() *cobra.Command {
 		Use:   "migrate",
 		Short: "Bring the database's schema up to this version of Hestia",
 		Long: `Apply the schema migrations this version of Hestia has and the database has
-not, then exit. Every command that opens the database migrates it too; run
+not, record the schema version in the audit log, then exit. Every command that opens the database migrates it too; run
 this first to upgrade a PostgreSQL database that several nodes share before
 starting them (nodes that start together are safe as well: migrations run
 under a lock, once).
@@ -25,6 +25,7 @@ under a lock, once).
 			if err := applyEnv(cmd, &cfg); err != nil {
 				return err
 			}
+			cfg.AuditEcho = newLogger("info") // the migration is audited, on standard error
 			v, err := server.Migrate(cmd.Context(), cfg)
 			if err != nil {
 				return err
@@ -34,7 +35,6 @@ under a lock, once).
 		},
 	}
 	cmd.Flags().StringVar(&cfg.DataDir, "data", cfg.DataDir, "data directory (the SQLite database)")
-	cmd.Flags().StringVar(&cfg.Storage, "storage", "", "database: sqlite (default, in the data directory) or a postgres:// URL")
-	cmd.Flags().StringVar(&cfg.ConfigFile, "config", "", "file of HESTIA_* settings (default $HESTIA_CONFIG)")
+	keyFlags(cmd, &cfg)
 	return cmd
 }

@@ -131,7 +131,7 @@ func TestSeveralNodesOnOnePostgres(t *testing.T) {
 	for _, n := range nodes {
 		ready(n)
 	}
-	if out := run("migrate"); !strings.Contains(out, "schema version") {
+	if out := run("migrate", "--data", data); !strings.Contains(out, "schema version") || !strings.Contains(out, `"interaction":"configure"`) {
 		t.Fatalf("migrate: %s", out)
 	}
 	out := run("client", "add", "--data", data, "--name", "load", "--backend", "--secret", "--scope", "system/*.cruds")

@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/hestiahealth/hestia/internal/access"
+	"io"
+	"log/slog"
 	"net/url"
-	"os"
 	"path/filepath"
 	"strings"
 
@@ -104,25 +106,29 @@ func leading(db Storage) bool {
 	return true
 }
 
-// Migrate opens the database cfg names, which applies the migrations it
-// lacks, and returns its schema version.
+// Migrate opens the data (which applies the migrations the database
+// lacks), records the schema version it is at in the audit log (a
+// configuration event, decided by the policy like every other), and
+// returns it.
 func Migrate(ctx context.Context, cfg Config) (int, error) {
-	if cfg.Storage == "" || cfg.Storage == "sqlite" {
-		restrictUmask()
-		if err := os.MkdirAll(cfg.DataDir, 0o700); err != nil {
-			return 0, fmt.Errorf("data directory: %w", err)
-		}
-	}
-	db, err := openStorage(ctx, cfg)
+	n, err := OpenNode(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		return 0, err
 	}
-	defer db.Close()
-	v, ok := db.(interface {
+	defer n.Close()
+	v, ok := n.DB.(interface {
 		SchemaVersion(ctx context.Context) (int, error)
 	})
 	if !ok {
 		return 0, errors.New("this database does not report its schema version")
 	}
-	return v.SchemaVersion(ctx)
+	version, err := v.SchemaVersion(ctx)
+	if err != nil {
+		return 0, err
+	}
+	detail := fmt.Sprintf("schema_migrated version=%d storage=%s", version, StorageName(cfg.Storage))
+	if err := n.Engine.Configured(access.WithPrincipal(ctx, access.Local()), detail); err != nil {
+		return 0, err
+	}
+	return version, nil
 }
