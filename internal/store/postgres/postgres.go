@@ -446,17 +446,8 @@ func (db *DB) EraseOwner(ctx context.Context, owner string, audit func(resources
 			return err
 		}
 		var err error
-		if resources, versions, err = w.Writer.EraseOwner(owner); err != nil {
-			return err
-		}
-		if audit != nil {
-			rec, err := audit(resources, versions)
-			if err != nil {
-				return err
-			}
-			w.AppendAudit(rec)
-		}
-		return nil
+		resources, versions, err = w.Writer.EraseOwner(owner, audit, w.AppendAudit)
+		return err
 	})
 	if err != nil {
 		return 0, 0, fmt.Errorf("postgres: erase: %w", err)

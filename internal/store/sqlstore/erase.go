@@ -6,8 +6,10 @@ import "fmt"
 // from the store (see store.Store): the index rows of every resource owner
 // holds, which it marks deleted, and the bodies of every version sealed
 // under owner's key. The rows are locked (PostgreSQL) until the
-// transaction ends. It returns the numbers of resources and versions.
-func (w *Writer) EraseOwner(owner string) (resources, versions int, err error) {
+// transaction ends. If audit is not nil, the record it returns for those
+// numbers is appended with appendAudit, in the transaction. It returns the
+// numbers of resources and versions.
+func (w *Writer) EraseOwner(owner string, audit func(resources, versions int) ([]byte, error), appendAudit func([]byte)) (resources, versions int, err error) {
 	if err := w.flush(); err != nil {
 		return 0, 0, err
 	}
@@ -53,5 +55,12 @@ func (w *Writer) EraseOwner(owner string) (resources, versions int, err error) {
 		return 0, 0, err
 	}
 	n, _ := res2.RowsAffected()
+	if audit != nil {
+		rec, err := audit(len(all), int(n))
+		if err != nil {
+			return 0, 0, err
+		}
+		appendAudit(rec)
+	}
 	return len(all), int(n), nil
 }
