@@ -32,8 +32,6 @@ type KeyStore interface {
 	// ListKeys calls fn for every key whose name starts with prefix, with
 	// when it was created and last replaced.
 	ListKeys(ctx context.Context, prefix string, fn func(name string, wrapped []byte, created, updated time.Time) error) error
-	// DeleteKey destroys the key stored under name.
-	DeleteKey(ctx context.Context, name string) error
 }
 
 // Errors of the keyring. Opening sealed data fails with the flat ErrOpen.
@@ -46,6 +44,16 @@ var (
 	// ErrErased is returned for data of an owner whose key was destroyed.
 	ErrErased = errors.New("crypt: the data key was destroyed (erasure)")
 )
+
+// erasedMark stands under an erased owner's data-key name once the key is
+// destroyed. It is no wrapped keyset: it tells every process sharing the
+// store that the owner's compartment takes no new data, so that a write
+// after the erasure is refused instead of sealed under a fresh key (which
+// the erasure ledger would destroy again at the next start, with the
+// acknowledged data).
+var erasedMark = []byte("hestia:erased")
+
+func isErased(wrapped []byte) bool { return bytes.Equal(wrapped, erasedMark) }
 
 // Names of keysets in the KeyStore.
 const (
@@ -227,6 +235,9 @@ func (k *Keyring) dek(ctx context.Context, owner string, create bool) (tink.AEAD
 	case err != nil:
 		return nil, fmt.Errorf("crypt: load data key: %w", err)
 	}
+	if isErased(wrapped) {
+		return nil, ErrErased
+	}
 	h, err := k.unwrap(name, wrapped)
 	if err != nil {
 		return nil, err
@@ -373,26 +384,67 @@ func (c *lru) len() int {
 }
 
 // DestroyDataKey destroys an owner's data key (crypto-shredding): what it
-// sealed can no longer be opened by anyone.
+// sealed can no longer be opened by anyone. The key is replaced in place
+// by the erased mark (compare and swap, so that no write can create a new
+// key in between), and from then on sealing for the owner fails with
+// ErrErased in every process that shares the store (in another process
+// once its cached key expires). An owner without a key gets the mark too.
+// Destroying again is harmless. If the store can purge (KeyPurger), what
+// it deleted is purged from its files.
 func (k *Keyring) DestroyDataKey(ctx context.Context, owner string) error {
 	if owner == "" {
 		return errors.New("crypt: the tenant's data key is not destroyed by erasure")
 	}
+	name := dekPrefix + owner
 	k.deks.remove(owner)
-	if err := k.store.DeleteKey(ctx, dekPrefix+owner); err != nil {
-		return fmt.Errorf("crypt: destroy data key: %w", err)
+	for attempt := 0; ; attempt++ {
+		old, err := k.store.LoadKey(ctx, name)
+		switch {
+		case errors.Is(err, ErrNoKey):
+			old, err = k.store.CreateKey(ctx, name, erasedMark)
+			if err != nil {
+				return fmt.Errorf("crypt: destroy data key: %w", err)
+			}
+			if isErased(old) {
+				k.deks.remove(owner)
+				return nil
+			}
+			// A write created a key meanwhile: replace it too.
+		case err != nil:
+			return fmt.Errorf("crypt: destroy data key: %w", err)
+		case isErased(old):
+			return nil
+		}
+		err = k.store.ReplaceKey(ctx, name, old, erasedMark)
+		if err == nil {
+			k.deks.remove(owner)
+			if p, ok := k.store.(KeyPurger); ok {
+				if err := p.Purge(ctx); err != nil {
+					return fmt.Errorf("crypt: destroy data key: purge: %w", err)
+				}
+			}
+			return nil
+		}
+		if retry := errors.Is(err, ErrKeyChanged) || errors.Is(err, ErrNoKey); !retry || attempt >= 3 {
+			return fmt.Errorf("crypt: destroy data key: %w", err)
+		}
 	}
-	k.deks.remove(owner)
-	return nil
 }
 
-// HasDataKey reports whether an owner's data key exists.
+// KeyPurger is a KeyStore that can remove what it deleted or replaced from
+// its files (SQLite's WAL); DestroyDataKey purges after replacing a key.
+type KeyPurger interface {
+	Purge(ctx context.Context) error
+}
+
+// HasDataKey reports whether an owner's data key exists (and was not
+// destroyed).
 func (k *Keyring) HasDataKey(ctx context.Context, owner string) (bool, error) {
-	_, err := k.store.LoadKey(ctx, dekPrefix+owner)
+	w, err := k.store.LoadKey(ctx, dekPrefix+owner)
 	if errors.Is(err, ErrNoKey) {
 		return false, nil
 	}
-	return err == nil, err
+	return err == nil && !isErased(w), err
 }
 
 // CursorSealer seals paging cursors with the tenant's cursor key, so that
@@ -414,6 +466,9 @@ type KeyInfo struct {
 func (k *Keyring) Keys(ctx context.Context) ([]KeyInfo, error) {
 	var out []KeyInfo
 	err := k.store.ListKeys(ctx, "", func(name string, wrapped []byte, created, updated time.Time) error {
+		if isErased(wrapped) {
+			return nil // a destroyed data key: no keyset
+		}
 		h, err := k.unwrap(name, wrapped)
 		if err != nil {
 			return err
@@ -473,7 +528,9 @@ func (k *Keyring) eachKeyset(ctx context.Context, prefix string, progress func(d
 	}
 	var all []item
 	if err := k.store.ListKeys(ctx, prefix, func(name string, wrapped []byte, _, _ time.Time) error {
-		all = append(all, item{name, wrapped})
+		if !isErased(wrapped) {
+			all = append(all, item{name, wrapped})
+		}
 		return nil
 	}); err != nil {
 		return 0, err
@@ -493,7 +550,11 @@ func (k *Keyring) eachKeyset(ctx context.Context, prefix string, progress func(d
 			}
 			err = k.store.ReplaceKey(ctx, it.name, it.wrapped, w)
 			if errors.Is(err, ErrKeyChanged) && attempt < 3 {
-				if it.wrapped, err = k.store.LoadKey(ctx, it.name); err != nil {
+				it.wrapped, err = k.store.LoadKey(ctx, it.name)
+				if errors.Is(err, ErrNoKey) || err == nil && isErased(it.wrapped) {
+					break // erased meanwhile: nothing to rotate
+				}
+				if err != nil {
 					return i, err
 				}
 				continue

@@ -88,13 +88,6 @@ func (m *memStore) ListKeys(_ context.Context, prefix string, fn func(string, []
 	return nil
 }
 
-func (m *memStore) DeleteKey(_ context.Context, name string) error {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	delete(m.keys, name)
-	return nil
-}
-
 // countingKEK counts the calls to a KEK and can fail them.
 type countingKEK struct {
 	a     tink.AEAD
@@ -175,6 +168,73 @@ func TestKeyringSealsPerOwnerBoundToAD(t *testing.T) {
 	}
 	if err := k.DestroyDataKey(ctx, ""); err == nil {
 		t.Fatal("the tenant's data key was destroyed")
+	}
+}
+
+// An erased owner's compartment takes no new data: sealing fails with
+// ErrErased, in this keyring and in another one on the same store (a
+// second node), instead of creating a fresh key that the erasure ledger
+// would destroy at the next start with what it sealed. Rotations, rewraps
+// and status listings pass over the erased mark; destroying again, or
+// destroying an owner that never had a key, leaves the mark.
+func TestKeyringErasedOwnerTakesNoNewData(t *testing.T) {
+	ctx := context.Background()
+	store := newMemStore()
+	kek := newKEK(t)
+	k := newTestKeyring(t, kek, store, 10, time.Minute)
+	other := newTestKeyring(t, kek, store, 10, time.Minute)
+	for _, owner := range []string{"p1", "p2"} {
+		if _, err := k.Seal(ctx, owner, nil, []byte("x")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := k.DestroyDataKey(ctx, "p1"); err != nil {
+		t.Fatal(err)
+	}
+	for name, kr := range map[string]*Keyring{"same keyring": k, "other keyring": other} {
+		if _, err := kr.Seal(ctx, "p1", nil, []byte("y")); !errors.Is(err, ErrErased) {
+			t.Fatalf("%s: seal for an erased owner: %v, want ErrErased", name, err)
+		}
+		if ok, err := kr.HasDataKey(ctx, "p1"); ok || err != nil {
+			t.Fatalf("%s: HasDataKey of an erased owner: %v, %v", name, ok, err)
+		}
+	}
+	if w := store.keys[dekPrefix+"p1"]; !isErased(w) {
+		t.Fatalf("the erased owner's key name holds %d bytes, not the erased mark", len(w))
+	}
+	// Never had a key: destroying marks it all the same; again is harmless.
+	for _, owner := range []string{"p3", "p3", "p1"} {
+		if err := k.DestroyDataKey(ctx, owner); err != nil {
+			t.Fatalf("destroy %s: %v", owner, err)
+		}
+	}
+	if _, err := k.Seal(ctx, "p3", nil, []byte("y")); !errors.Is(err, ErrErased) {
+		t.Fatalf("seal for an owner erased before it had a key: %v, want ErrErased", err)
+	}
+	// The marks are no keysets: every pass over the keysets skips them.
+	if n, err := k.RotateDataKeys(ctx, nil); err != nil || n != 1 {
+		t.Fatalf("RotateDataKeys: %d, %v; want p2's key alone", n, err)
+	}
+	if _, err := k.RetireOldDataKeys(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := k.Rewrap(ctx, nil); err != nil {
+		t.Fatal(err)
+	}
+	infos, err := k.Keys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, ki := range infos {
+		if ki.Name == dekPrefix+"p1" || ki.Name == dekPrefix+"p3" {
+			t.Errorf("Keys lists the erased %s", ki.Name)
+		}
+	}
+	if !isErased(store.keys[dekPrefix+"p1"]) || !isErased(store.keys[dekPrefix+"p3"]) {
+		t.Fatal("a pass over the keysets replaced an erased mark")
+	}
+	if _, err := k.Seal(ctx, "p2", nil, []byte("z")); err != nil {
+		t.Fatalf("a live owner after the passes: %v", err)
 	}
 }
 

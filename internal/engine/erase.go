@@ -95,6 +95,13 @@ func (e *Engine) ReapplyErasures(ctx context.Context, patients []string) ([]stri
 			return again, err
 		}
 		if !exists {
+			// Erased here already. Make sure the key's name is marked
+			// erased (a database erased before the mark existed, or
+			// stopped between the erasure and the mark), so that the
+			// compartment takes no new data.
+			if err := shred.DestroyDataKey(ctx, p); err != nil {
+				return again, err
+			}
 			continue
 		}
 		ev := e.event(ctx, access.Erase, "Patient", p)

@@ -28,6 +28,10 @@ func (e *Engine) sealBody(ctx context.Context, owner, typ, id string, version in
 		return body, nil
 	}
 	sealed, err := e.keys.Seal(ctx, owner, BodyAD(typ, id, version), body)
+	if errors.Is(err, crypt.ErrErased) {
+		// The patient was erased: their compartment takes no new data.
+		return nil, fault.Wrap(fault.Conflict, err, "the patient this resource belongs to was erased: nothing more is stored for them")
+	}
 	if err != nil {
 		return nil, cryptErr(err)
 	}

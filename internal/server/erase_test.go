@@ -1,12 +1,17 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -135,4 +140,99 @@ func TestErasureIsCryptoShreddingThatSurvivesARestore(t *testing.T) {
 	if ok, _ := s.node.Keys.HasDataKey(context.Background(), pid); ok {
 		t.Fatal("the restored database still holds the patient's data key")
 	}
+}
+
+// TestErasedPatientTakesNoNewData: after an erasure, a write into the
+// patient's compartment (a new resource, the Patient recreated under its
+// id, a transaction entry) is refused with 409 and stores nothing, where it
+// used to be sealed under a fresh key that the erasure ledger destroyed at
+// the next start, acknowledged data with it. Other patients are
+// untouched, and the refusal holds after a restart, also for a database
+// erased before erased keys were marked (the ledger marks them at open).
+func TestErasedPatientTakesNoNewData(t *testing.T) {
+	cfg := testConfig(t)
+	s := openAt(t, cfg)
+	pid := s.create(patient("Gone"))["id"].(string)
+	other := s.create(patient("Stays"))["id"].(string)
+	obs := func(pat string) map[string]any {
+		return map[string]any{"resourceType": "Observation", "status": "final", "code": map[string]any{"text": "x"},
+			"subject": map[string]any{"reference": "Patient/" + pat}}
+	}
+	s.create(obs(pid))
+	var wrapped []byte
+	if err := rawDB(t, s).QueryRow(`SELECT wrapped FROM keyset WHERE name = ?`, "dek:"+pid).Scan(&wrapped); err != nil || len(wrapped) < 32 {
+		t.Fatalf("the patient's wrapped data key: %d bytes, %v", len(wrapped), err)
+	}
+	ctx := access.WithPrincipal(context.Background(), access.Local())
+	if _, err := s.node.Engine.Erase(ctx, s.node.Ledger, pid); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Storage == "" {
+		// The wrapped key is gone from the files while the node runs: the
+		// replaced row zeroed, the WAL that held it truncated.
+		for _, f := range []string{DatabaseFile, DatabaseFile + "-wal"} {
+			b, err := os.ReadFile(filepath.Join(cfg.DataDir, f))
+			if err != nil && !errors.Is(err, os.ErrNotExist) {
+				t.Fatal(err)
+			}
+			if bytes.Contains(b, wrapped) {
+				t.Fatalf("the destroyed data key is still in %s", f)
+			}
+		}
+	}
+	refused := func(s *testServer) {
+		t.Helper()
+		s.expectOutcome(s.do("POST", "/Observation", obs(pid)), http.StatusConflict)
+		again := patient("Gone")
+		again["id"] = pid
+		s.expectOutcome(s.do("PUT", "/Patient/"+pid, again), http.StatusConflict)
+		tx := map[string]any{"resourceType": "Bundle", "type": "transaction", "entry": []any{
+			map[string]any{"resource": obs(other), "request": map[string]any{"method": "POST", "url": "Observation"}},
+			map[string]any{"resource": obs(pid), "request": map[string]any{"method": "POST", "url": "Observation"}},
+		}}
+		s.expectOutcome(s.do("POST", "/", tx), http.StatusConflict)
+		if b := s.expect(s.do("GET", "/Observation?subject=Patient/"+pid, nil), http.StatusOK); b["total"] != float64(0) {
+			t.Errorf("Observations of the erased patient: %v", b["total"])
+		}
+		if r := s.do("GET", "/Patient/"+pid, nil); r.status != http.StatusGone {
+			t.Errorf("GET the erased Patient: %d", r.status)
+		}
+		if ok, _ := s.node.Keys.HasDataKey(context.Background(), pid); ok {
+			t.Error("the erased patient has a data key again")
+		}
+	}
+	refused(s)
+	// The other patient takes data; the failed transaction left nothing.
+	if b := s.expect(s.do("GET", "/Observation?subject=Patient/"+other, nil), http.StatusOK); b["total"] != float64(0) {
+		t.Fatalf("the refused transaction stored its first entry: total %v", b["total"])
+	}
+	kept := s.create(obs(other))["id"].(string)
+
+	// The refusals were recorded as failed writes.
+	var failures int
+	s.node.DB.AuditLog(ctx, func(_ uint64, rec []byte) error {
+		if ev, err := audit.Open(s.node.Keys, rec); err == nil && ev.Outcome != audit.Success && slices.Contains([]string{"create", "update", "transaction"}, ev.Interaction) {
+			failures++
+		}
+		return nil
+	})
+	if failures < 3 {
+		t.Errorf("%d failed writes in the audit log, want the 3 refusals", failures)
+	}
+
+	// Restart: nothing acknowledged is lost, and the refusal holds.
+	closeAt(s)
+	s = openAt(t, cfg)
+	s.expect(s.do("GET", "/Observation/"+kept, nil), http.StatusOK)
+	refused(s)
+
+	// A database erased before the mark existed holds no key under the
+	// patient's name at all: the ledger marks it at the next open.
+	closeAt(s)
+	db := rawDBAt(t, cfg)
+	exec(t, db, `DELETE FROM keyset WHERE name = ?`, "dek:"+pid)
+	db.db.Close()
+	s = openAt(t, cfg)
+	refused(s)
+	s.expect(s.do("GET", "/Observation/"+kept, nil), http.StatusOK)
 }

@@ -128,24 +128,12 @@ func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, 
 	return nil
 }
 
-// DeleteKey implements crypt.KeyStore. Deleting a key that does not exist
-// is not an error. See Purge for what becomes of the deleted row.
-func (db *DB) DeleteKey(ctx context.Context, name string) error {
-	if err := db.write(ctx, func(w *writeTx) error {
-		_, err := w.tx.ExecContext(w.ctx, `DELETE FROM keyset WHERE name = $1`, name)
-		return err
-	}); err != nil {
-		return fmt.Errorf("postgres: delete key: %w", err)
-	}
-	return db.Purge(ctx)
-}
-
 // Purge does nothing on PostgreSQL and returns nil: unlike SQLite's
 // secure_delete, PostgreSQL cannot zero the space deleted rows leave.
 // What protects deleted data at rest is crypto-shredding: the data is
-// sealed with a key that DeleteKey destroyed, and the wrapped key only
-// opens with the key-encryption key, which the database never holds. The
-// space of deleted rows is reclaimed by VACUUM (autovacuum); until it is
+// sealed with a key the keyring destroyed (replaced by its erased mark),
+// and the wrapped key only opens with the key-encryption key, which the
+// database never holds. The space of deleted rows is reclaimed by VACUUM (autovacuum); until it is
 // reused, the deleted bytes, the destroyed wrapped key among them, remain
 // in the table's files, and in the write-ahead log and backups for as long
 // as those are kept.

@@ -99,20 +99,10 @@ func (db *DB) ListKeys(ctx context.Context, prefix string, fn func(name string, 
 	return nil
 }
 
-// DeleteKey implements crypt.KeyStore. The freed pages are zeroed
-// (secure_delete) and the WAL is truncated, so the wrapped key does not
-// linger in the database files.
-func (db *DB) DeleteKey(ctx context.Context, name string) error {
-	if err := db.write1(ctx, func(w *writeTx) error {
-		return w.exec(`DELETE FROM keyset WHERE name = ?`, name)
-	}); err != nil {
-		return fmt.Errorf("sqlite: delete key: %w", err)
-	}
-	return db.Purge(ctx)
-}
-
 // Purge folds the WAL into the database and truncates it, so that deleted
-// data no longer stands in the WAL file.
+// or replaced data no longer stands in the WAL file: freed space in the
+// database file is zeroed (secure_delete). The keyring purges after it
+// replaces a destroyed data key (crypt.KeyPurger).
 func (db *DB) Purge(ctx context.Context) error {
 	done := make(chan error, 1)
 	// Run on the writer goroutine, between batches.
