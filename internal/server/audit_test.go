@@ -74,6 +74,27 @@ func (s *testServer) auditEvents(n uint64) []map[string]any {
 	return out
 }
 
+// awaitEvents waits until the log holds at least n events that match
+// (records that go through the journal reach the log within a batch) and
+// returns how many it holds.
+func (s *testServer) awaitEvents(n int, match func(ev map[string]any) bool) int {
+	s.t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		size, _ := s.node.DB.AuditHead()
+		got := 0
+		for _, ev := range s.auditEvents(size) {
+			if match(ev) {
+				got++
+			}
+		}
+		if got >= n || time.Now().After(deadline) {
+			return got
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
 func subtype(ev map[string]any) string {
 	return ev["subtype"].([]any)[0].(map[string]any)["code"].(string)
 }

@@ -33,6 +33,8 @@ type browser struct {
 	c *http.Client
 	// last is the body of the last page.
 	last string
+	// recovery are the recovery codes signIn was shown.
+	recovery []string
 }
 
 func (s *testServer) browser() *browser {
@@ -140,7 +142,11 @@ func (b *browser) signIn(start, username, otp, newPassword string) (string, stri
 	st, loc = b.do("POST", "/signin/enrol", url.Values{"csrf": {b.csrf()}, "code": {code}})
 	b.expectRedirect(st, loc, "/signin/recovery")
 	b.do("GET", "/signin/recovery", nil)
-	if n := strings.Count(b.last, "<li><code>"); n != auth.RecoveryCodes {
+	b.recovery = nil
+	for _, m := range regexp.MustCompile(`<li><code>([^<]+)</code>`).FindAllStringSubmatch(b.last, -1) {
+		b.recovery = append(b.recovery, m[1])
+	}
+	if n := len(b.recovery); n != auth.RecoveryCodes {
 		b.t.Fatalf("%d recovery codes shown", n)
 	}
 	st, loc = b.do("GET", "/signin/enrol", nil)
@@ -747,5 +753,58 @@ func TestSelfServiceChangesAreRecorded(t *testing.T) {
 	}
 	if fmt.Sprint(got) != "[password-change:password changed mfa-enrolment:authenticator app]" {
 		t.Fatalf("self-service events %v", got)
+	}
+}
+
+// Signing in with a recovery code as the second factor writes a
+// recovery-code event for the account (besides the login), once per code:
+// a spent code does not sign in again, and records no second use.
+func TestRecoveryCodeSignInIsRecorded(t *testing.T) {
+	s := newTestServer(t)
+	u, otp, err := s.node.AddUser(localCtx(), auth.NewUser{Username: "nurse.rc", Roles: []string{"nurse"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	app, _, err := oauth.Register(context.Background(), s.node.DB, oauth.ClientSpec{Name: "Ward app", Kind: oauth.Public,
+		RedirectURIs: []string{"https://app.example/cb"}, Scopes: []string{"user/Patient.rs"}}, time.Now())
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, challenge := pkce()
+	b := s.browser()
+	b.signIn(authorizeURL(s, app.ID, challenge, "user/Patient.rs"), "nurse.rc", otp, "a long nurse passphrase")
+	code := b.recovery[3]
+	ofAccount := func(ev map[string]any) bool {
+		agents, _ := json.Marshal(ev["agent"])
+		return strings.Contains(string(agents), u.ID)
+	}
+	recovery := func(ev map[string]any) bool { return subtype(ev) == string(access.RecoveryCode) }
+	failedLogin := func(ev map[string]any) bool { return subtype(ev) == "110122" && ev["outcome"] != "0" && ofAccount(ev) }
+	signInWith := func(code string) (int, string) {
+		b := s.browser()
+		b.do("GET", "/signin", nil)
+		st, loc := b.do("POST", "/signin", url.Values{"csrf": {b.csrf()}, "username": {"nurse.rc"}, "password": {"a long nurse passphrase"}})
+		b.expectRedirect(st, loc, "/signin/mfa")
+		b.do("GET", "/signin/mfa", nil)
+		return b.do("POST", "/signin/mfa", url.Values{"csrf": {b.csrf()}, "code": {code}})
+	}
+	if st, loc := signInWith(code); st != http.StatusSeeOther || loc != "/signin/done" {
+		t.Fatalf("sign-in with a recovery code: %d %s", st, loc)
+	}
+	if n := s.awaitEvents(1, recovery); n != 1 {
+		t.Fatalf("%d recovery-code events after one use, want 1", n)
+	}
+	if n := s.awaitEvents(1, func(ev map[string]any) bool { return recovery(ev) && ofAccount(ev) && ev["outcome"] == "0" }); n != 1 {
+		t.Fatal("the recovery-code event does not name the account with a success")
+	}
+	if st, _ := signInWith(code); st != http.StatusUnauthorized {
+		t.Fatalf("a spent recovery code: %d, want 401", st)
+	}
+	// The refusal's failed login is in the log: so would be a second use.
+	if n := s.awaitEvents(1, failedLogin); n != 1 {
+		t.Fatalf("%d failed logins after the spent code, want 1", n)
+	}
+	if n := s.awaitEvents(1, recovery); n != 1 {
+		t.Fatalf("%d recovery-code events after a spent code was refused, want 1", n)
 	}
 }
